@@ -1,0 +1,226 @@
+package probes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Client speaks one Valine deployment's auth API, shaped by its Profile. It
+// keeps no state between calls: a Session carries the tokens, so concurrent
+// checks cannot disturb each other (no shared cookie jar).
+type Client struct {
+	// BaseURL is the API's root, for example https://api.valine.example (no trailing slash needed).
+	BaseURL string
+	// Profile gives paths, transports and names.
+	Profile Profile
+	// HTTP is the client used; nil means a client with a 15 s timeout.
+	HTTP *http.Client
+	// UserAgent identifies the probe in the API's access logs.
+	UserAgent string
+}
+
+// Session is what a login gives: the access token and, where the deployment
+// issues one, the refresh token. It prints only fingerprints.
+type Session struct {
+	Access  Token
+	Refresh Token
+}
+
+// Response is the part of an API answer a check reasons about. Body is
+// truncated and has anything shaped like a JWT redacted, so it is safe to put
+// in a report.
+type Response struct {
+	Status int
+	Body   string
+}
+
+// ErrUnreachable wraps every failure to get an HTTP answer at all (refused
+// connection, DNS, timeout): the environment failed, not the check.
+var ErrUnreachable = errors.New("valine API unreachable")
+
+// StatusError is returned when the API answered with a status the call did
+// not expect. It is a finding about the API, not an environment failure.
+type StatusError struct {
+	Op       string
+	Response Response
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s: HTTP %d %s", e.Op, e.Response.Status, e.Response.Body)
+}
+
+// Login posts the probe user's credentials and returns the session.
+func (c *Client) Login(ctx context.Context, email string, password Secret) (Session, error) {
+	body, err := json.Marshal(map[string]string{
+		c.Profile.EmailField:    email,
+		c.Profile.PasswordField: string(password.Reveal()),
+	})
+	if err != nil {
+		return Session{}, fmt.Errorf("encoding login: %w", err)
+	}
+	resp, raw, err := c.do(ctx, http.MethodPost, c.Profile.LoginPath, body, nil)
+	if err != nil {
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Session{}, &StatusError{Op: "login", Response: safeResponse(resp.StatusCode, raw)}
+	}
+	s, err := c.sessionFrom(resp, raw)
+	if err != nil {
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	if s.Access.IsEmpty() {
+		return Session{}, fmt.Errorf("login: answer carried no access token (looked for JSON field %q and cookie %q)", c.Profile.AccessField, c.Profile.AccessCookie)
+	}
+	return s, nil
+}
+
+// Me calls the profile endpoint (GET /profile/me or /auth/me) with an access
+// token, in the profile's transport, and returns the answer whatever its status.
+func (c *Client) Me(ctx context.Context, access Token) (Response, error) {
+	h := http.Header{}
+	switch c.Profile.AccessTransport {
+	case TransportCookie:
+		h.Add("Cookie", (&http.Cookie{Name: c.Profile.AccessCookie, Value: access.Reveal()}).String())
+	default:
+		h.Set("Authorization", "Bearer "+access.Reveal())
+	}
+	resp, raw, err := c.do(ctx, http.MethodGet, c.Profile.ProfilePath, nil, h)
+	if err != nil {
+		return Response{}, fmt.Errorf("profile: %w", err)
+	}
+	return safeResponse(resp.StatusCode, raw), nil
+}
+
+// Refresh exchanges the session's refresh token for a new session. The new
+// session keeps the old refresh token when the answer carries none (cookie
+// deployments that return only {"ok":true,"accessToken":...}).
+func (c *Client) Refresh(ctx context.Context, s Session) (Session, error) {
+	if s.Refresh.IsEmpty() {
+		return Session{}, errors.New("refresh: the login gave no refresh token")
+	}
+	var body []byte
+	h := http.Header{}
+	switch c.Profile.RefreshTransport {
+	case TransportCookie:
+		h.Add("Cookie", (&http.Cookie{Name: c.Profile.RefreshCookie, Value: s.Refresh.Reveal()}).String())
+	default:
+		var err error
+		body, err = json.Marshal(map[string]string{c.Profile.RefreshField: s.Refresh.Reveal()})
+		if err != nil {
+			return Session{}, fmt.Errorf("encoding refresh: %w", err)
+		}
+	}
+	resp, raw, err := c.do(ctx, http.MethodPost, c.Profile.RefreshPath, body, h)
+	if err != nil {
+		return Session{}, fmt.Errorf("refresh: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Session{}, &StatusError{Op: "refresh", Response: safeResponse(resp.StatusCode, raw)}
+	}
+	next, err := c.sessionFrom(resp, raw)
+	if err != nil {
+		return Session{}, fmt.Errorf("refresh: %w", err)
+	}
+	if next.Access.IsEmpty() {
+		return Session{}, fmt.Errorf("refresh: answer carried no access token (looked for JSON field %q and cookie %q)", c.Profile.AccessField, c.Profile.AccessCookie)
+	}
+	if next.Refresh.IsEmpty() {
+		next.Refresh = s.Refresh
+	}
+	return next, nil
+}
+
+// IsRejection reports whether an answer is the profile's rejection: its status
+// and, when the profile names one, its body substring.
+func (c *Client) IsRejection(r Response) bool {
+	if r.Status != c.Profile.RejectStatus {
+		return false
+	}
+	return c.Profile.RejectBody == "" || strings.Contains(r.Body, c.Profile.RejectBody)
+}
+
+// sessionFrom takes tokens from the JSON body first, then from cookies.
+func (c *Client) sessionFrom(resp *http.Response, raw []byte) (Session, error) {
+	var s Session
+	fields := map[string]any{}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return Session{}, fmt.Errorf("answer is not a JSON object: %w", err)
+		}
+	}
+	if v, ok := fields[c.Profile.AccessField].(string); ok && c.Profile.AccessField != "" {
+		s.Access = NewToken(v)
+	}
+	if v, ok := fields[c.Profile.RefreshField].(string); ok && c.Profile.RefreshField != "" {
+		s.Refresh = NewToken(v)
+	}
+	for _, ck := range resp.Cookies() {
+		switch {
+		case ck.Name == c.Profile.AccessCookie && c.Profile.AccessCookie != "" && s.Access.IsEmpty():
+			s.Access = NewToken(ck.Value)
+		case ck.Name == c.Profile.RefreshCookie && c.Profile.RefreshCookie != "" && s.Refresh.IsEmpty():
+			s.Refresh = NewToken(ck.Value)
+		}
+	}
+	return s, nil
+}
+
+// maxBody bounds what is read from an answer: auth answers are small.
+const maxBody = 64 << 10
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, h http.Header) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, fmt.Errorf("building request: %w", err)
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = defaultHTTPClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		// The URL error repeats the request URL, never headers or body: no token leaks.
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: reading answer: %w", ErrUnreachable, err)
+	}
+	return resp, raw, nil
+}
+
+var defaultHTTPClient = &http.Client{Timeout: 15 * time.Second}
+
+// jwtShape matches a compact JWS: three base64url segments.
+var jwtShape = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+
+// safeResponse keeps at most 200 bytes of a body, with JWT-shaped strings
+// replaced by their fingerprints, so an answer can be quoted in a report.
+func safeResponse(status int, raw []byte) Response {
+	s := jwtShape.ReplaceAllStringFunc(string(raw), func(t string) string { return NewToken(t).String() })
+	s = strings.TrimSpace(s)
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return Response{Status: status, Body: s}
+}

@@ -1,0 +1,131 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+)
+
+// maxLogPages bounds how much of a noisy log group the check reads: enough to
+// count and sample failures, never an unbounded scan.
+const maxLogPages = 20
+
+// NoLogErrors checks the function's log group for failed JWT verifications
+// between cfg.LogsSince and cfg.LogsUntil, with the profile's filter
+// patterns. Silence is not health: when the window holds no verification
+// line at all, it warns that it cannot see failures.
+func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
+	if t.Function == "" || t.Logs == nil {
+		return skipped("no Lambda function given (VALINE_FUNCTION), so its logs cannot be read")
+	}
+	if cfg.LogsSince.IsZero() {
+		return skipped("no start time given for the log window (--since)")
+	}
+	until := cfg.LogsUntil
+	if until.IsZero() {
+		until = cfg.now()
+	}
+	group := "/aws/lambda/" + t.Function
+	window := fmt.Sprintf("%s between %s and %s", group, cfg.LogsSince.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+	p := t.API.Profile
+
+	failures, err := filterEvents(ctx, t.Logs, group, p.LogFailurePattern, cfg.LogsSince, until, maxLogPages)
+	if err != nil {
+		return errored("reading "+window+": "+err.Error(), nil)
+	}
+	verifications, err := filterEvents(ctx, t.Logs, group, p.LogVerificationPattern, cfg.LogsSince, until, 1)
+	if err != nil {
+		return errored("reading "+window+": "+err.Error(), nil)
+	}
+	details := map[string]any{"logGroup": group, "since": cfg.LogsSince.UTC().Format(time.RFC3339),
+		"until": until.UTC().Format(time.RFC3339), "failures": len(failures)}
+	if len(failures) > 0 {
+		reasons := failureReasons(failures)
+		details["reasons"] = reasons
+		details["sample"] = sample(failures, 3)
+		return failed(fmt.Sprintf("%d failed JWT verification(s) in %s (%s)", len(failures), window, summarizeReasons(reasons)), details)
+	}
+	if len(verifications) == 0 {
+		return warned(fmt.Sprintf("no JWT verification lines at all in %s: this check cannot see failures (is the function logging verifications? does the profile's logVerificationPattern %q match them?)", window, p.LogVerificationPattern), details)
+	}
+	return passed(fmt.Sprintf("no failed JWT verifications in %s, and the log shows verifications happening", window), details)
+}
+
+// filterEvents returns the messages matching pattern, reading at most maxPages pages.
+func filterEvents(ctx context.Context, logs LogsAPI, group, pattern string, since, until time.Time, maxPages int) ([]string, error) {
+	in := &cloudwatchlogs.FilterLogEventsInput{
+		LogGroupName:  aws.String(group),
+		FilterPattern: aws.String(pattern),
+		StartTime:     aws.Int64(since.UnixMilli()),
+		EndTime:       aws.Int64(until.UnixMilli()),
+	}
+	if maxPages == 1 {
+		in.Limit = aws.Int32(1)
+	}
+	var msgs []string
+	for page := 0; page < maxPages; page++ {
+		out, err := logs.FilterLogEvents(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("filtering log events: %w", err)
+		}
+		for _, e := range out.Events {
+			msgs = append(msgs, aws.ToString(e.Message))
+		}
+		if out.NextToken == nil || aws.ToString(out.NextToken) == "" || (maxPages == 1 && len(msgs) > 0) {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	return msgs, nil
+}
+
+var reasonField = regexp.MustCompile(`reason="([^"]*)"`)
+
+// failureReasons counts failures by their reason="..." field, where the log
+// line has one.
+func failureReasons(msgs []string) map[string]int {
+	counts := map[string]int{}
+	for _, m := range msgs {
+		reason := "unstated"
+		if sub := reasonField.FindStringSubmatch(m); sub != nil {
+			reason = sub[1]
+		}
+		counts[reason]++
+	}
+	return counts
+}
+
+func summarizeReasons(counts map[string]int) string {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return counts[keys[i]] > counts[keys[j]] || (counts[keys[i]] == counts[keys[j]] && keys[i] < keys[j])
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d× %s", counts[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sample returns up to n messages with JWT-shaped strings redacted: a log
+// line written by a careless API must not carry a token into the report.
+func sample(msgs []string, n int) []string {
+	out := make([]string, 0, n)
+	for _, m := range msgs {
+		if len(out) == n {
+			break
+		}
+		out = append(out, safeResponse(0, []byte(m)).Body)
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+package probes
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Outcome is a check's verdict.
+type Outcome string
+
+// The outcomes. Error is kept apart from Fail: Fail is a finding about the
+// deployment (it answered wrongly); Error means the check could not get an
+// answer (network, AWS, a bad input), so nothing was learned.
+const (
+	Pass  Outcome = "pass"
+	Fail  Outcome = "fail"
+	Warn  Outcome = "warn"
+	Skip  Outcome = "skip"
+	Error Outcome = "error"
+)
+
+// Result is one check's verdict with the facts behind it. Probes fill Name,
+// Outcome, Reason and Details; the runner fills Duration, Attempts and
+// ConvergedAfter.
+type Result struct {
+	// Name is the check's name, such as "old-token-rejected".
+	Name string
+	// Outcome is the verdict.
+	Outcome Outcome
+	// Reason says in one sentence, for a human, why: what was sent, what came back.
+	Reason string
+	// Details holds structured facts (statuses, fingerprints, counts). Never a secret or token value.
+	Details map[string]any
+	// Duration is the check's wall time, all attempts included.
+	Duration time.Duration
+	// Attempts is how many times the check ran (more than one only for checks that wait for propagation).
+	Attempts int
+	// ConvergedAfter is, for a check that waits for propagation and passed,
+	// how long after its first attempt it first passed.
+	ConvergedAfter *time.Duration
+
+	// session is what a passing login hands to the checks that need it.
+	session *Session
+}
+
+// resultJSON is the documented wire form of a Result (see docs/report-schema.md).
+type resultJSON struct {
+	Name             string         `json:"name"`
+	Outcome          Outcome        `json:"outcome"`
+	Reason           string         `json:"reason"`
+	DurationMS       float64        `json:"durationMs"`
+	Attempts         int            `json:"attempts"`
+	ConvergedAfterMS *float64       `json:"convergedAfterMs,omitempty"`
+	Details          map[string]any `json:"details,omitempty"`
+}
+
+// MarshalJSON writes the documented form, durations in milliseconds.
+func (r Result) MarshalJSON() ([]byte, error) {
+	out := resultJSON{
+		Name: r.Name, Outcome: r.Outcome, Reason: r.Reason,
+		DurationMS: ms(r.Duration), Attempts: r.Attempts, Details: r.Details,
+	}
+	if r.ConvergedAfter != nil {
+		v := ms(*r.ConvergedAfter)
+		out.ConvergedAfterMS = &v
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads the documented form back (used by tests and tools that
+// consume reports).
+func (r *Result) UnmarshalJSON(b []byte) error {
+	var in resultJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*r = Result{Name: in.Name, Outcome: in.Outcome, Reason: in.Reason, Details: in.Details,
+		Duration: fromMS(in.DurationMS), Attempts: in.Attempts}
+	if in.ConvergedAfterMS != nil {
+		d := fromMS(*in.ConvergedAfterMS)
+		r.ConvergedAfter = &d
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func fromMS(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+func passed(reason string, details map[string]any) Result {
+	return Result{Outcome: Pass, Reason: reason, Details: details}
+}
+
+func failed(reason string, details map[string]any) Result {
+	return Result{Outcome: Fail, Reason: reason, Details: details}
+}
+
+func skipped(reason string) Result { return Result{Outcome: Skip, Reason: reason} }
+
+func warned(reason string, details map[string]any) Result {
+	return Result{Outcome: Warn, Reason: reason, Details: details}
+}
+
+func errored(reason string, details map[string]any) Result {
+	return Result{Outcome: Error, Reason: reason, Details: details}
+}

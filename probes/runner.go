@@ -1,0 +1,215 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Runner owns what is common to all checks: ordering (a check starts once
+// the checks it needs have passed), bounded concurrency, a deadline per
+// attempt, and bounded retries for checks that wait for propagation.
+type Runner struct {
+	// CheckTimeout bounds one attempt of one check (default 15 s).
+	CheckTimeout time.Duration
+	// Convergence bounds how long a propagation-dependent check keeps retrying (default 60 s).
+	Convergence time.Duration
+	// RetryInterval is the first wait between attempts (default 250 ms); it
+	// doubles up to MaxRetryInterval (default 5 s).
+	RetryInterval    time.Duration
+	MaxRetryInterval time.Duration
+	// Concurrency bounds the checks running at once (default: all of them).
+	Concurrency int
+	// Logger receives debug lines; nil discards them.
+	Logger *slog.Logger
+}
+
+func (r Runner) withDefaults(n int) Runner {
+	if r.CheckTimeout <= 0 {
+		r.CheckTimeout = 15 * time.Second
+	}
+	if r.Convergence <= 0 {
+		r.Convergence = 60 * time.Second
+	}
+	if r.RetryInterval <= 0 {
+		r.RetryInterval = 250 * time.Millisecond
+	}
+	if r.MaxRetryInterval < r.RetryInterval {
+		r.MaxRetryInterval = max(5*time.Second, r.RetryInterval)
+	}
+	if r.Concurrency <= 0 {
+		r.Concurrency = max(n, 1)
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	return r
+}
+
+// Run runs the checks against the target and returns the report. It never
+// fails as a whole: every problem is some check's Result.
+func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) Report {
+	r = r.withDefaults(len(checks))
+	start := time.Now()
+	if cfg.LogsUntil.IsZero() {
+		// The run's own deliberate rejections come after this instant.
+		cfg.LogsUntil = cfg.now()
+	}
+	index := make(map[string]int, len(checks))
+	done := make([]chan struct{}, len(checks))
+	for i, c := range checks {
+		index[c.Name] = i
+		done[i] = make(chan struct{})
+	}
+	results := make([]Result, len(checks))
+	sem := make(chan struct{}, r.Concurrency)
+	for i, c := range checks {
+		go func() {
+			defer close(done[i])
+			tt := t
+			for _, need := range c.Needs {
+				j, ok := index[need]
+				if !ok {
+					results[i] = errored(fmt.Sprintf("needs %s, which is not in this run", need), nil)
+					results[i].Name = c.Name
+					return
+				}
+				<-done[j]
+				if results[j].Outcome != Pass {
+					results[i] = skipped(fmt.Sprintf("needs %s, which did not pass (%s)", need, results[j].Outcome))
+					results[i].Name = c.Name
+					return
+				}
+				if results[j].session != nil {
+					tt.Session = results[j].session
+				}
+			}
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = r.runCheck(ctx, c, tt, cfg)
+		}()
+	}
+	for i := range done {
+		<-done[i]
+	}
+	rep := Report{
+		Schema:    ReportSchema,
+		API:       t.API.BaseURL,
+		Profile:   t.API.Profile.Name,
+		Expect:    cfg.Expect,
+		Function:  t.Function,
+		StartedAt: start.UTC(),
+		Duration:  time.Since(start),
+		Results:   results,
+	}
+	rep.Summary = summarize(results)
+	return rep
+}
+
+// runCheck runs one check to its verdict: one attempt, or, for a check that
+// waits for propagation, attempts with backoff until it stops failing or the
+// convergence deadline passes.
+func (r Runner) runCheck(ctx context.Context, c Check, t Target, cfg Config) Result {
+	log := r.Logger.With("check", c.Name)
+	start := time.Now()
+	wait := r.RetryInterval
+	var res Result
+	attempts := 0
+	for {
+		attempts++
+		res = r.attempt(ctx, c, t, cfg, log)
+		if !c.Eventually || res.Outcome != Fail {
+			break
+		}
+		elapsed := time.Since(start)
+		if elapsed+wait > r.Convergence {
+			res.Reason += fmt.Sprintf(" (still failing after %d attempts over %s; convergence deadline %s)", attempts, elapsed.Round(time.Millisecond), r.Convergence)
+			break
+		}
+		log.Debug("not converged yet, retrying", "attempt", attempts, "wait", wait, "reason", res.Reason)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			res.Reason += " (run cancelled while waiting to retry)"
+			res.Attempts, res.Duration, res.Name = attempts, time.Since(start), c.Name
+			return res
+		case <-timer.C:
+		}
+		wait = min(wait*2, r.MaxRetryInterval)
+	}
+	res.Name = c.Name
+	res.Attempts = attempts
+	res.Duration = time.Since(start)
+	if c.Eventually && res.Outcome == Pass {
+		d := res.Duration
+		res.ConvergedAfter = &d
+	}
+	log.Debug("check done", "outcome", res.Outcome, "attempts", attempts, "duration", res.Duration)
+	return res
+}
+
+// attempt runs the probe once under the per-attempt deadline, turning a
+// panic or a timeout into an Error result.
+func (r Runner) attempt(ctx context.Context, c Check, t Target, cfg Config, log *slog.Logger) (res Result) {
+	actx, cancel := context.WithTimeout(ctx, r.CheckTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			res = errored(fmt.Sprintf("the check crashed: %v", p), nil)
+		}
+	}()
+	res = c.Probe(actx, t, cfg, log)
+	if res.Outcome == Error && errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		res.Reason = fmt.Sprintf("timed out after %s: %s", r.CheckTimeout, res.Reason)
+	}
+	return res
+}
+
+// Select returns the catalog's checks named in names (or carrying a label
+// named there), with the checks they need, in catalog order. Unknown names are an error.
+func Select(checks []Check, names []string) ([]Check, error) {
+	if len(names) == 0 {
+		return checks, nil
+	}
+	byName := map[string]Check{}
+	for _, c := range checks {
+		byName[c.Name] = c
+	}
+	want := map[string]bool{}
+	var add func(string)
+	add = func(n string) {
+		if want[n] {
+			return
+		}
+		want[n] = true
+		for _, need := range byName[n].Needs {
+			add(need)
+		}
+	}
+	for _, n := range names {
+		found := false
+		if _, ok := byName[n]; ok {
+			add(n)
+			found = true
+		}
+		for _, c := range checks {
+			if c.HasLabel(n) {
+				add(c.Name)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown check or label %q", n)
+		}
+	}
+	var out []Check
+	for _, c := range checks {
+		if want[c.Name] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,120 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// forgery builds an attack token from the probe's fresh session. A non-nil
+// Result means it cannot be built and says why.
+type forgery func(s Session, cfg Config) (Token, *Result)
+
+// securityProbe returns a Probe that sends the forgery to the profile
+// endpoint and expects the profile's rejection. Acceptance is a finding,
+// stated with what it lets an attacker do.
+func securityProbe(attack, impact string, forge forgery) Probe {
+	return func(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
+		s, skip := needSession(t)
+		if skip != nil {
+			return *skip
+		}
+		tok, stop := forge(s, cfg)
+		if stop != nil {
+			return *stop
+		}
+		resp, err := t.API.Me(ctx, tok)
+		if err != nil {
+			return fromCallError("sending "+attack, err)
+		}
+		details := map[string]any{"status": resp.Status, "attack": attack}
+		switch {
+		case t.API.IsRejection(resp):
+			return passed(fmt.Sprintf("%s was refused with HTTP %d", attack, resp.Status), details)
+		case resp.Status >= 200 && resp.Status < 300:
+			return failed(fmt.Sprintf("FINDING: the API accepted %s (HTTP %d): %s", attack, resp.Status, impact), details)
+		default:
+			return warned(fmt.Sprintf("%s was not accepted, but got HTTP %d %s instead of the rejection %d", attack, resp.Status, resp.Body, t.API.Profile.RejectStatus), details)
+		}
+	}
+}
+
+// AlgNone sends the fresh token's claims with alg=none and no signature.
+var AlgNone = securityProbe("an unsigned alg=none token",
+	"anyone can forge any identity without a secret",
+	func(s Session, _ Config) (Token, *Result) { return orErrored(UnsignedToken(s.Access)) })
+
+// AlgHS512 sends the fresh token's claims signed HS512 with the current secret.
+var AlgHS512 = securityProbe("an HS512 token signed with the current secret",
+	"the API does not pin HS256, so it trusts whatever algorithm a token names",
+	func(s Session, cfg Config) (Token, *Result) {
+		if stop := needCurrentSecret(s, cfg); stop != nil {
+			return Token{}, stop
+		}
+		claims, err := Claims(s.Access)
+		if err != nil {
+			return orErrored(Token{}, err)
+		}
+		return orErrored(Forge(claims, jwt.SigningMethodHS512, cfg.CurrentSecret))
+	})
+
+// Expired sends the fresh token's claims, expired an hour ago, signed with the current secret.
+var Expired = securityProbe("a token that expired an hour ago, signed with the current secret",
+	"stolen tokens never stop working",
+	func(s Session, cfg Config) (Token, *Result) {
+		if stop := needCurrentSecret(s, cfg); stop != nil {
+			return Token{}, stop
+		}
+		claims, err := Claims(s.Access)
+		if err != nil {
+			return orErrored(Token{}, err)
+		}
+		now := cfg.now()
+		claims["iat"] = now.Add(-2 * time.Hour).Unix()
+		claims["exp"] = now.Add(-time.Hour).Unix()
+		return orErrored(Forge(claims, jwt.SigningMethodHS256, cfg.CurrentSecret))
+	})
+
+// Tampered sends the fresh token with one signature byte flipped.
+var Tampered = securityProbe("the fresh token with a tampered signature",
+	"the API does not check signatures, so anyone can edit a token's claims",
+	func(s Session, _ Config) (Token, *Result) { return orErrored(TamperedSignature(s.Access)) })
+
+// EmptyKey sends the fresh token's claims signed HS256 with an empty key.
+var EmptyKey = securityProbe("a token signed with an empty key",
+	"the API verifies with an empty secret (a missing variable?), so anyone can sign tokens",
+	func(s Session, _ Config) (Token, *Result) { return orErrored(EmptyKeyToken(s.Access)) })
+
+// RefreshAsAccess sends the refresh token to the profile endpoint.
+var RefreshAsAccess = securityProbe("the refresh token used as an access token",
+	"long-lived refresh tokens open every endpoint, so a leaked one is worth a week of access",
+	func(s Session, _ Config) (Token, *Result) {
+		if s.Refresh.IsEmpty() {
+			r := skipped("the login gave no refresh token")
+			return Token{}, &r
+		}
+		return s.Refresh, nil
+	})
+
+func needCurrentSecret(s Session, cfg Config) *Result {
+	if cfg.CurrentSecret.IsEmpty() {
+		r := skipped("needs the current secret (VALINE_SECRET) to sign the attack token")
+		return &r
+	}
+	if !SignedWith(s.Access, cfg.CurrentSecret) {
+		r := warned(fmt.Sprintf("the given current secret %s did not sign the fresh token, so an attack signed with it would prove nothing", cfg.CurrentSecret), nil)
+		return &r
+	}
+	return nil
+}
+
+func orErrored(t Token, err error) (Token, *Result) {
+	if err != nil {
+		r := errored("building the attack token: "+err.Error(), nil)
+		return Token{}, &r
+	}
+	return t, nil
+}
