@@ -17,6 +17,9 @@ import (
 // count and sample failures, never an unbounded scan.
 const maxLogPages = 20
 
+// logTime prints window bounds to the millisecond: a window often spans seconds.
+const logTime = "2006-01-02T15:04:05.000Z07:00"
+
 // NoLogErrors checks the function's log group for failed JWT verifications
 // between cfg.LogsSince and cfg.LogsUntil, with the profile's filter
 // patterns. Silence is not health: when the window holds no verification
@@ -33,7 +36,7 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 		until = cfg.now()
 	}
 	group := "/aws/lambda/" + t.Function
-	window := fmt.Sprintf("%s between %s and %s", group, cfg.LogsSince.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+	window := fmt.Sprintf("%s between %s and %s", group, cfg.LogsSince.UTC().Format(logTime), until.UTC().Format(logTime))
 	p := t.API.Profile
 
 	failures, err := filterEvents(ctx, t.Logs, group, p.LogFailurePattern, cfg.LogsSince, until, maxLogPages)
@@ -44,8 +47,8 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 	if err != nil {
 		return errored("reading "+window+": "+err.Error(), nil)
 	}
-	details := map[string]any{"logGroup": group, "since": cfg.LogsSince.UTC().Format(time.RFC3339),
-		"until": until.UTC().Format(time.RFC3339), "failures": len(failures)}
+	details := map[string]any{"logGroup": group, "since": cfg.LogsSince.UTC().Format(logTime),
+		"until": until.UTC().Format(logTime), "failures": len(failures)}
 	if len(failures) > 0 {
 		reasons := failureReasons(failures)
 		details["reasons"] = reasons
@@ -63,8 +66,13 @@ func filterEvents(ctx context.Context, logs LogsAPI, group, pattern string, sinc
 	in := &cloudwatchlogs.FilterLogEventsInput{
 		LogGroupName:  aws.String(group),
 		FilterPattern: aws.String(pattern),
-		StartTime:     aws.Int64(since.UnixMilli()),
-		EndTime:       aws.Int64(until.UnixMilli()),
+		// Events carry whole milliseconds and both bounds are inclusive. The
+		// window starts at the first whole millisecond at or after since and
+		// ends before the millisecond holding until, so a line written in a
+		// boundary millisecond (by the step before, or by this run's own
+		// deliberate rejections) is never counted.
+		StartTime: aws.Int64(ceilMilli(since)),
+		EndTime:   aws.Int64(until.UnixMilli() - 1),
 	}
 	if maxPages == 1 {
 		in.Limit = aws.Int32(1)
@@ -128,4 +136,13 @@ func sample(msgs []string, n int) []string {
 		out = append(out, safeResponse(0, []byte(m)).Body)
 	}
 	return out
+}
+
+// ceilMilli is t in Unix milliseconds, rounded up.
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.Sub(time.UnixMilli(ms)) > 0 {
+		ms++
+	}
+	return ms
 }

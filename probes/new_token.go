@@ -28,7 +28,8 @@ func NewTokenValid(ctx context.Context, t Target, cfg Config, log *slog.Logger) 
 // NewSecretInUse checks that a freshly issued token is not signed with the
 // old secret (and, when the current secret is known, that it is signed with
 // it): the rotation has reached the instance that issued it. It logs in anew
-// on each attempt, because it waits for propagation.
+// on each attempt, because it waits for propagation, and hands its fresh
+// session to the checks that need a token signed with the new secret.
 func NewSecretInUse(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
 	if cfg.OldSecret.IsEmpty() && cfg.CurrentSecret.IsEmpty() {
 		return skipped("neither the old nor the current secret was given, so the signer of a fresh token cannot be told")
@@ -49,7 +50,11 @@ func NewSecretInUse(ctx context.Context, t Target, cfg Config, log *slog.Logger)
 		if !SignedWith(s.Access, cfg.CurrentSecret) {
 			return failed(fmt.Sprintf("a fresh token is not signed with the current secret %s (nor with the old one): the API signs with a secret nobody expects", cfg.CurrentSecret), details)
 		}
-		return passed(fmt.Sprintf("fresh tokens are signed with the current secret %s", cfg.CurrentSecret), details)
+		r := passed(fmt.Sprintf("fresh tokens are signed with the current secret %s", cfg.CurrentSecret), details)
+		r.session = &s
+		return r
 	}
-	return passed(fmt.Sprintf("fresh tokens are no longer signed with the old secret %s", cfg.OldSecret), details)
+	r := passed(fmt.Sprintf("fresh tokens are no longer signed with the old secret %s", cfg.OldSecret), details)
+	r.session = &s
+	return r
 }

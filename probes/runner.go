@@ -17,7 +17,8 @@ type Runner struct {
 	// Convergence bounds how long a propagation-dependent check keeps retrying (default 60 s).
 	Convergence time.Duration
 	// RetryInterval is the first wait between attempts (default 250 ms); it
-	// doubles up to MaxRetryInterval (default 5 s).
+	// doubles up to MaxRetryInterval (default 2 s), so convergence is seen
+	// within about that much of when it happens.
 	RetryInterval    time.Duration
 	MaxRetryInterval time.Duration
 	// Concurrency bounds the checks running at once (default: all of them).
@@ -37,7 +38,7 @@ func (r Runner) withDefaults(n int) Runner {
 		r.RetryInterval = 250 * time.Millisecond
 	}
 	if r.MaxRetryInterval < r.RetryInterval {
-		r.MaxRetryInterval = max(5*time.Second, r.RetryInterval)
+		r.MaxRetryInterval = max(2*time.Second, r.RetryInterval)
 	}
 	if r.Concurrency <= 0 {
 		r.Concurrency = max(n, 1)

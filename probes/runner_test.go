@@ -10,10 +10,14 @@ import (
 	"time"
 )
 
-func fakeTarget() Target { return Target{API: &Client{BaseURL: "http://fake", Profile: Presets["runbook"]}} }
+func fakeTarget() Target {
+	return Target{API: &Client{BaseURL: "http://fake", Profile: Presets["runbook"]}}
+}
 
 func fixed(o Outcome) Probe {
-	return func(context.Context, Target, Config, *slog.Logger) Result { return Result{Outcome: o, Reason: string(o)} }
+	return func(context.Context, Target, Config, *slog.Logger) Result {
+		return Result{Outcome: o, Reason: string(o)}
+	}
 }
 
 func TestRunnerDependenciesAndSessions(t *testing.T) {
@@ -153,7 +157,7 @@ func TestSelect(t *testing.T) {
 		names = append(names, c.Name)
 	}
 	joined := strings.Join(names, ",")
-	if !strings.HasPrefix(joined, "login,refresh,security-alg-none") || strings.Contains(joined, "old-token") {
+	if joined != "login,new-secret-in-use,refresh,security-alg-none,security-hs512,security-expired,security-tampered-signature,security-empty-key,security-refresh-as-access" {
 		t.Errorf("got %s", joined)
 	}
 	if _, err := Select(Catalog(), []string{"nope"}); err == nil {

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/urfave/cli/v2"
+
+	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/probes/report"
+)
+
+const (
+	runCategory    = "Run"
+	outputCategory = "Output"
+)
+
+var afterRotationCommand = &cli.Command{
+	Name:  "after-rotation",
+	Usage: "verify a deployment after a secret rotation (the runbook's checks and the security battery)",
+	Description: `Logs in as the probe user and checks: the new token is accepted; fresh tokens are signed
+with the new secret; a token signed with the old secret is refused (--expect strict, after a
+maintenance or emergency rotation or a finalize) or still accepted (--expect grace, during a
+zero-downtime rotation); refresh works; no JWT verification failures in the function's logs;
+and that forged tokens (alg=none, HS512, expired, tampered, empty key, refresh-as-access) are
+refused.
+
+The old token is forged from a fresh token's claims and the old secret (VALINE_OLD_SECRET), or
+given as VALINE_OLD_TOKEN. Secrets come from the environment or --env-stdin, never arguments:
+
+  printf 'VALINE_PROBE_PASSWORD=%s\nVALINE_OLD_SECRET=%s\n' "$PW" "$OLD" |
+    valine-check after-rotation --api-url https://api.example --probe-email probe@example --env-stdin
+
+AWS (for --function) is configured the standard way: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...
+
+Exit codes: 0 all passed, 1 a check failed, 2 bad usage, 3 the environment failed.`,
+	Flags:  afterRotationFlags(),
+	Action: afterRotationAction,
+}
+
+func afterRotationFlags() []cli.Flag {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "api-url", EnvVars: []string{"VALINE_API_URL"}, Category: runCategory,
+			Usage: "base URL of the Valine API (required)"},
+		&cli.StringFlag{Name: "probe-email", EnvVars: []string{"VALINE_PROBE_EMAIL"}, Category: runCategory,
+			Usage: "the probe user's email (required; the password comes from VALINE_PROBE_PASSWORD or --env-stdin)"},
+		&cli.StringFlag{Name: "expect", Value: "strict", EnvVars: []string{"VALINE_EXPECT"}, Category: runCategory,
+			Usage: "strict: old tokens must be refused; grace: old tokens must still be accepted"},
+		&cli.StringFlag{Name: "function", EnvVars: []string{"VALINE_FUNCTION"}, Category: runCategory,
+			Usage: "Lambda function whose log group /aws/lambda/<function> is checked for JWT failures"},
+		&cli.StringFlag{Name: "since", Value: "1h", EnvVars: []string{"VALINE_SINCE"}, Category: runCategory,
+			Usage: "start of the log window: the rotation time, as RFC 3339 or a duration ago (30m)"},
+		&cli.StringSliceFlag{Name: "check", EnvVars: []string{"VALINE_CHECKS"}, Category: runCategory,
+			Usage: "run only these checks or labels (smoke, strict, grace, security, logs); repeatable"},
+		&cli.DurationFlag{Name: "check-timeout", Value: 15 * time.Second, EnvVars: []string{"VALINE_CHECK_TIMEOUT"}, Category: runCategory,
+			Usage: "deadline for one attempt of one check"},
+		&cli.DurationFlag{Name: "convergence", Value: 60 * time.Second, EnvVars: []string{"VALINE_CONVERGENCE"}, Category: runCategory,
+			Usage: "how long checks that depend on propagation keep retrying"},
+		&cli.IntFlag{Name: "concurrency", Value: 8, EnvVars: []string{"VALINE_CONCURRENCY"}, Category: runCategory,
+			Usage: "checks run at once"},
+		envStdinFlag,
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", EnvVars: []string{"VALINE_OUTPUT"}, Category: outputCategory,
+			Usage: "format on stdout: text, json or junit"},
+		&cli.PathFlag{Name: "report-file", EnvVars: []string{"VALINE_REPORT_FILE"}, Category: outputCategory,
+			Usage: "also write the report here (format from --report-format, else .xml → junit, .json → json, else text)"},
+		&cli.StringFlag{Name: "report-format", EnvVars: []string{"VALINE_REPORT_FORMAT"}, Category: outputCategory,
+			Usage: "format of --report-file: text, json or junit"},
+	}
+	return append(flags, profileFlags()...)
+}
+
+// runInput is everything one after-rotation run needs, resolved and validated.
+type runInput struct {
+	apiURL   string
+	profile  probes.Profile
+	function string
+	logs     probes.LogsAPI
+	checks   []probes.Check
+	runner   probes.Runner
+	cfg      probes.Config
+}
+
+// runChecks is the whole after-rotation job once inputs are resolved; the
+// sandbox calls it too.
+func runChecks(ctx context.Context, in runInput) probes.Report {
+	target := probes.Target{
+		API:      &probes.Client{BaseURL: in.apiURL, Profile: in.profile, UserAgent: "valine-check"},
+		Function: in.function,
+		Logs:     in.logs,
+	}
+	return in.runner.Run(ctx, in.checks, target, in.cfg)
+}
+
+func afterRotationAction(cCtx *cli.Context) error {
+	in, err := afterRotationInput(cCtx)
+	if err != nil {
+		return err
+	}
+	stdoutFormat, err := report.ParseFormat(cCtx.String("output"))
+	if err != nil {
+		return usageError(cCtx, "%v", err)
+	}
+	fileFormat, err := reportFileFormat(cCtx)
+	if err != nil {
+		return err
+	}
+	if in.function != "" {
+		awsCfg, err := config.LoadDefaultConfig(cCtx.Context)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("loading AWS configuration: %v", err), exitEnvError)
+		}
+		in.logs = cloudwatchlogs.NewFromConfig(awsCfg)
+	}
+	rep := runChecks(cCtx.Context, in)
+	return emitReport(cCtx, rep, stdoutFormat, fileFormat)
+}
+
+// emitReport writes the report to stdout and, if asked, a file, then maps
+// its status to the exit code.
+func emitReport(cCtx *cli.Context, rep probes.Report, stdoutFormat, fileFormat report.Format) error {
+	if err := report.Write(cCtx.App.Writer, stdoutFormat, rep); err != nil {
+		return cli.Exit(fmt.Sprintf("writing report: %v", err), exitEnvError)
+	}
+	if path := cCtx.Path("report-file"); path != "" {
+		if err := writeReportFile(path, fileFormat, rep); err != nil {
+			return cli.Exit(err.Error(), exitEnvError)
+		}
+	}
+	return exitFor(rep)
+}
+
+func exitFor(rep probes.Report) error {
+	switch rep.Status() {
+	case probes.Fail:
+		var names []string
+		for _, r := range rep.Results {
+			if r.Outcome == probes.Fail {
+				names = append(names, r.Name)
+			}
+		}
+		return cli.Exit("failed: "+strings.Join(names, ", "), exitFailed)
+	case probes.Error:
+		var reasons []string
+		for _, r := range rep.Results {
+			if r.Outcome == probes.Error {
+				reasons = append(reasons, r.Name+": "+r.Reason)
+			}
+		}
+		return cli.Exit("could not run every check (environment failure):\n  "+strings.Join(reasons, "\n  "), exitEnvError)
+	}
+	return nil
+}
+
+func writeReportFile(path string, f report.Format, rep probes.Report) error {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("creating report directory: %w", err)
+		}
+	}
+	file, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating report file: %w", err)
+	}
+	werr := report.Write(file, f, rep)
+	cerr := file.Close()
+	if werr != nil || cerr != nil {
+		return fmt.Errorf("writing report file %s: %v %v", path, werr, cerr)
+	}
+	return nil
+}
+
+func reportFileFormat(cCtx *cli.Context) (report.Format, error) {
+	if s := cCtx.String("report-format"); s != "" {
+		f, err := report.ParseFormat(s)
+		if err != nil {
+			return "", usageError(cCtx, "--report-format: %v", err)
+		}
+		return f, nil
+	}
+	switch strings.ToLower(filepath.Ext(cCtx.Path("report-file"))) {
+	case ".xml":
+		return report.JUnit, nil
+	case ".json":
+		return report.JSON, nil
+	}
+	return report.Text, nil
+}
+
+// afterRotationInput resolves and validates every input; each problem is a
+// usage error (exit 2, with help).
+func afterRotationInput(cCtx *cli.Context) (runInput, error) {
+	if cCtx.NArg() > 0 {
+		return runInput{}, usageError(cCtx, "unexpected arguments %q (secrets go in the environment or --env-stdin)", cCtx.Args().Slice())
+	}
+	var missing []string
+	if cCtx.String("api-url") == "" {
+		missing = append(missing, "--api-url (VALINE_API_URL)")
+	}
+	if cCtx.String("probe-email") == "" {
+		missing = append(missing, "--probe-email (VALINE_PROBE_EMAIL)")
+	}
+	secrets, err := readSecretInputs(cCtx)
+	if err != nil {
+		return runInput{}, err
+	}
+	if secrets.secret(envProbePassword).IsEmpty() {
+		missing = append(missing, envProbePassword+" (environment or --env-stdin)")
+	}
+	if len(missing) > 0 {
+		return runInput{}, usageError(cCtx, "missing required input: %s", strings.Join(missing, ", "))
+	}
+	profile, err := resolveProfile(cCtx)
+	if err != nil {
+		return runInput{}, err
+	}
+	expect, err := probes.ParseExpect(cCtx.String("expect"))
+	if err != nil {
+		return runInput{}, usageError(cCtx, "--expect: %v", err)
+	}
+	now := time.Now()
+	since, err := parseSince(cCtx.String("since"), now)
+	if err != nil {
+		return runInput{}, usageError(cCtx, "--since: %v", err)
+	}
+	checks, err := probes.Select(probes.ForExpect(probes.Catalog(), expect), cCtx.StringSlice("check"))
+	if err != nil {
+		return runInput{}, usageError(cCtx, "--check: %v (checks and labels: see 'valine-check after-rotation --help')", err)
+	}
+	if cCtx.Int("concurrency") < 1 {
+		return runInput{}, usageError(cCtx, "--concurrency must be at least 1")
+	}
+	return runInput{
+		apiURL:   cCtx.String("api-url"),
+		profile:  profile,
+		function: cCtx.String("function"),
+		checks:   checks,
+		runner: probes.Runner{
+			CheckTimeout: cCtx.Duration("check-timeout"),
+			Convergence:  cCtx.Duration("convergence"),
+			Concurrency:  cCtx.Int("concurrency"),
+			Logger:       logger,
+		},
+		cfg: probes.Config{
+			Expect:        expect,
+			ProbeEmail:    cCtx.String("probe-email"),
+			ProbePassword: secrets.secret(envProbePassword),
+			OldToken:      secrets.token(envOldToken),
+			OldSecret:     secrets.secret(envOldSecret),
+			CurrentSecret: secrets.secret(envSecret),
+			LogsSince:     since,
+		},
+	}, nil
+}
+
+// parseSince accepts an RFC 3339 time or a duration before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a positive duration", s)
+	}
+	return now.Add(-d), nil
+}

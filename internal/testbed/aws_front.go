@@ -1,0 +1,337 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Front is the http.Handler in front of kumo. It proxies every request to
+// kumo and fills the gaps this project needs:
+//
+//   - Lambda RevisionId. kumo never sets it and never enforces it. Front
+//     keeps one per function: a new random UUID on CreateFunction, on every
+//     successful UpdateFunctionConfiguration (PUT
+//     /2015-03-31/functions/<name>/configuration) and on every successful
+//     UpdateFunctionCode. It adds "RevisionId" to the JSON of every Lambda
+//     response carrying a function configuration (CreateFunction,
+//     GetFunctionConfiguration, GetFunction under "Configuration",
+//     UpdateFunctionConfiguration, UpdateFunctionCode, ListFunctions items).
+//     An update whose JSON body carries a RevisionId that differs from the
+//     current one is answered 412 with X-Amzn-ErrorType
+//     PreconditionFailedException, without reaching kumo, so the SDK returns
+//     *types.PreconditionFailedException as AWS does. A function Front has
+//     not seen created gets a revision the first time a response shows it.
+//   - Lambda consistency. The check and the update run under the function's
+//     lock, so two concurrent updates carrying the same RevisionId cannot
+//     both pass; reads of the function take the same lock shared, because
+//     kumo serialises a configuration outside its own lock and would
+//     otherwise race with an update. The locks are process-wide, like
+//     kumo's storage, so they hold across Worlds.
+//   - Faults and latency (SetFault, SetLatency), and per-operation call
+//     counts (Calls), for reliability tests and benchmarks.
+//
+// Front does not model State/LastUpdateStatus (kumo reports Active and
+// Successful at once), so waiters return immediately.
+type Front struct {
+	proxy   *httputil.ReverseProxy
+	latency atomic.Int64
+
+	mu        sync.Mutex
+	revisions map[string]string
+	calls     map[string]int
+	fault     func(r *http.Request) *Fault
+}
+
+// NewFront returns a Front proxying to the kumo server at kumoURL.
+func NewFront(kumoURL string) (*Front, error) {
+	target, err := url.Parse(kumoURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing kumo url: %w", err)
+	}
+	f := &Front{
+		revisions: map[string]string{},
+		calls:     map[string]int{},
+	}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host // kumo routes some services by Host; keep the client's.
+		},
+		ModifyResponse: f.modifyResponse,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// kumo is gone (the World is closing) or the client left: answer
+			// like an unavailable AWS endpoint instead of logging to stderr.
+			writeAWSError(w, r, http.StatusBadGateway, "ServiceUnavailableException", "emulator unavailable")
+		},
+	}
+	return f, nil
+}
+
+// ServeHTTP counts the call, applies latency and any fault, enforces
+// RevisionId and proxies to kumo.
+func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "reading request body", http.StatusBadRequest)
+		return
+	}
+	setBody(r, body)
+	op := opName(r, body)
+	f.mu.Lock()
+	f.calls[op]++
+	fault := f.fault
+	f.mu.Unlock()
+
+	if !sleepCtx(r.Context(), time.Duration(f.latency.Load())) {
+		return
+	}
+	if fault != nil {
+		probe := r.Clone(r.Context())
+		setBody(probe, body)
+		if ft := fault(probe); ft != nil {
+			if !sleepCtx(r.Context(), ft.Delay) {
+				return
+			}
+			if ft.Status != 0 {
+				writeAWSError(w, r, ft.Status, ft.ErrorType, ft.Message)
+				return
+			}
+		}
+	}
+	setBody(r, body)
+
+	defer lockLambda(r, body)()
+	if fn, sub, ok := lambdaFunctionPath(r.URL.Path); ok && r.Method == http.MethodPut && (sub == "configuration" || sub == "code") {
+		var req struct{ RevisionId string }
+		_ = json.Unmarshal(body, &req)
+		if cur := f.revision(fn); req.RevisionId != "" && cur != "" && req.RevisionId != cur {
+			writeAWSError(w, r, http.StatusPreconditionFailed, "PreconditionFailedException",
+				"The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+			return
+		}
+	}
+	f.proxy.ServeHTTP(w, r)
+}
+
+// kumo's Lambda storage is global to the process, and it serialises a
+// function outside its own lock, so the locks guarding it are global too:
+// lambdaListMu is held shared by every write and exclusively by
+// ListFunctions (which reads every function); lambdaFnLocks holds one lock
+// per function name, exclusive for writes and shared for reads.
+var (
+	lambdaListMu  sync.RWMutex
+	lambdaFnMu    sync.Mutex
+	lambdaFnLocks = map[string]*sync.RWMutex{}
+)
+
+// lockLambda takes the locks a Lambda request needs and returns their
+// release; for any other request it does nothing. A write holds its
+// function's lock across the RevisionId check and the forward to kumo, so
+// two concurrent updates carrying one RevisionId cannot both pass.
+func lockLambda(r *http.Request, body []byte) func() {
+	fn, sub, isFn := lambdaFunctionPath(r.URL.Path)
+	switch {
+	case isLambdaCollection(r.URL.Path) && r.Method == http.MethodGet:
+		lambdaListMu.Lock()
+		return lambdaListMu.Unlock
+	case isLambdaCollection(r.URL.Path) && r.Method == http.MethodPost:
+		var req struct{ FunctionName string }
+		_ = json.Unmarshal(body, &req)
+		fn = normalizeFunctionName(req.FunctionName)
+	case isFn && r.Method == http.MethodGet:
+		l := functionLock(fn)
+		l.RLock()
+		return l.RUnlock
+	case isFn && (r.Method == http.MethodPut || r.Method == http.MethodDelete || r.Method == http.MethodPost && sub != "invocations"):
+	default:
+		return func() {}
+	}
+	lambdaListMu.RLock()
+	l := functionLock(fn)
+	l.Lock()
+	return func() {
+		l.Unlock()
+		lambdaListMu.RUnlock()
+	}
+}
+
+// functionLock returns the lock of the named function.
+func functionLock(fn string) *sync.RWMutex {
+	lambdaFnMu.Lock()
+	defer lambdaFnMu.Unlock()
+	l, ok := lambdaFnLocks[fn]
+	if !ok {
+		l = &sync.RWMutex{}
+		lambdaFnLocks[fn] = l
+	}
+	return l
+}
+
+// revision returns the function's current RevisionId, "" if unknown.
+func (f *Front) revision(fn string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.revisions[fn]
+}
+
+// revisionFor returns the function's RevisionId, assigning one to a function
+// seen for the first time, or a new one when bump is set.
+func (f *Front) revisionFor(fn string, bump bool) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rev, ok := f.revisions[fn]; ok && !bump {
+		return rev
+	}
+	rev := randomUUID()
+	f.revisions[fn] = rev
+	return rev
+}
+
+// modifyResponse adds RevisionId to successful Lambda responses that carry a
+// function configuration, bumping it after a successful write.
+func (f *Front) modifyResponse(resp *http.Response) error {
+	req := resp.Request
+	fn, sub, isFn := lambdaFunctionPath(req.URL.Path)
+	isList := isLambdaCollection(req.URL.Path)
+	if (!isFn && !isList) || resp.StatusCode/100 != 2 || resp.Header.Get("Content-Encoding") != "" {
+		return nil
+	}
+	if isFn && req.Method == http.MethodDelete && sub == "" {
+		f.mu.Lock()
+		delete(f.revisions, fn)
+		f.mu.Unlock()
+		return nil
+	}
+	bump := req.Method == http.MethodPost && isList ||
+		req.Method == http.MethodPut && (sub == "configuration" || sub == "code")
+	carries := isList || sub == "" || sub == "configuration" || sub == "code"
+	if !carries {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("reading kumo response: %w", err)
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) == nil {
+		switch {
+		case isList && req.Method == http.MethodGet:
+			doc["Functions"] = f.withRevisions(doc["Functions"])
+		case isFn && req.Method == http.MethodGet && sub == "":
+			doc["Configuration"] = f.withRevision(doc["Configuration"], false)
+		default:
+			doc = f.withRevisionDoc(doc, bump)
+		}
+		if out, err := json.Marshal(doc); err == nil {
+			body = out
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
+}
+
+// withRevisionDoc sets "RevisionId" in a function configuration object,
+// keyed by its FunctionName.
+func (f *Front) withRevisionDoc(doc map[string]json.RawMessage, bump bool) map[string]json.RawMessage {
+	var name string
+	if doc == nil || json.Unmarshal(doc["FunctionName"], &name) != nil || name == "" {
+		return doc
+	}
+	rev, _ := json.Marshal(f.revisionFor(name, bump))
+	doc["RevisionId"] = rev
+	return doc
+}
+
+// withRevision is withRevisionDoc on a raw JSON object.
+func (f *Front) withRevision(raw json.RawMessage, bump bool) json.RawMessage {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(raw, &doc) != nil || doc == nil {
+		return raw
+	}
+	out, err := json.Marshal(f.withRevisionDoc(doc, bump))
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+// withRevisions is withRevision on each item of a JSON array.
+func (f *Front) withRevisions(raw json.RawMessage) json.RawMessage {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil || items == nil {
+		return raw
+	}
+	for i := range items {
+		items[i] = f.withRevision(items[i], false)
+	}
+	out, err := json.Marshal(items)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+// lambdaFunctionPath splits /2015-03-31/functions/<name>[/<sub>] into the
+// normalised function name and the sub-resource ("" for the function itself).
+func lambdaFunctionPath(path string) (fn, sub string, ok bool) {
+	rest, found := strings.CutPrefix(path, "/2015-03-31/functions/")
+	if !found || rest == "" {
+		return "", "", false
+	}
+	name, sub, _ := strings.Cut(rest, "/")
+	if strings.Contains(sub, "/") {
+		return "", "", false
+	}
+	return normalizeFunctionName(name), sub, true
+}
+
+// isLambdaCollection reports whether path is the functions collection
+// (CreateFunction, ListFunctions).
+func isLambdaCollection(path string) bool {
+	return path == "/2015-03-31/functions" || path == "/2015-03-31/functions/"
+}
+
+// normalizeFunctionName reduces a function ARN, partial ARN or
+// name:qualifier to the bare function name.
+func normalizeFunctionName(name string) string {
+	if _, after, ok := strings.Cut(name, ":function:"); ok {
+		name = after
+	}
+	name, _, _ = strings.Cut(name, ":")
+	return name
+}
+
+// setBody replaces r's body with a fresh reader over body.
+func setBody(r *http.Request, body []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+}
+
+// sleepCtx sleeps d unless ctx ends first; it reports whether it slept fully.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,111 @@
+package testbed
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// functionRole is the execution role every testbed function claims; kumo
+// does not check it.
+const functionRole = "arn:aws:iam::000000000000:role/valine"
+
+// createFunction creates fn with env, a tiny custom-runtime zip, and waits
+// until it is Active.
+func createFunction(ctx context.Context, c *lambda.Client, fn string, env map[string]string) error {
+	code, err := bootstrapZip()
+	if err != nil {
+		return err
+	}
+	_, err = c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String(fn),
+		Runtime:      lambdatypes.RuntimeProvidedal2023,
+		Handler:      aws.String("bootstrap"),
+		Role:         aws.String(functionRole),
+		Code:         &lambdatypes.FunctionCode{ZipFile: code},
+		Environment:  &lambdatypes.Environment{Variables: env},
+		Description:  aws.String("Valine API (testbed)"),
+	})
+	if err != nil {
+		return fmt.Errorf("creating function %s: %w", fn, err)
+	}
+	waiter := lambda.NewFunctionActiveV2Waiter(c)
+	if err := waiter.Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(fn)}, 30*time.Second); err != nil {
+		return fmt.Errorf("waiting for function %s: %w", fn, err)
+	}
+	return nil
+}
+
+// bootstrapZip returns a zip holding a shell "bootstrap" that does nothing;
+// kumo stores the code without running it.
+func bootstrapZip() ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	f, err := zw.Create("bootstrap")
+	if err != nil {
+		return nil, fmt.Errorf("building function code: %w", err)
+	}
+	if _, err := f.Write([]byte("#!/bin/sh\nexit 0\n")); err != nil {
+		return nil, fmt.Errorf("building function code: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("building function code: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// createLogGroup creates a log group.
+func createLogGroup(ctx context.Context, c *cloudwatchlogs.Client, group string) error {
+	if _, err := c.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
+		return fmt.Errorf("creating log group %s: %w", group, err)
+	}
+	return nil
+}
+
+// startAPI builds the Valine API on its own SDK clients (tagged so a fault
+// hook can recognise them), reads its secrets once, creates its log stream,
+// seeds the probe user and starts listening.
+func (w *World) startAPI(ctx context.Context) (*API, error) {
+	o := w.opts
+	cfg := awsConfig(w.Region, w.AWSURL, testbedAPIAppID)
+	logs := cloudwatchlogs.NewFromConfig(cfg)
+	stream := time.Now().UTC().Format("2006/01/02") + "/[$LATEST]" + randomHex(16)
+	if _, err := logs.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{
+		LogGroupName: aws.String(w.LogGroup), LogStreamName: aws.String(stream),
+	}); err != nil {
+		return nil, fmt.Errorf("creating the api log stream: %w", err)
+	}
+	a := &API{
+		profile: o.Profile,
+		secrets: &secretSource{
+			client:     lambda.NewFromConfig(cfg),
+			function:   w.Function,
+			primaryVar: o.Profile.SecretVar,
+			secondVar:  o.Profile.SecondaryVar,
+			delay:      o.PropagationDelay,
+			log:        o.Logger,
+		},
+		logs:       &logWriter{client: logs, group: w.LogGroup, stream: stream, log: o.Logger},
+		users:      newUserStore(),
+		accessTTL:  o.AccessTTL,
+		refreshTTL: o.RefreshTTL,
+		log:        o.Logger,
+	}
+	a.misbehaviours.Store(uint64(o.Misbehaviours))
+	a.latency.Store(int64(o.Latency))
+	a.users.add(o.ProbeEmail, o.ProbePassword)
+	if _, err := a.secrets.get(ctx); err != nil {
+		return nil, fmt.Errorf("starting the api: %w", err)
+	}
+	if err := a.listen(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}

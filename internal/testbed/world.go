@@ -1,0 +1,194 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/sivchari/kumo"
+
+	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/rotate"
+)
+
+// World is a running local world: kumo behind a Front, the Lambda functions
+// holding the secret, their log groups, and the Valine API. Close it when done.
+type World struct {
+	APIURL    string   // base URL of the Valine API (http://127.0.0.1:port)
+	AWSURL    string   // base URL of the AWS front (kumo behind Front)
+	Region    string   // "us-east-1"
+	Functions []string // the Lambda functions sharing the secret
+	Function  string   // Functions[0], whose environment the API reads
+	LogGroup  string   // "/aws/lambda/"+Function, where the API logs
+	Profile   probes.Profile
+	// ProbeEmail and ProbePassword are the seeded user's credentials.
+	ProbeEmail, ProbePassword string
+	// AWS is a config for SDK clients against AWSURL: static credentials
+	// "test"/"test", Region, BaseEndpoint = AWSURL, request compression
+	// disabled (kumo rejects gzipped bodies).
+	AWS      aws.Config
+	API      *API   // controls on the running Valine API
+	AWSFront *Front // controls on the AWS front handler
+
+	opts     Options
+	kumo     *kumo.Server
+	frontSrv *httptest.Server
+	lambda   *lambda.Client
+	logs     *cloudwatchlogs.Client
+}
+
+// kumoMu serialises kumo.NewServer: each one re-wires kumo's process-global
+// services, which is not safe to do concurrently.
+var kumoMu sync.Mutex
+
+// Start builds a World: a kumo server and its Front, the functions (with
+// ExtraEnv and the primary secret), a log group per function, the seeded
+// user and the API, listening unless opts.Misbehaviours has Down.
+func Start(ctx context.Context, opts Options) (*World, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	kumoMu.Lock()
+	ks := kumo.NewServer()
+	kumoMu.Unlock()
+	front, err := NewFront(ks.URL)
+	if err != nil {
+		ks.Close()
+		return nil, err
+	}
+	fs := httptest.NewServer(front)
+	w := &World{
+		AWSURL:        fs.URL,
+		Region:        "us-east-1",
+		Functions:     opts.Functions,
+		Function:      opts.Functions[0],
+		LogGroup:      "/aws/lambda/" + opts.Functions[0],
+		Profile:       opts.Profile,
+		ProbeEmail:    opts.ProbeEmail,
+		ProbePassword: opts.ProbePassword,
+		AWSFront:      front,
+		opts:          opts,
+		kumo:          ks,
+		frontSrv:      fs,
+	}
+	w.AWS = awsConfig(w.Region, fs.URL, "")
+	w.lambda = lambda.NewFromConfig(w.AWS)
+	w.logs = cloudwatchlogs.NewFromConfig(w.AWS)
+	if err := w.start(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// awsConfig returns an SDK config for the emulator at endpoint, built as a
+// literal so nothing in the environment (profiles, AWS_ENDPOINT_URL…) leaks
+// in. appID, when set, tags the User-Agent.
+func awsConfig(region, endpoint, appID string) aws.Config {
+	return aws.Config{
+		Region:                    region,
+		Credentials:               aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		BaseEndpoint:              aws.String(endpoint),
+		DisableRequestCompression: true,
+		AppID:                     appID,
+	}
+}
+
+// start creates the functions, log groups and API.
+func (w *World) start(ctx context.Context) error {
+	env := maps.Clone(w.opts.ExtraEnv)
+	env[w.Profile.SecretVar] = w.opts.InitialSecret
+	for _, fn := range w.Functions {
+		if err := createFunction(ctx, w.lambda, fn, env); err != nil {
+			return err
+		}
+		if err := createLogGroup(ctx, w.logs, "/aws/lambda/"+fn); err != nil {
+			return err
+		}
+	}
+	api, err := w.startAPI(ctx)
+	if err != nil {
+		return err
+	}
+	w.API = api
+	w.APIURL = api.URL()
+	return nil
+}
+
+// Close stops the API and the servers and deletes the functions and log
+// groups from kumo's process-global storage. It is safe to call twice.
+func (w *World) Close() {
+	if w.API != nil {
+		w.API.close()
+	}
+	if w.frontSrv != nil && w.lambda != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for _, fn := range w.Functions {
+			_, _ = w.lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(fn)})
+			_, _ = w.logs.DeleteLogGroup(ctx, &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String("/aws/lambda/" + fn)})
+		}
+		cancel()
+		w.frontSrv.Close()
+		w.frontSrv = nil
+	}
+	if w.kumo != nil {
+		w.kumo.Close()
+		w.kumo = nil
+	}
+}
+
+// InitialSecret returns the primary secret set at start (tests need it to
+// forge tokens signed with the old secret after a rotation).
+func (w *World) InitialSecret() string { return w.opts.InitialSecret }
+
+// Env reads a function's environment and RevisionId through the Lambda API.
+func (w *World) Env(ctx context.Context, function string) (map[string]string, string, error) {
+	out, err := w.lambda.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(function)})
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the configuration of %s: %w", function, err)
+	}
+	env := map[string]string{}
+	if out.Environment != nil {
+		maps.Copy(env, out.Environment.Variables)
+	}
+	return env, aws.ToString(out.RevisionId), nil
+}
+
+// SetSecrets rotates every function the way rotate does it (it calls
+// rotate.UpdateEnv): read the environment, change only the profile's secret
+// variables (secondary "" removes the secondary variable), write it back with
+// the RevisionId read, retrying when another writer got in between, then
+// wait with the FunctionUpdatedV2 waiter. Every other variable is kept byte
+// for byte. An empty primary is refused, as rotate refuses it.
+func (w *World) SetSecrets(ctx context.Context, primary, secondary string) error {
+	change := rotate.SetSecrets(w.Profile, probes.NewSecret(primary), probes.NewSecret(secondary))
+	for _, fn := range w.Functions {
+		if _, err := rotate.UpdateEnv(ctx, w.lambda, fn, change, rotate.EnvUpdate{MaxWait: 30 * time.Second}); err != nil {
+			return fmt.Errorf("setting secrets: %w", err)
+		}
+	}
+	return nil
+}
+
+// EditEnv changes one function's environment with no guard at all, as
+// another writer (a console edit, a deploy, the runbook's script) would: tests
+// use it to create the states rotation must survive, such as an empty secret
+// or a variable added between a read and a write.
+func (w *World) EditEnv(ctx context.Context, function string, edit func(env map[string]string)) error {
+	_, err := rotate.UpdateEnv(ctx, w.lambda, function, func(env map[string]string) error {
+		edit(env)
+		return nil
+	}, rotate.EnvUpdate{MaxWait: 30 * time.Second})
+	if err != nil {
+		return fmt.Errorf("editing the environment of %s: %w", function, err)
+	}
+	return nil
+}
