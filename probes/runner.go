@@ -87,6 +87,18 @@ func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) R
 					tt.Session = results[j].session
 				}
 			}
+			// Orderings last, so a fresher session (from a check that waited
+			// for propagation) replaces login's.
+			for _, after := range c.After {
+				j, ok := index[after]
+				if !ok {
+					continue // ordering against a check not in this run is moot
+				}
+				<-done[j]
+				if results[j].Outcome == Pass && results[j].session != nil {
+					tt.Session = results[j].session
+				}
+			}
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			results[i] = r.runCheck(ctx, c, tt, cfg)

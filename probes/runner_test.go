@@ -167,3 +167,38 @@ func TestSelect(t *testing.T) {
 		t.Errorf("grace selection has %d checks", len(g))
 	}
 }
+
+func TestRunnerAfterOrdersWithoutRequiring(t *testing.T) {
+	var firstDone atomic.Bool
+	var got atomic.Value
+	checks := []Check{
+		{Name: "login", Probe: func(context.Context, Target, Config, *slog.Logger) Result {
+			r := passed("ok", nil)
+			r.session = &Session{Access: NewToken("login.token.x")}
+			return r
+		}},
+		{Name: "fresh", Needs: []string{"login"}, Probe: func(context.Context, Target, Config, *slog.Logger) Result {
+			time.Sleep(5 * time.Millisecond)
+			firstDone.Store(true)
+			r := passed("ok", nil)
+			r.session = &Session{Access: NewToken("fresh.token.x")}
+			return r
+		}},
+		{Name: "ordered", Needs: []string{"login"}, After: []string{"fresh"}, Probe: func(_ context.Context, t Target, _ Config, _ *slog.Logger) Result {
+			got.Store(t.Session.Access.Reveal())
+			if !firstDone.Load() {
+				return failed("ran before fresh finished", nil)
+			}
+			return passed("ok", nil)
+		}},
+		{Name: "broken", Probe: fixed(Fail)},
+		{Name: "after-broken", After: []string{"broken"}, Probe: fixed(Pass)},
+	}
+	rep := Runner{}.Run(context.Background(), checks, fakeTarget(), Config{})
+	if r, _ := rep.Result("ordered"); r.Outcome != Pass || got.Load() != "fresh.token.x" {
+		t.Errorf("ordered: %+v, session %v", r, got.Load())
+	}
+	if r, _ := rep.Result("after-broken"); r.Outcome != Pass {
+		t.Errorf("After must not require a pass: %+v", r)
+	}
+}

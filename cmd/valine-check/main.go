@@ -61,6 +61,12 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ErrWriter: stderr,
 		Flags:     globalFlags,
 		Before:    setUpLogging,
+		Action: func(cCtx *cli.Context) error {
+			if cCtx.NArg() > 0 {
+				return usageError(cCtx, "unknown command %q", cCtx.Args().First())
+			}
+			return cli.ShowAppHelp(cCtx)
+		},
 		Commands: []*cli.Command{
 			afterRotationCommand,
 			sandboxCommand,
