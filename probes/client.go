@@ -83,6 +83,20 @@ func (c *Client) Login(ctx context.Context, email string, password Secret) (Sess
 	return s, nil
 }
 
+// DeliberateUserAgent is the User-Agent of requests the probe expects to be
+// rejected (old tokens in strict mode, the security battery). An API that
+// logs the User-Agent with a failed verification lets the log check tell
+// these from real failures; see NoLogErrors.
+const DeliberateUserAgent = "valine-check-deliberate"
+
+// MeDeliberately is Me for a token the probe expects to be rejected: it is
+// sent with DeliberateUserAgent.
+func (c *Client) MeDeliberately(ctx context.Context, token Token) (Response, error) {
+	d := *c
+	d.UserAgent = DeliberateUserAgent
+	return d.Me(ctx, token)
+}
+
 // Me calls the profile endpoint (GET /profile/me or /auth/me) with an access
 // token, in the profile's transport, and returns the answer whatever its status.
 func (c *Client) Me(ctx context.Context, access Token) (Response, error) {

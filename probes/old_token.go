@@ -51,7 +51,7 @@ func OldTokenRejected(ctx context.Context, t Target, cfg Config, log *slog.Logge
 	if stop != nil {
 		return *stop
 	}
-	resp, err := t.API.Me(ctx, tok)
+	resp, err := t.API.MeDeliberately(ctx, tok)
 	if err != nil {
 		return fromCallError("calling "+t.API.Profile.ProfilePath+" with the old token", err)
 	}

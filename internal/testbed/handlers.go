@@ -45,7 +45,7 @@ func (a *API) profileMe(w http.ResponseWriter, r *http.Request) {
 	} else if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		raw = strings.TrimSpace(v)
 	}
-	v, _ := a.verify(r.Context(), raw, typeAccess, r.URL.Path)
+	v, _ := a.verify(r.Context(), raw, typeAccess, r.URL.Path, r.UserAgent())
 	if !v.ok {
 		a.reject(w)
 		return
@@ -69,7 +69,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body)
 		raw, _ = body[a.profile.RefreshField].(string)
 	}
-	v, set := a.verify(r.Context(), raw, typeRefresh, r.URL.Path)
+	v, set := a.verify(r.Context(), raw, typeRefresh, r.URL.Path, r.UserAgent())
 	if !v.ok {
 		a.reject(w)
 		return
@@ -109,8 +109,10 @@ func (a *API) issue(w http.ResponseWriter, secret string, u user, cookieRefresh 
 
 // verify checks raw against the current secrets and writes the one log line
 // for it before returning, so the line is in the log group by the time the
-// client sees the response.
-func (a *API) verify(ctx context.Context, raw, want, path string) (verdict, secretSet) {
+// client sees the response. A failure line names the client's User-Agent, as
+// many access logs do: that is how the probe's deliberate rejections are told
+// from real ones (probes.DeliberateUserAgent).
+func (a *API) verify(ctx context.Context, raw, want, path, userAgent string) (verdict, secretSet) {
 	m := a.Misbehaviours()
 	set, err := a.secrets.get(ctx)
 	if err != nil {
@@ -120,7 +122,7 @@ func (a *API) verify(ctx context.Context, raw, want, path string) (verdict, secr
 	if v.ok {
 		a.logs.write(ctx, verifiedLine(v.secret, v.claims.Subject, path))
 	} else {
-		a.logs.write(ctx, failedLine(v.reason, path))
+		a.logs.write(ctx, failedLine(v.reason, path, userAgent))
 	}
 	return v, set
 }

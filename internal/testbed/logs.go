@@ -65,7 +65,15 @@ func verifiedLine(secret, sub, path string) string {
 }
 
 // failedLine is the log line for a failed verification. reason is one of the
-// testbed's fixed phrases, never an error's text, so it cannot carry a token.
-func failedLine(reason, path string) string {
-	return fmt.Sprintf("JWT verification failed reason=%q path=%s", reason, path)
+// testbed's fixed phrases, never an error's text, so it cannot carry a token;
+// the User-Agent is kept only if it is short and plain.
+func failedLine(reason, path, userAgent string) string {
+	ua := "?"
+	if safeUserAgent.MatchString(userAgent) {
+		ua = userAgent
+	}
+	return fmt.Sprintf("JWT verification failed reason=%q path=%s ua=%s", reason, path, ua)
 }
+
+// safeUserAgent is what a logged User-Agent may look like.
+var safeUserAgent = regexp.MustCompile(`^[A-Za-z0-9_.()/+-]{1,64}$`)

@@ -37,8 +37,8 @@ func TestLogLinesAreWrittenAndLeakNothing(t *testing.T) {
 				t.Fatalf("%d verification lines, want at least 4: %q", len(all), all)
 			}
 			wantFailed := []string{
-				`JWT verification failed reason="signature is invalid" path=` + w.Profile.ProfilePath,
-				`JWT verification failed reason="missing token" path=` + w.Profile.ProfilePath,
+				`JWT verification failed reason="signature is invalid" path=` + w.Profile.ProfilePath + ` ua=Go-http-client/1.1`,
+				`JWT verification failed reason="missing token" path=` + w.Profile.ProfilePath + ` ua=Go-http-client/1.1`,
 			}
 			if strings.Join(failed, "\n") != strings.Join(wantFailed, "\n") {
 				t.Errorf("failure lines:\n%s\nwant:\n%s", strings.Join(failed, "\n"), strings.Join(wantFailed, "\n"))
