@@ -1,0 +1,78 @@
+package probes_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/valine/valine-check/internal/testbed"
+	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/rotate"
+)
+
+// BenchmarkAfterRotation measures the runner against a testbed API that
+// answers every request 50 ms late, the strict after-rotation run with
+// every check: its wall time with the default concurrency against the same
+// run with one check at a time (what the sum of the checks' durations
+// costs), measured side by side in each iteration. It reports the medians
+// and their ratio (target: at most 0.35).
+//
+//	go test -run '^$' -bench AfterRotation -benchtime 10x ./probes
+func BenchmarkAfterRotation(b *testing.B) {
+	ctx := context.Background()
+	w, err := testbed.Start(ctx, testbed.Options{Latency: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	next, err := rotate.GenerateSecret()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.SetSecrets(ctx, string(next.Reveal()), ""); err != nil {
+		b.Fatal(err)
+	}
+	target := probes.Target{
+		API:      &probes.Client{BaseURL: w.APIURL, Profile: w.Profile},
+		Function: w.Function,
+		Logs:     cloudwatchlogs.NewFromConfig(w.AWS),
+	}
+	cfg := probes.Config{
+		Expect: probes.Strict, ProbeEmail: w.ProbeEmail, ProbePassword: probes.NewSecret(w.ProbePassword),
+		OldSecret: probes.NewSecret(w.InitialSecret()), CurrentSecret: next, LogsSince: time.Now().Add(-time.Minute),
+	}
+	checks := probes.ForExpect(probes.Catalog(), probes.Strict)
+	run := func(r probes.Runner) time.Duration {
+		rep := r.Run(ctx, checks, target, cfg)
+		if rep.Summary.Failed+rep.Summary.Errored > 0 {
+			b.Fatalf("run did not pass: %+v", rep.Summary)
+		}
+		return rep.Duration
+	}
+	var concurrent, sequential []time.Duration
+	var sums []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		concurrent = append(concurrent, run(probes.Runner{}))
+		b.StopTimer()
+		rep := probes.Runner{Concurrency: 1}.Run(ctx, checks, target, cfg)
+		sequential = append(sequential, rep.Duration)
+		sums = append(sums, rep.ChecksTotal())
+		b.StartTimer()
+	}
+	mc, ms, msum := median(concurrent), median(sequential), median(sums)
+	b.ReportMetric(float64(mc.Milliseconds()), "concurrent-ms")
+	b.ReportMetric(float64(ms.Milliseconds()), "sequential-ms")
+	b.ReportMetric(float64(msum.Milliseconds()), "checks-sum-ms")
+	b.ReportMetric(float64(mc)/float64(ms), "ratio")
+	b.ReportMetric(float64(w.API.Requests())/float64(2*b.N), "api-requests/run")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

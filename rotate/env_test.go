@@ -1,0 +1,202 @@
+package rotate_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/valine/valine-check/internal/testbed"
+	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/rotate"
+)
+
+func start(t *testing.T, opts testbed.Options) (*testbed.World, *lambda.Client) {
+	t.Helper()
+	opts.Logger = slog.New(slog.DiscardHandler)
+	w, err := testbed.Start(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w, lambda.NewFromConfig(w.AWS)
+}
+
+func mustSecret(t *testing.T) probes.Secret {
+	t.Helper()
+	s, err := rotate.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestUpdateEnvKeepsEveryOtherVariable(t *testing.T) {
+	t.Parallel()
+	tricky := map[string]string{
+		"DATABASE_URL": "postgres://valine:p%40ss=w0rd;x@db.internal:5432/valine?sslmode=require",
+		"JSON_BLOB":    `{"a":[1,2,{"b":"c d"}],"e":"\u00e9"}`,
+		"MULTILINE":    "line one\nline two\t tabbed ",
+		"EMPTY":        "",
+		"UNICODE":      "Grüße, 世界 🚀",
+	}
+	w, lc := start(t, testbed.Options{ExtraEnv: tricky})
+	before, _, err := w.Env(t.Context(), w.Function)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, old := mustSecret(t), probes.NewSecret(w.InitialSecret())
+	for _, step := range []struct {
+		name                 string
+		primary, secondary   probes.Secret
+		wantPrimary, wantSec string
+	}{
+		{"stage", next, old, string(next.Reveal()), string(old.Reveal())},
+		{"finalize", next, probes.Secret{}, string(next.Reveal()), ""},
+	} {
+		got, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, step.primary, step.secondary), rotate.EnvUpdate{})
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		stored, _, err := w.Env(t.Context(), w.Function)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range before {
+			if k == w.Profile.SecretVar || k == w.Profile.SecondaryVar {
+				continue
+			}
+			if stored[k] != v || got[k] != v {
+				t.Errorf("%s: %s changed (%q → %q)", step.name, k, v, stored[k])
+			}
+		}
+		if stored[w.Profile.SecretVar] != step.wantPrimary || stored[w.Profile.SecondaryVar] != step.wantSec {
+			t.Errorf("%s: secrets are %s / %s", step.name, probes.Fingerprint(stored[w.Profile.SecretVar]), probes.Fingerprint(stored[w.Profile.SecondaryVar]))
+		}
+		if _, present := stored[w.Profile.SecondaryVar]; step.wantSec == "" && present {
+			t.Errorf("%s: secondary variable left in place", step.name)
+		}
+		if len(stored) != len(before)+boolInt(step.wantSec != "") {
+			t.Errorf("%s: %d variables, had %d", step.name, len(stored), len(before))
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// racingLambda lets another writer change the function between UpdateEnv's
+// read and its write, once.
+type racingLambda struct {
+	*lambda.Client
+	race func()
+	done atomic.Bool
+}
+
+func (r *racingLambda) UpdateFunctionConfiguration(ctx context.Context, in *lambda.UpdateFunctionConfigurationInput, optFns ...func(*lambda.Options)) (*lambda.UpdateFunctionConfigurationOutput, error) {
+	if r.done.CompareAndSwap(false, true) {
+		r.race()
+	}
+	return r.Client.UpdateFunctionConfiguration(ctx, in, optFns...)
+}
+
+func TestUpdateEnvKeepsAConcurrentWritersChange(t *testing.T) {
+	t.Parallel()
+	w, lc := start(t, testbed.Options{})
+	racer := &racingLambda{Client: lc, race: func() {
+		if err := w.EditEnv(t.Context(), w.Function, func(env map[string]string) { env["FEATURE_FLAG"] = "on" }); err != nil {
+			t.Error(err)
+		}
+	}}
+	next := mustSecret(t)
+	if _, err := rotate.UpdateEnv(t.Context(), racer, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}), rotate.EnvUpdate{}); err != nil {
+		t.Fatal(err)
+	}
+	env, _, err := w.Env(t.Context(), w.Function)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env["FEATURE_FLAG"] != "on" {
+		t.Error("the other writer's variable was lost: the stale write went through")
+	}
+	if env[w.Profile.SecretVar] != string(next.Reveal()) {
+		t.Error("the rotation was lost")
+	}
+	if n := w.AWSFront.Calls("lambda:UpdateFunctionConfiguration"); n < 3 {
+		t.Errorf("%d UpdateFunctionConfiguration calls; want the racer's, a refused stale one and a retried one", n)
+	}
+}
+
+func TestUpdateEnvWaitsOutAnUpdateInProgress(t *testing.T) {
+	t.Parallel()
+	w, lc := start(t, testbed.Options{})
+	var conflicts atomic.Int32
+	w.AWSFront.SetFault(func(r *http.Request) *testbed.Fault {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/configuration") && conflicts.Add(1) <= 2 {
+			return &testbed.Fault{Status: 409, ErrorType: "ResourceConflictException", Message: "An update is in progress"}
+		}
+		return nil
+	})
+	next := mustSecret(t)
+	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}), rotate.EnvUpdate{Backoff: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if env, _, _ := w.Env(t.Context(), w.Function); env[w.Profile.SecretVar] != string(next.Reveal()) {
+		t.Error("rotation not applied after the conflicts cleared")
+	}
+
+	// A conflict that never clears gives up, bounded, with the typed error.
+	conflicts.Store(-1000)
+	_, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, mustSecret(t), probes.Secret{}), rotate.EnvUpdate{Backoff: time.Millisecond, MaxAttempts: 3})
+	var busy *types.ResourceConflictException
+	if !errors.As(err, &busy) {
+		t.Errorf("want ResourceConflictException after giving up, got %v", err)
+	}
+}
+
+func TestUpdateEnvRefusesBeforeAnyCall(t *testing.T) {
+	t.Parallel()
+	w, lc := start(t, testbed.Options{})
+	huge := strings.Repeat("x", rotate.MaxEnvBytes)
+	cases := []struct {
+		name   string
+		change func(map[string]string) error
+		want   error
+	}{
+		{"empty primary", rotate.SetSecrets(w.Profile, probes.Secret{}, probes.Secret{}), rotate.ErrEmptySecret},
+		{"over 4 KB", func(env map[string]string) error { env["BLOB"] = huge; return nil }, rotate.ErrEnvTooLarge},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := w.AWSFront.Calls("lambda:UpdateFunctionConfiguration")
+			_, err := rotate.UpdateEnv(t.Context(), lc, w.Function, tc.change, rotate.EnvUpdate{})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("want %v, got %v", tc.want, err)
+			}
+			if after := w.AWSFront.Calls("lambda:UpdateFunctionConfiguration"); after != before {
+				t.Errorf("%d update calls made; a refused change must not write", after-before)
+			}
+		})
+	}
+	if env, _, _ := w.Env(t.Context(), w.Function); env[w.Profile.SecretVar] != w.InitialSecret() {
+		t.Error("the secret changed")
+	}
+}
+
+func TestGenerateSecret(t *testing.T) {
+	a, b := mustSecret(t), mustSecret(t)
+	if len(a.Reveal()) != 44 || a.Equal(b) {
+		t.Errorf("want distinct 44-character base64 secrets, got lengths %d/%d", len(a.Reveal()), len(b.Reveal()))
+	}
+}
