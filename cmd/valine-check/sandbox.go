@@ -146,8 +146,16 @@ func (s *sandbox) setSecrets(ctx context.Context, primary, secondary probes.Secr
 		if err != nil {
 			return fmt.Errorf("%s on %s: %w", step, fn, err)
 		}
-		fmt.Fprintf(s.progress, "sandbox: %s on %s: %s=%s %s=%s (%d other variables kept)\n", step, fn,
-			s.profile.SecretVar, primary, orDash(s.profile.SecondaryVar), secondary, len(env)-countSet(env, s.profile.SecretVar, s.profile.SecondaryVar))
+		secondaryNote := ""
+		switch {
+		case s.profile.SecondaryVar == "":
+		case secondary.IsEmpty():
+			secondaryNote = ", " + s.profile.SecondaryVar + " removed"
+		default:
+			secondaryNote = fmt.Sprintf(", %s=%s", s.profile.SecondaryVar, secondary)
+		}
+		fmt.Fprintf(s.progress, "sandbox: %s on %s: %s=%s%s (%d other variables kept)\n", step, fn,
+			s.profile.SecretVar, primary, secondaryNote, len(env)-countSet(env, s.profile.SecretVar, s.profile.SecondaryVar))
 	}
 	return nil
 }
@@ -214,13 +222,6 @@ func nextLogMillisecond() time.Time {
 	t := time.Now().Truncate(time.Millisecond).Add(time.Millisecond)
 	time.Sleep(time.Until(t))
 	return t
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func countSet(env map[string]string, names ...string) int {
