@@ -35,26 +35,30 @@ type Check struct {
 // the CLI, the suites and the scheduled probe all select from it.
 func Catalog() []Check {
 	login := []string{"login"}
-	// Attacks signed with the current secret start from a token the API
-	// signed with it, so they wait until the rotation has propagated. So does
-	// old-token-accepted: before propagation the old secret is still the
-	// primary, and accepting an old token would prove nothing about the
+	// While a rotation propagates, old and new instances serve side by side:
+	// a token from the login may be signed with the old secret. So the checks
+	// that use a token run after new-secret-in-use and take its session,
+	// signed with the new secret (After: an ordering, not a requirement).
+	// Attacks signed with the current secret need that session outright.
+	// old-token-accepted must wait too: before propagation the old secret is
+	// still the primary, and accepting an old token proves nothing about the
 	// secondary.
-	fresh := []string{"login", "new-secret-in-use"}
+	fresh := []string{"new-secret-in-use"}
+	needsFresh := []string{"login", "new-secret-in-use"}
 	return []Check{
 		{Name: "login", Description: "the probe user's credentials give an access token", Labels: []string{LabelSmoke}, Probe: Login},
-		{Name: "new-token-valid", Description: "the profile endpoint accepts a freshly issued access token", Needs: login, Labels: []string{LabelSmoke}, Probe: NewTokenValid},
+		{Name: "new-token-valid", Description: "the profile endpoint accepts a freshly issued access token", Needs: login, After: fresh, Labels: []string{LabelSmoke}, Probe: NewTokenValid},
 		{Name: "new-secret-in-use", Description: "fresh tokens are signed with the new secret, not the old one", Needs: login, Eventually: true, Labels: []string{LabelSmoke}, Probe: NewSecretInUse},
 		{Name: "old-token-rejected", Description: "a token signed with the old secret is refused", Needs: login, Expect: Strict, Eventually: true, Labels: []string{LabelStrict}, Probe: OldTokenRejected},
-		{Name: "old-token-accepted", Description: "a token signed with the old secret is still accepted during the grace period", Needs: login, After: []string{"new-secret-in-use"}, Expect: Grace, Eventually: true, Labels: []string{LabelGrace}, Probe: OldTokenAccepted},
-		{Name: "refresh", Description: "the refresh endpoint gives an access token the profile endpoint accepts", Needs: login, Labels: []string{LabelSmoke}, Probe: Refresh},
+		{Name: "old-token-accepted", Description: "a token signed with the old secret is still accepted during the grace period", Needs: login, After: fresh, Expect: Grace, Eventually: true, Labels: []string{LabelGrace}, Probe: OldTokenAccepted},
+		{Name: "refresh", Description: "the refresh endpoint gives an access token the profile endpoint accepts", Needs: login, After: fresh, Labels: []string{LabelSmoke}, Probe: Refresh},
 		{Name: "no-log-errors", Description: "no failed JWT verifications in the function's log group since the rotation", Labels: []string{LabelLogs}, Probe: NoLogErrors},
-		{Name: "security-alg-none", Description: "an unsigned alg=none token is refused", Needs: login, Labels: []string{LabelSecurity}, Probe: AlgNone},
-		{Name: "security-hs512", Description: "an HS512 token signed with the current secret is refused (HS256 pinned)", Needs: fresh, Labels: []string{LabelSecurity}, Probe: AlgHS512},
-		{Name: "security-expired", Description: "an expired token signed with the current secret is refused", Needs: fresh, Labels: []string{LabelSecurity}, Probe: Expired},
-		{Name: "security-tampered-signature", Description: "a token with a tampered signature is refused", Needs: login, Labels: []string{LabelSecurity}, Probe: Tampered},
-		{Name: "security-empty-key", Description: "a token signed with an empty key is refused", Needs: login, Labels: []string{LabelSecurity}, Probe: EmptyKey},
-		{Name: "security-refresh-as-access", Description: "a refresh token is refused where an access token is required", Needs: login, Labels: []string{LabelSecurity}, Probe: RefreshAsAccess},
+		{Name: "security-alg-none", Description: "an unsigned alg=none token is refused", Needs: login, After: fresh, Labels: []string{LabelSecurity}, Probe: AlgNone},
+		{Name: "security-hs512", Description: "an HS512 token signed with the current secret is refused (HS256 pinned)", Needs: needsFresh, Labels: []string{LabelSecurity}, Probe: AlgHS512},
+		{Name: "security-expired", Description: "an expired token signed with the current secret is refused", Needs: needsFresh, Labels: []string{LabelSecurity}, Probe: Expired},
+		{Name: "security-tampered-signature", Description: "a token with a tampered signature is refused", Needs: login, After: fresh, Labels: []string{LabelSecurity}, Probe: Tampered},
+		{Name: "security-empty-key", Description: "a token signed with an empty key is refused", Needs: login, After: fresh, Labels: []string{LabelSecurity}, Probe: EmptyKey},
+		{Name: "security-refresh-as-access", Description: "a refresh token is refused where an access token is required", Needs: login, After: fresh, Labels: []string{LabelSecurity}, Probe: RefreshAsAccess},
 	}
 }
 

@@ -3,6 +3,9 @@ package probes
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,17 +86,25 @@ func (c *Client) Login(ctx context.Context, email string, password Secret) (Sess
 	return s, nil
 }
 
-// DeliberateUserAgent is the User-Agent of requests the probe expects to be
-// rejected (old tokens in strict mode, the security battery). An API that
-// logs the User-Agent with a failed verification lets the log check tell
-// these from real failures; see NoLogErrors.
-const DeliberateUserAgent = "valine-check-deliberate"
+// DeliberateMarker is the User-Agent of requests the probe expects to be
+// rejected (old tokens in strict mode, the security battery):
+// "valine-check-deliberate/" and 16 hex digits of an HMAC keyed with the
+// probe user's password. An API that logs the User-Agent with a failed
+// verification lets the log check tell these from real failures. Every
+// probe runner (CI, on-call, the scheduled probe) knows the password and so
+// derives the same marker; a client that does not cannot forge it to hide
+// its own failures, and the marker reveals nothing about the password.
+func DeliberateMarker(probePassword Secret) string {
+	mac := hmac.New(sha256.New, probePassword.Reveal())
+	mac.Write([]byte("valine-check deliberate rejection"))
+	return "valine-check-deliberate/" + hex.EncodeToString(mac.Sum(nil)[:8])
+}
 
 // MeDeliberately is Me for a token the probe expects to be rejected: it is
-// sent with DeliberateUserAgent.
-func (c *Client) MeDeliberately(ctx context.Context, token Token) (Response, error) {
+// sent with the marker (see DeliberateMarker) as its User-Agent.
+func (c *Client) MeDeliberately(ctx context.Context, token Token, marker string) (Response, error) {
 	d := *c
-	d.UserAgent = DeliberateUserAgent
+	d.UserAgent = marker
 	return d.Me(ctx, token)
 }
 

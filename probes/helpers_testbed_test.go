@@ -94,7 +94,7 @@ func rotatedRig(t *testing.T, opts testbed.Options, expect probes.Expect) *rig {
 	r.cfg.LogsSince = time.Now()
 	// The window starts at the next whole millisecond: whatever is logged in
 	// this one is not in it.
-	nextMilli()
+	testbed.NextLogMillisecond()
 	r.rotate(t, expect)
 	if err := r.w.SimulateUsers(t.Context(), 3); err != nil {
 		t.Fatalf("SimulateUsers: %v", err)
@@ -131,20 +131,6 @@ func (r *rig) runOnly(t *testing.T, runner probes.Runner, names ...string) probe
 		t.Fatalf("Select: %v", err)
 	}
 	return runner.Run(t.Context(), checks, r.target, r.cfg)
-}
-
-// nextMilli waits until the wall clock enters a new millisecond and returns
-// that time. Log events carry whole milliseconds, and the log check leaves
-// out the milliseconds its window's bounds fall in.
-func nextMilli() time.Time {
-	start := time.Now().UnixMilli()
-	for {
-		now := time.Now()
-		if now.UnixMilli() != start {
-			return now
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
 }
 
 // mustResult returns the named check's result, failing the test if it did not run.

@@ -65,7 +65,7 @@ func TestNothingLeaks(t *testing.T) {
 		return rep
 	}
 
-	r.cfg.LogsSince = nextMilli()
+	r.cfg.LogsSince = testbed.NextLogMillisecond()
 	if err := r.w.SetSecrets(ctx, string(newSecret.Reveal()), ""); err != nil {
 		t.Fatalf("SetSecrets: %v", err)
 	}

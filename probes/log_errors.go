@@ -27,9 +27,10 @@ const logTime = "2006-01-02T15:04:05.000Z07:00"
 //
 // The probe causes failures on purpose (old tokens in strict mode, the
 // security battery). This run's own come after the window; earlier runs'
-// can fall inside it. Lines naming DeliberateUserAgent are not counted, which
-// works where the API logs the User-Agent with a failure; elsewhere, start
-// the window (--since) after any earlier probe run.
+// can fall inside it. Lines carrying the probe's DeliberateMarker are not
+// counted (and their number is said), which works where the API logs the
+// User-Agent with a failure; elsewhere, start the window (--since) after any
+// earlier probe run.
 func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
 	if t.Function == "" || t.Logs == nil {
 		return skipped("no Lambda function given (VALINE_FUNCTION), so its logs cannot be read")
@@ -53,7 +54,7 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 	if err != nil {
 		return errored("reading "+window+": "+err.Error(), nil)
 	}
-	failures, deliberate := withoutDeliberate(failures)
+	failures, deliberate := withoutDeliberate(failures, DeliberateMarker(cfg.ProbePassword))
 	details := map[string]any{"logGroup": group, "since": cfg.LogsSince.UTC().Format(logTime),
 		"until": until.UTC().Format(logTime), "failures": len(failures), "probeRejectionsIgnored": deliberate}
 	if len(failures) > 0 {
@@ -65,7 +66,11 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 	if len(verifications) == 0 {
 		return warned(fmt.Sprintf("no JWT verification lines at all in %s: this check cannot see failures (is the function logging verifications? does the profile's logVerificationPattern %q match them?)", window, p.LogVerificationPattern), details)
 	}
-	return passed(fmt.Sprintf("no failed JWT verifications in %s, and the log shows verifications happening", window), details)
+	ignored := ""
+	if deliberate > 0 {
+		ignored = fmt.Sprintf(" (%d deliberate rejections by earlier probe runs not counted)", deliberate)
+	}
+	return passed(fmt.Sprintf("no failed JWT verifications in %s, and the log shows verifications happening%s", window, ignored), details)
 }
 
 // filterEvents returns the messages matching pattern, reading at most maxPages pages.
@@ -155,9 +160,9 @@ func ceilMilli(t time.Time) int64 {
 }
 
 // withoutDeliberate drops the lines of the probe's own deliberate rejections.
-func withoutDeliberate(msgs []string) (kept []string, dropped int) {
+func withoutDeliberate(msgs []string, marker string) (kept []string, dropped int) {
 	for _, m := range msgs {
-		if strings.Contains(m, DeliberateUserAgent) {
+		if strings.Contains(m, marker) {
 			dropped++
 			continue
 		}

@@ -62,10 +62,10 @@ func TestNoLogErrors(t *testing.T) {
 			name: "failures in the window",
 			window: func(t *testing.T, r *rig) {
 				badRequests(t, r, 1, 0) // before the window
-				r.cfg.LogsSince = nextMilli()
+				r.cfg.LogsSince = testbed.NextLogMillisecond()
 				simulateUsers(t, r, 1)
 				badRequests(t, r, 2, 1)
-				r.cfg.LogsUntil = nextMilli()
+				r.cfg.LogsUntil = testbed.NextLogMillisecond()
 				badRequests(t, r, 1, 0) // after it
 			},
 			want:    probes.Fail,
@@ -76,9 +76,9 @@ func TestNoLogErrors(t *testing.T) {
 			name: "clean window between failures",
 			window: func(t *testing.T, r *rig) {
 				badRequests(t, r, 1, 0)
-				r.cfg.LogsSince = nextMilli()
+				r.cfg.LogsSince = testbed.NextLogMillisecond()
 				simulateUsers(t, r, 2)
-				r.cfg.LogsUntil = nextMilli()
+				r.cfg.LogsUntil = testbed.NextLogMillisecond()
 				badRequests(t, r, 1, 0)
 			},
 			want: probes.Pass, reason: []string{"no failed JWT verifications"}, reasons: map[string]int{},
@@ -88,13 +88,13 @@ func TestNoLogErrors(t *testing.T) {
 			// security battery) are in the window but are not failures.
 			name: "earlier probe run in the window",
 			window: func(t *testing.T, r *rig) {
-				r.cfg.LogsSince = nextMilli()
+				r.cfg.LogsSince = testbed.NextLogMillisecond()
 				simulateUsers(t, r, 1)
 				r.rotate(t, probes.Strict)
 				if rep := r.run(t, fastRunner()); rep.Status() != probes.Pass {
 					t.Fatalf("earlier run: %s", rep.Status())
 				}
-				r.cfg.LogsUntil = nextMilli()
+				r.cfg.LogsUntil = testbed.NextLogMillisecond()
 			},
 			want: probes.Pass, reasons: map[string]int{},
 		},
@@ -103,8 +103,9 @@ func TestNoLogErrors(t *testing.T) {
 			name: "clean window up to the run",
 			window: func(t *testing.T, r *rig) {
 				badRequests(t, r, 1, 0)
-				r.cfg.LogsSince = nextMilli()
+				r.cfg.LogsSince = testbed.NextLogMillisecond()
 				simulateUsers(t, r, 2)
+				testbed.NextLogMillisecond() // the users' lines must not share the run's first millisecond
 			},
 			want: probes.Pass, reasons: map[string]int{},
 		},

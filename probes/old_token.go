@@ -18,17 +18,20 @@ func oldToken(t Target, cfg Config) (Token, string, *Result) {
 			r := errored("the given old token cannot be read: "+err.Error(), nil)
 			return Token{}, "", &r
 		}
-		if in.Expired {
+		if !in.Expired {
+			return cfg.OldToken, "given", nil
+		}
+		if cfg.OldSecret.IsEmpty() {
 			r := warned(fmt.Sprintf("the given old token %s expired at %s; an expired token is refused whatever the secret, so it proves nothing: give a fresh one or the old secret", cfg.OldToken, in.ExpiresAt.Format(time.RFC3339)), nil)
 			return Token{}, "", &r
 		}
-		return cfg.OldToken, "given", nil
+		// The old secret can make a live old token; the expired one is useless.
 	}
 	if cfg.OldSecret.IsEmpty() {
 		r := skipped("no old token or old secret given (VALINE_OLD_TOKEN or VALINE_OLD_SECRET), so there is no old token to try")
 		return Token{}, "", &r
 	}
-	if !cfg.CurrentSecret.IsEmpty() && cfg.CurrentSecret.Equal(cfg.OldSecret) {
+	if sameSecrets(cfg) {
 		r := errored(fmt.Sprintf("the old and the current secret are the same (%s): nothing was rotated", cfg.OldSecret), nil)
 		return Token{}, "", &r
 	}
@@ -41,7 +44,11 @@ func oldToken(t Target, cfg Config) (Token, string, *Result) {
 		r := errored("forging the old token: "+err.Error(), nil)
 		return Token{}, "", &r
 	}
-	return tok, "forged with old secret " + cfg.OldSecret.Fingerprint(), nil
+	source := "forged with old secret " + cfg.OldSecret.Fingerprint()
+	if !cfg.OldToken.IsEmpty() {
+		source += " (the given old token has expired)"
+	}
+	return tok, source, nil
 }
 
 // OldTokenRejected checks, after a maintenance or emergency rotation (or a
@@ -51,7 +58,7 @@ func OldTokenRejected(ctx context.Context, t Target, cfg Config, log *slog.Logge
 	if stop != nil {
 		return *stop
 	}
-	resp, err := t.API.MeDeliberately(ctx, tok)
+	resp, err := t.API.MeDeliberately(ctx, tok, DeliberateMarker(cfg.ProbePassword))
 	if err != nil {
 		return fromCallError("calling "+t.API.Profile.ProfilePath+" with the old token", err)
 	}

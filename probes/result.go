@@ -2,6 +2,7 @@ package probes
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -103,4 +104,10 @@ func warned(reason string, details map[string]any) Result {
 
 func errored(reason string, details map[string]any) Result {
 	return Result{Outcome: Error, Reason: reason, Details: details}
+}
+
+// GomegaString keeps Gomega's failure messages, which use reflection, from
+// printing the session a login result carries: it shows the verdict.
+func (r Result) GomegaString() string {
+	return fmt.Sprintf("%s: %s (%s)", r.Name, r.Outcome, r.Reason)
 }

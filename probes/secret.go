@@ -96,3 +96,18 @@ func Fingerprint(value string) string {
 	sum := sha256.Sum256([]byte(value))
 	return "sha256:" + hex.EncodeToString(sum[:4])
 }
+
+// GomegaString keeps Gomega's failure messages, which use reflection and
+// ignore String and Format, from printing the value.
+func (s Secret) GomegaString() string { return s.GoString() }
+
+// GomegaString keeps Gomega's failure messages from printing the token.
+func (t Token) GomegaString() string { return t.GoString() }
+
+// String shows the session's tokens by fingerprint.
+func (s Session) String() string {
+	return fmt.Sprintf("session{access: %s, refresh: %s}", s.Access, s.Refresh)
+}
+
+// GomegaString keeps Gomega's failure messages from printing the tokens.
+func (s Session) GomegaString() string { return s.String() }

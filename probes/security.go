@@ -26,7 +26,7 @@ func securityProbe(attack, impact string, forge forgery) Probe {
 		if stop != nil {
 			return *stop
 		}
-		resp, err := t.API.MeDeliberately(ctx, tok)
+		resp, err := t.API.MeDeliberately(ctx, tok, DeliberateMarker(cfg.ProbePassword))
 		if err != nil {
 			return fromCallError("sending "+attack, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/onsi/gomega/format"
 )
 
 const (
@@ -135,5 +136,18 @@ func TestForgeriesAndWhichSecret(t *testing.T) {
 	}
 	if in, _ := Inspect(hs512, time.Now()); in.Algorithm != "HS512" || !SignedWith(hs512, a) {
 		t.Errorf("hs512: %+v", in)
+	}
+}
+
+func TestGomegaFormattingShowsNoValue(t *testing.T) {
+	s := NewSecret(testSecretA)
+	tok := issue(t, testSecretA, time.Now().Add(time.Hour))
+	r := passed("ok", nil)
+	r.session = &Session{Access: tok, Refresh: tok}
+	for _, v := range []any{s, tok, *r.session, r, []Secret{s}, map[string]Token{"t": tok}} {
+		out := format.Object(v, 0)
+		if strings.Contains(out, testSecretA) || strings.Contains(out, tok.Reveal()) {
+			t.Errorf("gomega formatting leaks: %s", out)
+		}
 	}
 }

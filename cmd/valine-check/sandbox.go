@@ -117,7 +117,7 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 	}
 	var reports []probes.Report
 	if s.profile.SecondaryVar != "" {
-		since := nextLogMillisecond()
+		since := testbed.NextLogMillisecond()
 		if err := s.setSecrets(ctx, s.new, s.old, "stage: new primary, old secondary"); err != nil {
 			return nil, err
 		}
@@ -129,7 +129,7 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 	} else {
 		fmt.Fprintf(s.progress, "sandbox: profile %s names no secondary variable: maintenance rotation, strict checks only\n", s.profile.Name)
 	}
-	since := nextLogMillisecond()
+	since := testbed.NextLogMillisecond()
 	if err := s.setSecrets(ctx, s.new, probes.Secret{}, "finalize: new primary, no secondary"); err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (s *sandbox) verify(ctx context.Context, expect probes.Expect, since time.T
 	if err := s.world.SimulateUsers(ctx, 3); err != nil {
 		return probes.Report{}, fmt.Errorf("simulating users after the change: %w", err)
 	}
-	nextLogMillisecond()
+	testbed.NextLogMillisecond()
 	fmt.Fprintf(s.progress, "sandbox: running after-rotation --expect %s\n", expect)
 	return runChecks(ctx, runInput{
 		apiURL:   s.world.APIURL,
@@ -211,17 +211,6 @@ sandbox: serving until interrupted (Ctrl-C). In another shell:
 `, s.world.APIURL, s.profile.Name, s.world.ProbeEmail, s.world.Function, s.world.AWSURL, s.world.Region, envFile)
 	<-ctx.Done()
 	return nil
-}
-
-// nextLogMillisecond waits for the wall clock to enter a new millisecond and
-// returns it. CloudWatch Logs stamps events in whole milliseconds; the sandbox
-// runs its steps so fast that, without this, the last lines of one step and
-// the first of the next can share a millisecond and fall in the wrong
-// step's log window. (On a real deployment steps are seconds apart.)
-func nextLogMillisecond() time.Time {
-	t := time.Now().Truncate(time.Millisecond).Add(time.Millisecond)
-	time.Sleep(time.Until(t))
-	return t
 }
 
 func countSet(env map[string]string, names ...string) int {
