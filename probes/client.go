@@ -71,7 +71,7 @@ func (c *Client) Login(ctx context.Context, email string, password Secret) (Sess
 	}
 	resp, raw, err := c.do(ctx, http.MethodPost, c.Profile.LoginPath, body, nil)
 	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
+		return Session{}, err // names the method and URL already
 	}
 	if resp.StatusCode != http.StatusOK {
 		return Session{}, &StatusError{Op: "login", Response: safeResponse(resp.StatusCode, raw)}
@@ -120,7 +120,7 @@ func (c *Client) Me(ctx context.Context, access Token) (Response, error) {
 	}
 	resp, raw, err := c.do(ctx, http.MethodGet, c.Profile.ProfilePath, nil, h)
 	if err != nil {
-		return Response{}, fmt.Errorf("profile: %w", err)
+		return Response{}, err // names the method and URL already
 	}
 	return safeResponse(resp.StatusCode, raw), nil
 }
@@ -146,7 +146,7 @@ func (c *Client) Refresh(ctx context.Context, s Session) (Session, error) {
 	}
 	resp, raw, err := c.do(ctx, http.MethodPost, c.Profile.RefreshPath, body, h)
 	if err != nil {
-		return Session{}, fmt.Errorf("refresh: %w", err)
+		return Session{}, err // names the method and URL already
 	}
 	if resp.StatusCode != http.StatusOK {
 		return Session{}, &StatusError{Op: "refresh", Response: safeResponse(resp.StatusCode, raw)}

@@ -16,7 +16,7 @@ func Login(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
 	s, err := t.API.Login(ctx, cfg.ProbeEmail, cfg.ProbePassword)
 	if err != nil {
 		log.Debug("login failed", "email", cfg.ProbeEmail, "err", err)
-		return fromCallError("login as "+cfg.ProbeEmail, err)
+		return fromCallError("logging in as "+cfg.ProbeEmail, err)
 	}
 	details := map[string]any{"access": s.Access.String(), "refreshIssued": !s.Refresh.IsEmpty()}
 	if in, err := Inspect(s.Access, cfg.now()); err == nil {
