@@ -118,3 +118,10 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 		StartedAt: in.StartedAt, Duration: fromMS(in.DurationMS), Results: in.Results, Summary: in.Summary}
 	return nil
 }
+
+// NewReport builds a report from results gathered outside the runner (a
+// preflight, say), with the summary filled in.
+func NewReport(results []Result, api, profile, function string, start time.Time) Report {
+	return Report{Schema: ReportSchema, API: api, Profile: profile, Function: function,
+		StartedAt: start.UTC(), Duration: time.Since(start), Results: results, Summary: summarize(results)}
+}

@@ -46,3 +46,22 @@ func GenerateSecret() (probes.Secret, error) {
 	}
 	return probes.NewSecret(base64.StdEncoding.EncodeToString(b)), nil
 }
+
+// Refusals of a proposed new secret, before anything is written.
+var (
+	ErrShortSecret  = errors.New("secret is shorter than 32 bytes")
+	ErrReusedSecret = errors.New("secret equals the current or the previous secret")
+)
+
+// ValidateNew refuses a new secret that is empty or shorter than
+// MinSecretBytes, or equal to the current or the previous secret (either may
+// be empty when unknown).
+func ValidateNew(next, current, previous probes.Secret) error {
+	if len(next.Reveal()) < MinSecretBytes {
+		return fmt.Errorf("new secret %s: %w", next, ErrShortSecret)
+	}
+	if next.Equal(current) || (!previous.IsEmpty() && next.Equal(previous)) {
+		return fmt.Errorf("new secret %s: %w", next, ErrReusedSecret)
+	}
+	return nil
+}

@@ -46,25 +46,12 @@ Exit codes: 0 all passed, 1 a check failed, 2 bad usage, 3 the environment faile
 
 func afterRotationFlags() []cli.Flag {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "api-url", EnvVars: []string{"VALINE_API_URL"}, Category: runCategory,
-			Usage: "base URL of the Valine API (required)"},
-		&cli.StringFlag{Name: "probe-email", EnvVars: []string{"VALINE_PROBE_EMAIL"}, Category: runCategory,
-			Usage: "the probe user's email (required; the password comes from VALINE_PROBE_PASSWORD or --env-stdin)"},
 		&cli.StringFlag{Name: "expect", Value: "strict", EnvVars: []string{"VALINE_EXPECT"}, Category: runCategory,
 			Usage: "strict: old tokens must be refused; grace: old tokens must still be accepted"},
-		&cli.StringFlag{Name: "function", EnvVars: []string{"VALINE_FUNCTION"}, Category: runCategory,
-			Usage: "Lambda function whose log group /aws/lambda/<function> is checked for JWT failures"},
 		&cli.StringFlag{Name: "since", Value: "1h", EnvVars: []string{"VALINE_SINCE"}, Category: runCategory,
 			Usage: "start of the log window: the rotation time, as RFC 3339 or a duration ago (30m)"},
 		&cli.StringSliceFlag{Name: "check", EnvVars: []string{"VALINE_CHECKS"}, Category: runCategory,
 			Usage: "run only these checks or labels (smoke, strict, grace, security, logs); repeatable"},
-		&cli.DurationFlag{Name: "check-timeout", Value: 15 * time.Second, EnvVars: []string{"VALINE_CHECK_TIMEOUT"}, Category: runCategory,
-			Usage: "deadline for one attempt of one check"},
-		&cli.DurationFlag{Name: "convergence", Value: 60 * time.Second, EnvVars: []string{"VALINE_CONVERGENCE"}, Category: runCategory,
-			Usage: "how long checks that depend on propagation keep retrying"},
-		&cli.IntFlag{Name: "concurrency", Value: 8, EnvVars: []string{"VALINE_CONCURRENCY"}, Category: runCategory,
-			Usage: "checks run at once"},
-		envStdinFlag,
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", EnvVars: []string{"VALINE_OUTPUT"}, Category: outputCategory,
 			Usage: "format on stdout: text, json or junit"},
 		&cli.PathFlag{Name: "report-file", EnvVars: []string{"VALINE_REPORT_FILE"}, Category: outputCategory,
@@ -72,7 +59,7 @@ func afterRotationFlags() []cli.Flag {
 		&cli.StringFlag{Name: "report-format", EnvVars: []string{"VALINE_REPORT_FORMAT"}, Category: outputCategory,
 			Usage: "format of --report-file: text, json or junit"},
 	}
-	return append(flags, profileFlags()...)
+	return append(flags, probeFlags()...)
 }
 
 // runInput is everything one after-rotation run needs, resolved and validated.
@@ -195,27 +182,7 @@ func reportFileFormat(cCtx *cli.Context) (report.Format, error) {
 // afterRotationInput resolves and validates every input; each problem is a
 // usage error (exit 2, with help).
 func afterRotationInput(cCtx *cli.Context) (runInput, error) {
-	if cCtx.NArg() > 0 {
-		return runInput{}, usageError(cCtx, "unexpected arguments %q (secrets go in the environment or --env-stdin)", cCtx.Args().Slice())
-	}
-	var missing []string
-	if cCtx.String("api-url") == "" {
-		missing = append(missing, "--api-url (VALINE_API_URL)")
-	}
-	if cCtx.String("probe-email") == "" {
-		missing = append(missing, "--probe-email (VALINE_PROBE_EMAIL)")
-	}
-	secrets, err := readSecretInputs(cCtx)
-	if err != nil {
-		return runInput{}, err
-	}
-	if secrets.secret(envProbePassword).IsEmpty() {
-		missing = append(missing, envProbePassword+" (environment or --env-stdin)")
-	}
-	if len(missing) > 0 {
-		return runInput{}, usageError(cCtx, "missing required input: %s", strings.Join(missing, ", "))
-	}
-	profile, err := resolveProfile(cCtx)
+	setup, err := resolveProbeSetup(cCtx)
 	if err != nil {
 		return runInput{}, err
 	}
@@ -223,8 +190,7 @@ func afterRotationInput(cCtx *cli.Context) (runInput, error) {
 	if err != nil {
 		return runInput{}, usageError(cCtx, "--expect: %v", err)
 	}
-	now := time.Now()
-	since, err := parseSince(cCtx.String("since"), now)
+	since, err := parseSince(cCtx.String("since"), time.Now())
 	if err != nil {
 		return runInput{}, usageError(cCtx, "--since: %v", err)
 	}
@@ -232,30 +198,14 @@ func afterRotationInput(cCtx *cli.Context) (runInput, error) {
 	if err != nil {
 		return runInput{}, usageError(cCtx, "--check: %v (checks and labels: see 'valine-check after-rotation --help')", err)
 	}
-	if cCtx.Int("concurrency") < 1 {
-		return runInput{}, usageError(cCtx, "--concurrency must be at least 1")
-	}
-	return runInput{
-		apiURL:   cCtx.String("api-url"),
-		profile:  profile,
-		function: cCtx.String("function"),
-		checks:   checks,
-		runner: probes.Runner{
-			CheckTimeout: cCtx.Duration("check-timeout"),
-			Convergence:  cCtx.Duration("convergence"),
-			Concurrency:  cCtx.Int("concurrency"),
-			Logger:       logger,
-		},
-		cfg: probes.Config{
-			Expect:        expect,
-			ProbeEmail:    cCtx.String("probe-email"),
-			ProbePassword: secrets.secret(envProbePassword),
-			OldToken:      secrets.token(envOldToken),
-			OldSecret:     secrets.secret(envOldSecret),
-			CurrentSecret: secrets.secret(envSecret),
-			LogsSince:     since,
-		},
-	}, nil
+	cfg := setup.cfg
+	cfg.Expect = expect
+	cfg.OldToken = setup.secrets.token(envOldToken)
+	cfg.OldSecret = setup.secrets.secret(envOldSecret)
+	cfg.CurrentSecret = setup.secrets.secret(envSecret)
+	cfg.LogsSince = since
+	return runInput{apiURL: setup.apiURL, profile: setup.profile, function: setup.function,
+		checks: checks, runner: setup.runner, cfg: cfg}, nil
 }
 
 // parseSince accepts an RFC 3339 time or a duration before now.

@@ -21,9 +21,10 @@ const (
 	envSecret        = "VALINE_SECRET"
 	envOldToken      = "VALINE_OLD_TOKEN"
 	envToken         = "VALINE_TOKEN"
+	envNewSecret     = "VALINE_NEW_SECRET"
 )
 
-var secretEnvNames = []string{envProbePassword, envOldSecret, envSecret, envOldToken, envToken}
+var secretEnvNames = []string{envProbePassword, envOldSecret, envSecret, envOldToken, envToken, envNewSecret}
 
 var envStdinFlag = &cli.BoolFlag{Name: "env-stdin",
 	Usage: "read secret inputs as KEY=VALUE lines from standard input (keys: " + strings.Join(secretEnvNames, ", ") + ")"}

@@ -69,6 +69,11 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			afterRotationCommand,
+			rotateCommand,
+			finalizeCommand,
+			rollbackCommand,
+			statusCommand,
+			preflightCommand,
 			sandboxCommand,
 			tokenCommand,
 		},

@@ -6,10 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/internal/testbed"
@@ -58,6 +60,7 @@ func sandboxAction(cCtx *cli.Context) error {
 
 	world, err := testbed.Start(ctx, testbed.Options{
 		Profile:          profile,
+		Functions:        sandboxFleet(),
 		PropagationDelay: cCtx.Duration("propagation"),
 		Latency:          cCtx.Duration("latency"),
 		Logger:           logger,
@@ -66,14 +69,16 @@ func sandboxAction(cCtx *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("starting the sandbox: %v", err), exitEnvError)
 	}
 	defer world.Close()
-	fmt.Fprintf(progress, "sandbox: Valine API (%s profile) at %s, AWS emulator at %s, function %s\n",
-		profile.Name, world.APIURL, world.AWSURL, world.Function)
+	fmt.Fprintf(progress, "sandbox: Valine API (%s profile) at %s, AWS emulator at %s, fleet %s (the API reads %s)\n",
+		profile.Name, world.APIURL, world.AWSURL, strings.Join(world.Functions, ", "), world.Function)
 
 	s := sandbox{world: world, progress: progress, profile: profile,
-		lambda: lambda.NewFromConfig(world.AWS), logs: cloudwatchlogs.NewFromConfig(world.AWS)}
+		lambda: lambda.NewFromConfig(world.AWS), logs: cloudwatchlogs.NewFromConfig(world.AWS),
+		auditPath: filepath.Join(os.TempDir(), "valine-sandbox-audit-"+world.Function+".jsonl")}
+	defer os.Remove(s.auditPath)
 	reports, err := s.rotateAndVerify(ctx)
 	if err != nil {
-		return cli.Exit(err.Error(), exitEnvError)
+		return engineExit(err)
 	}
 	for _, rep := range reports {
 		if err := report.Write(out, format, rep); err != nil {
@@ -95,95 +100,112 @@ func sandboxAction(cCtx *cli.Context) error {
 }
 
 type sandbox struct {
-	world    *testbed.World
-	profile  probes.Profile
-	progress io.Writer
-	lambda   *lambda.Client
-	logs     *cloudwatchlogs.Client
-	old, new probes.Secret
+	world     *testbed.World
+	profile   probes.Profile
+	progress  io.Writer
+	lambda    *lambda.Client
+	logs      *cloudwatchlogs.Client
+	auditPath string
+	old, new  probes.Secret
 }
 
-// rotateAndVerify stages the new secret (new primary, old secondary), verifies
-// in grace mode, removes the secondary, and verifies in strict mode. A profile
-// without a secondary variable gets a maintenance rotation: strict only.
+// sandboxFleet names the sandbox's functions: an auth router (which the
+// API reads its secret from), a profiles router and an admin router.
+func sandboxFleet() []string {
+	id := strings.TrimPrefix(rotate.NewRotationID(time.Now()), "rot-")
+	id = strings.ToLower(id[len(id)-6:])
+	return []string{"pv-sandbox-" + id + "-auth", "pv-sandbox-" + id + "-profiles", "pv-sandbox-" + id + "-admin"}
+}
+
+// rotateAndVerify runs the rotation engine on the sandbox fleet, as on-call
+// would: a zero-downtime rotation (grace mode verified), then finalize
+// (strict mode verified) — forced, since nobody waits a week in a sandbox.
+// A profile without a secondary variable gets a maintenance rotation.
 func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) {
 	s.old = probes.NewSecret(s.world.InitialSecret())
-	var err error
-	if s.new, err = rotate.GenerateSecret(); err != nil {
-		return nil, err
-	}
 	if err := s.world.SimulateUsers(ctx, 3); err != nil {
 		return nil, fmt.Errorf("simulating users before the rotation: %w", err)
 	}
+	e := &rotate.Engine{
+		Lambda:      s.lambda,
+		Backup:      rotate.Backup{API: secretsmanager.NewFromConfig(s.world.AWS), Name: "valine-check/" + s.world.Function},
+		Profile:     s.profile,
+		Fleet:       s.world.Functions,
+		Concurrency: 10,
+		Audit:       &rotate.AuditLog{Path: s.auditPath},
+		Operator:    "arn:aws:iam::000000000000:user/sandbox",
+		Reason:      "sandbox demonstration",
+		Progress:    prefixWriter{s.progress, "sandbox: "},
+		Verifier: usersFirst{world: s.world, ProbeVerifier: rotate.ProbeVerifier{
+			Target: probes.Target{API: &probes.Client{BaseURL: s.world.APIURL, Profile: s.profile, UserAgent: "valine-check"},
+				Function: s.world.Function, Logs: s.logs},
+			Config: probes.Config{ProbeEmail: s.world.ProbeEmail, ProbePassword: probes.NewSecret(s.world.ProbePassword)},
+			Runner: probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger},
+		}},
+	}
 	var reports []probes.Report
-	if s.profile.SecondaryVar != "" {
-		since := testbed.NextLogMillisecond()
-		if err := s.setSecrets(ctx, s.new, s.old, "stage: new primary, old secondary"); err != nil {
-			return nil, err
-		}
-		rep, err := s.verify(ctx, probes.Grace, since)
-		if err != nil {
-			return nil, err
-		}
-		reports = append(reports, rep)
-	} else {
-		fmt.Fprintf(s.progress, "sandbox: profile %s names no secondary variable: maintenance rotation, strict checks only\n", s.profile.Name)
+	if s.profile.SecondaryVar == "" {
+		fmt.Fprintf(s.progress, "sandbox: profile %s names no secondary variable: maintenance rotation\n", s.profile.Name)
+		out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
+		s.noteNew(out)
+		return append(reports, out.Reports...), err
 	}
-	since := testbed.NextLogMillisecond()
-	if err := s.setSecrets(ctx, s.new, probes.Secret{}, "finalize: new primary, no secondary"); err != nil {
-		return nil, err
-	}
-	rep, err := s.verify(ctx, probes.Strict, since)
+	out, err := e.Rotate(ctx, rotate.ModeZeroDowntime, rotate.RotateOptions{})
+	reports = append(reports, out.Reports...)
+	s.noteNew(out)
 	if err != nil {
-		return nil, err
+		return reports, err
 	}
-	return append(reports, rep), nil
+	fmt.Fprintf(s.progress, "sandbox: grace period until %s; finalizing now (--force) for the demonstration\n", out.Journal.GraceDeadline.Format(time.RFC3339))
+	out, err = e.Finalize(ctx, rotate.FinalizeOptions{Force: true})
+	reports = append(reports, out.Reports...)
+	if err == nil {
+		fmt.Fprintf(s.progress, "sandbox: audit trail (%d records) in %s\n", countLines(s.auditPath), s.auditPath)
+	}
+	return reports, err
 }
 
-func (s *sandbox) setSecrets(ctx context.Context, primary, secondary probes.Secret, step string) error {
-	for _, fn := range s.world.Functions {
-		env, err := rotate.UpdateEnv(ctx, s.lambda, fn, rotate.SetSecrets(s.profile, primary, secondary), rotate.EnvUpdate{})
-		if err != nil {
-			return fmt.Errorf("%s on %s: %w", step, fn, err)
-		}
-		secondaryNote := ""
-		switch {
-		case s.profile.SecondaryVar == "":
-		case secondary.IsEmpty():
-			secondaryNote = ", " + s.profile.SecondaryVar + " removed"
-		default:
-			secondaryNote = fmt.Sprintf(", %s=%s", s.profile.SecondaryVar, secondary)
-		}
-		fmt.Fprintf(s.progress, "sandbox: %s on %s: %s=%s%s (%d other variables kept)\n", step, fn,
-			s.profile.SecretVar, primary, secondaryNote, len(env)-countSet(env, s.profile.SecretVar, s.profile.SecondaryVar))
+// noteNew keeps the new secret (from the backup) for --serve's secrets file.
+func (s *sandbox) noteNew(out rotate.Outcome) {
+	if cur, err := (rotate.Backup{API: secretsmanager.NewFromConfig(s.world.AWS), Name: "valine-check/" + s.world.Function}).Current(context.Background()); err == nil && cur.Fingerprint() == out.Journal.NewFingerprint {
+		s.new = cur
 	}
-	return nil
 }
 
-// verify lets ordinary users make a few requests (so the log check has
-// verifications to see), then runs after-rotation with the expectation.
-func (s *sandbox) verify(ctx context.Context, expect probes.Expect, since time.Time) (probes.Report, error) {
-	if err := s.world.SimulateUsers(ctx, 3); err != nil {
-		return probes.Report{}, fmt.Errorf("simulating users after the change: %w", err)
-	}
+// usersFirst lets a few ordinary users log in before each verification, as
+// real traffic would, so the log check sees verifications to judge.
+type usersFirst struct {
+	rotate.ProbeVerifier
+	world *testbed.World
+}
+
+func (u usersFirst) Verify(ctx context.Context, expect probes.Expect, old, current probes.Secret) probes.Report {
+	v := u.ProbeVerifier
+	v.Config.LogsSince = testbed.NextLogMillisecond()
+	_ = u.world.SimulateUsers(ctx, 3) // a failure shows as a warning of the log check
 	testbed.NextLogMillisecond()
-	fmt.Fprintf(s.progress, "sandbox: running after-rotation --expect %s\n", expect)
-	return runChecks(ctx, runInput{
-		apiURL:   s.world.APIURL,
-		profile:  s.profile,
-		function: s.world.Function,
-		logs:     s.logs,
-		checks:   probes.ForExpect(probes.Catalog(), expect),
-		runner:   probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger},
-		cfg: probes.Config{
-			Expect:        expect,
-			ProbeEmail:    s.world.ProbeEmail,
-			ProbePassword: probes.NewSecret(s.world.ProbePassword),
-			OldSecret:     s.old,
-			CurrentSecret: s.new,
-			LogsSince:     since,
-		},
-	}), nil
+	return v.Verify(ctx, expect, old, current)
+}
+
+// prefixWriter prefixes every write (one progress line each).
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, p.prefix); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
+}
+
+func countLines(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "\n")
 }
 
 // serve writes the secrets to a 0600 env file, prints how to use the world,
@@ -213,12 +235,3 @@ sandbox: serving until interrupted (Ctrl-C). In another shell:
 	return nil
 }
 
-func countSet(env map[string]string, names ...string) int {
-	n := 0
-	for _, k := range names {
-		if _, ok := env[k]; ok && k != "" {
-			n++
-		}
-	}
-	return n
-}

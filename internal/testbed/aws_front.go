@@ -38,6 +38,8 @@ import (
 //     kumo serialises a configuration outside its own lock and would
 //     otherwise race with an update. The locks are process-wide, like
 //     kumo's storage, so they hold across Worlds.
+//   - Secrets Manager tags (TagResource, UntagResource), AWSPREVIOUS and
+//     ClientRequestToken idempotency: see secretsFront.
 //   - Faults and latency (SetFault, SetLatency), and per-operation call
 //     counts (Calls), for reliability tests and benchmarks.
 //
@@ -51,6 +53,8 @@ type Front struct {
 	revisions map[string]string
 	calls     map[string]int
 	fault     func(r *http.Request) *Fault
+
+	secrets secretsFront
 }
 
 // NewFront returns a Front proxying to the kumo server at kumoURL.
@@ -110,6 +114,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	setBody(r, body)
+	if f.secrets.serve(w, r, body, f.proxy) {
+		return
+	}
 
 	defer lockLambda(r, body)()
 	if fn, sub, ok := lambdaFunctionPath(r.URL.Path); ok && r.Method == http.MethodPut && (sub == "configuration" || sub == "code") {

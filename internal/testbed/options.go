@@ -20,6 +20,9 @@ type Options struct {
 	// used as they are: kumo's storage is global to the process, so make
 	// them unique.
 	Functions []string
+	// FunctionTags are set on every function when it is created, so that a
+	// fleet can be chosen by tag (Lambda ListTags shows them); default none.
+	FunctionTags map[string]string
 	// ExtraEnv holds the other environment variables every function carries;
 	// default a few realistic ones (NODE_ENV, DATABASE_URL, LOG_LEVEL,
 	// CORS_ORIGIN). Given entries are added to, and override, the defaults.
@@ -110,6 +113,22 @@ func (o Options) withDefaults() (Options, error) {
 	} else {
 		o.Functions = append([]string(nil), o.Functions...)
 	}
+	seen := map[string]bool{}
+	for _, fn := range o.Functions {
+		switch {
+		case fn == "":
+			return o, fmt.Errorf("testbed options: empty function name")
+		case seen[fn]:
+			return o, fmt.Errorf("testbed options: function %s listed twice", fn)
+		}
+		seen[fn] = true
+	}
+	for k := range o.FunctionTags {
+		if k == "" {
+			return o, fmt.Errorf("testbed options: empty function tag key")
+		}
+	}
+	o.FunctionTags = maps.Clone(o.FunctionTags)
 	env := map[string]string{
 		"NODE_ENV":     "production",
 		"DATABASE_URL": "postgres://valine:" + randomHex(12) + "@db.internal:5432/valine",

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -43,6 +44,26 @@ func createFunction(ctx context.Context, c *lambda.Client, fn string, env map[st
 	return nil
 }
 
+// tagFunctions sets Options.FunctionTags on every function, through
+// TagResource on the ARN the emulator reports, as a deploy tool would.
+func (w *World) tagFunctions(ctx context.Context) error {
+	if len(w.opts.FunctionTags) == 0 {
+		return nil
+	}
+	for _, fn := range w.Functions {
+		cfg, err := w.lambda.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(fn)})
+		if err != nil {
+			return fmt.Errorf("reading the arn of %s: %w", fn, err)
+		}
+		if _, err := w.lambda.TagResource(ctx, &lambda.TagResourceInput{
+			Resource: cfg.FunctionArn, Tags: maps.Clone(w.opts.FunctionTags),
+		}); err != nil {
+			return fmt.Errorf("tagging function %s: %w", fn, err)
+		}
+	}
+	return nil
+}
+
 // bootstrapZip returns a zip holding a shell "bootstrap" that does nothing;
 // kumo stores the code without running it.
 func bootstrapZip() ([]byte, error) {
@@ -69,10 +90,16 @@ func createLogGroup(ctx context.Context, c *cloudwatchlogs.Client, group string)
 	return nil
 }
 
-// startAPI builds the Valine API on its own SDK clients (tagged so a fault
-// hook can recognise them), reads its secrets once, creates its log stream,
-// seeds the probe user and starts listening.
+// startAPI tags the functions (Options.FunctionTags), then builds the Valine
+// API on its own SDK clients (tagged so a fault hook can recognise them),
+// reads its secrets once, creates its log stream, seeds the probe user and
+// starts listening.
 func (w *World) startAPI(ctx context.Context) (*API, error) {
+	// The functions exist by now (World.start created them); tag them before
+	// the World is handed out, so that a fleet chosen by tag sees them all.
+	if err := w.tagFunctions(ctx); err != nil {
+		return nil, err
+	}
 	o := w.opts
 	cfg := awsConfig(w.Region, w.AWSURL, testbedAPIAppID)
 	logs := cloudwatchlogs.NewFromConfig(cfg)

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/urfave/cli/v2"
+
+	"github.com/valine/valine-check/rotate"
+)
+
+const fleetCategory = "Fleet"
+
+// fleetFlags is the shared flag group of the commands that read or change
+// where the secret lives.
+func fleetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "functions", EnvVars: []string{"VALINE_FUNCTIONS"}, Category: fleetCategory,
+			Usage: "the fleet: explicit Lambda function names (repeatable or comma-separated)"},
+		&cli.StringFlag{Name: "prefix", EnvVars: []string{"VALINE_FLEET_PREFIX"}, Category: fleetCategory,
+			Usage: "the fleet: every function whose name starts with this (e.g. pv-api-prod-)"},
+		&cli.StringFlag{Name: "tag", EnvVars: []string{"VALINE_FLEET_TAG"}, Category: fleetCategory,
+			Usage: "the fleet: every function with this tag, key=value or key"},
+		&cli.StringFlag{Name: "backup-secret", EnvVars: []string{"VALINE_BACKUP_SECRET"}, Category: fleetCategory,
+			Usage: "Secrets Manager secret holding the backup and the rotation journal (default: valine-check/ and the fleet selector)"},
+		&cli.IntFlag{Name: "concurrency", Value: 10, EnvVars: []string{"VALINE_CONCURRENCY"}, Category: fleetCategory,
+			Usage: "functions updated at once"},
+		&cli.IntFlag{Name: "aws-max-attempts", Value: 8, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"}, Category: fleetCategory,
+			Usage: "attempts per AWS call (throttling and 5xx are retried with backoff)"},
+		&cli.PathFlag{Name: "audit-file", Value: "valine-check-audit.jsonl", EnvVars: []string{"VALINE_AUDIT_FILE"}, Category: fleetCategory,
+			Usage: "append one JSON audit record per step here (mode 0600)"},
+	}
+}
+
+// awsClients are the AWS clients a fleet command uses.
+type awsClients struct {
+	lambda  *lambda.Client
+	secrets *secretsmanager.Client
+	sts     *sts.Client
+	logs    *cloudwatchlogs.Client
+}
+
+// loadAWS reads the standard AWS configuration (profiles, region,
+// AWS_ENDPOINT_URL) with a retryer that backs off on throttling and 5xx.
+func loadAWS(ctx context.Context, maxAttempts int) (awsClients, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = maxAttempts
+			o.MaxBackoff = 20 * time.Second
+		})
+	}))
+	if err != nil {
+		return awsClients{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	return awsClients{
+		lambda:  lambda.NewFromConfig(cfg),
+		secrets: secretsmanager.NewFromConfig(cfg),
+		sts:     sts.NewFromConfig(cfg),
+		logs:    cloudwatchlogs.NewFromConfig(cfg),
+	}, nil
+}
+
+// selector reads the fleet flags; exactly one must be given.
+func selector(cCtx *cli.Context) (rotate.Selector, error) {
+	var names []string
+	for _, n := range cCtx.StringSlice("functions") {
+		for _, part := range strings.Split(n, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				names = append(names, part)
+			}
+		}
+	}
+	sel := rotate.Selector{Names: names, Prefix: cCtx.String("prefix"), Tag: cCtx.String("tag")}
+	if err := sel.Validate(); err != nil {
+		return sel, usageError(cCtx, "choose the fleet with exactly one of --functions, --prefix, --tag: %v", err)
+	}
+	return sel, nil
+}
+
+var unsafeSecretName = regexp.MustCompile(`[^A-Za-z0-9/_+=.@-]+`)
+
+// backupName is --backup-secret, or one derived from the selector so one
+// fleet always finds its own backup.
+func backupName(cCtx *cli.Context, sel rotate.Selector, fleet []string) string {
+	if n := cCtx.String("backup-secret"); n != "" {
+		return n
+	}
+	var key string
+	switch {
+	case sel.Prefix != "":
+		key = strings.TrimRight(sel.Prefix, "-_")
+	case sel.Tag != "":
+		key = "tag-" + sel.Tag
+	default:
+		key = fleet[0]
+	}
+	return "valine-check/" + strings.Trim(unsafeSecretName.ReplaceAllString(key, "-"), "-")
+}
+
+// engineExit maps an engine error to the exit code a caller gates on.
+func engineExit(err error) error {
+	if err == nil {
+		return nil
+	}
+	var exit cli.ExitCoder
+	if errors.As(err, &exit) {
+		return err
+	}
+	switch {
+	case errors.Is(err, rotate.ErrVerificationFailed), errors.Is(err, rotate.ErrNoDualSecret), errors.Is(err, rotate.ErrDrift):
+		return cli.Exit(err.Error(), exitFailed)
+	case errors.Is(err, rotate.ErrGraceNotOver), errors.Is(err, rotate.ErrNothingToRollBack), errors.Is(err, rotate.ErrNoRotation),
+		errors.Is(err, rotate.ErrEmptySecret), errors.Is(err, rotate.ErrShortSecret), errors.Is(err, rotate.ErrReusedSecret),
+		errors.Is(err, rotate.ErrEmptyFleet), errors.Is(err, rotate.ErrEnvTooLarge):
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	return cli.Exit(err.Error(), exitEnvError)
+}

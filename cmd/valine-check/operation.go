@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/valine/valine-check/rotate"
+)
+
+// operation is a fleet command's resolved inputs and engine.
+type operation struct {
+	engine    *rotate.Engine
+	setup     probeSetup
+	aws       awsClients
+	auditPath string
+}
+
+// newOperation resolves the fleet and, when withProbes, the probe inputs,
+// and builds the engine. Bad input is exit 2; AWS failing is exit 3.
+func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
+	var op operation
+	var err error
+	if withProbes {
+		if op.setup, err = resolveProbeSetup(cCtx); err != nil {
+			return op, err
+		}
+	} else if op.setup.profile, err = resolveProfile(cCtx); err != nil {
+		return op, err
+	}
+	sel, err := selector(cCtx)
+	if err != nil {
+		return op, err
+	}
+	if cCtx.Int("concurrency") < 1 {
+		return op, usageError(cCtx, "--concurrency must be at least 1")
+	}
+	if op.aws, err = loadAWS(cCtx.Context, cCtx.Int("aws-max-attempts")); err != nil {
+		return op, cli.Exit(err.Error(), exitEnvError)
+	}
+	fleet, err := rotate.ResolveFleet(cCtx.Context, op.aws.lambda, sel)
+	if err != nil {
+		return op, engineExit(fmt.Errorf("choosing the fleet (%s): %w", sel, err))
+	}
+	op.auditPath = cCtx.Path("audit-file")
+	op.engine = &rotate.Engine{
+		Lambda:      op.aws.lambda,
+		Backup:      rotate.Backup{API: op.aws.secrets, Name: backupName(cCtx, sel, fleet)},
+		Profile:     op.setup.profile,
+		Fleet:       fleet,
+		Concurrency: cCtx.Int("concurrency"),
+		Audit:       &rotate.AuditLog{Path: op.auditPath},
+		Reason:      cCtx.String("reason"),
+		Progress:    cCtx.App.Writer,
+	}
+	if withProbes {
+		op.engine.Verifier = rotate.ProbeVerifier{Target: op.setup.target(op.aws.logs), Config: op.setup.cfg, Runner: op.setup.runner}
+		arn, err := rotate.Identity(cCtx.Context, op.aws.sts)
+		if err != nil {
+			return op, cli.Exit(err.Error(), exitEnvError)
+		}
+		op.engine.Operator = arn
+	}
+	return op, nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/valine/valine-check/probes/report"
+	"github.com/valine/valine-check/rotate"
+)
+
+const changeCategory = "Change"
+
+func changeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "dry-run", Category: changeCategory, Usage: "print the plan (functions, variables, fingerprints) and change nothing"},
+		&cli.BoolFlag{Name: "no-rollback", Category: changeCategory, Usage: "leave a change that fails verification in place instead of rolling it back"},
+		&cli.StringFlag{Name: "reason", EnvVars: []string{"VALINE_REASON"}, Category: changeCategory, Usage: "why, for the audit record"},
+	}
+}
+
+func withFlags(groups ...[]cli.Flag) []cli.Flag {
+	var all []cli.Flag
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return all
+}
+
+var rotateCommand = &cli.Command{
+	Name:  "rotate",
+	Usage: "rotate the JWT secret of a fleet of Lambda functions, and verify",
+	Description: `Modes (--mode):
+  zero-downtime  prove the API honours the secondary variable (refuse otherwise), then set the new
+                 secret as primary and the old one as secondary on every function; verify in grace
+                 mode; 'valine-check finalize' removes the secondary after the grace period.
+  maintenance    set the new secret as primary, no secondary; verify in strict mode (old tokens refused).
+  emergency      maintenance at once, after an interactive confirmation (--yes skips it).
+
+Before any function changes, the old and new secrets are stored in Secrets Manager (--backup-secret;
+AWSCURRENT = new, AWSPREVIOUS = old) and each step is journalled on that secret, so a run that stops
+anywhere is resumed by running the command again. A verification failure rolls back (unless
+--no-rollback). The new secret is generated (32 random bytes, base64) unless VALINE_NEW_SECRET is set.
+Every step is appended to --audit-file. Secrets are shown only as fingerprints.`,
+	Flags: withFlags([]cli.Flag{
+		&cli.StringFlag{Name: "mode", EnvVars: []string{"VALINE_MODE"}, Category: changeCategory, Usage: "zero-downtime, maintenance or emergency (required)"},
+		&cli.DurationFlag{Name: "grace", Value: rotate.DefaultGrace, EnvVars: []string{"VALINE_GRACE"}, Category: changeCategory,
+			Usage: "zero-downtime grace period (raised to the refresh tokens' lifetime when that is longer)"},
+		&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the emergency confirmation"},
+	}, changeFlags(), fleetFlags(), probeFlags()),
+	Action: func(cCtx *cli.Context) error {
+		mode, err := rotate.ParseMode(cCtx.String("mode"))
+		if err != nil {
+			return usageError(cCtx, "--mode: %v", err)
+		}
+		op, err := newOperation(cCtx, true)
+		if err != nil {
+			return err
+		}
+		if mode == rotate.ModeEmergency && !cCtx.Bool("dry-run") && !cCtx.Bool("yes") {
+			if err := confirmEmergency(cCtx, len(op.engine.Fleet)); err != nil {
+				return err
+			}
+		}
+		out, err := op.engine.Rotate(cCtx.Context, mode, rotate.RotateOptions{
+			Grace: cCtx.Duration("grace"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
+			New: op.setup.secrets.secret(envNewSecret),
+		})
+		return op.finish(cCtx, out, err)
+	},
+}
+
+var finalizeCommand = &cli.Command{
+	Name:  "finalize",
+	Usage: "end a zero-downtime rotation's grace period: remove the secondary everywhere, verify old tokens are refused",
+	Flags: withFlags([]cli.Flag{
+		&cli.BoolFlag{Name: "force", Category: changeCategory, Usage: "finalize before the grace deadline"},
+	}, changeFlags(), fleetFlags(), probeFlags()),
+	Action: func(cCtx *cli.Context) error {
+		op, err := newOperation(cCtx, true)
+		if err != nil {
+			return err
+		}
+		out, err := op.engine.Finalize(cCtx.Context, rotate.FinalizeOptions{
+			Force: cCtx.Bool("force"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run")})
+		return op.finish(cCtx, out, err)
+	},
+}
+
+var rollbackCommand = &cli.Command{
+	Name:  "rollback",
+	Usage: "put the previous secret (from the backup) back on every function, and verify",
+	Flags: withFlags(changeFlags(), fleetFlags(), probeFlags()),
+	Action: func(cCtx *cli.Context) error {
+		op, err := newOperation(cCtx, true)
+		if err != nil {
+			return err
+		}
+		out, err := op.engine.Rollback(cCtx.Context, cCtx.Bool("dry-run"))
+		return op.finish(cCtx, out, err)
+	},
+}
+
+// confirmEmergency asks the operator to type the word; anything else, or no
+// terminal to ask, stops with exit 2.
+func confirmEmergency(cCtx *cli.Context, n int) error {
+	fmt.Fprintf(cCtx.App.ErrWriter, "EMERGENCY rotation: the secret of %d functions is replaced now; every user is logged out.\nType 'emergency' to continue: ", n)
+	line, _ := bufio.NewReader(cCtx.App.Reader).ReadString('\n')
+	if strings.TrimSpace(line) != "emergency" {
+		return cli.Exit("not confirmed: nothing changed (--yes skips the question)", exitUsage)
+	}
+	return nil
+}
+
+// finish prints what an operation did and maps its error to an exit code.
+func (op operation) finish(cCtx *cli.Context, out rotate.Outcome, err error) error {
+	w := cCtx.App.Writer
+	if out.DryRun {
+		fmt.Fprintln(w, "dry run: nothing was changed. The plan:")
+		for _, line := range out.Plan {
+			fmt.Fprintln(w, "  "+line)
+		}
+		return engineExit(err)
+	}
+	for _, rep := range out.Reports {
+		if werr := report.WriteText(w, rep); werr != nil {
+			return cli.Exit(werr.Error(), exitEnvError)
+		}
+	}
+	j := out.Journal
+	if j.ID != "" {
+		fmt.Fprintf(w, "rotation %s (%s): phase %s; old %s, new %s", j.ID, j.Mode, j.Phase, orDash(j.OldFingerprint), orDash(j.NewFingerprint))
+		if j.Phase == rotate.PhaseGrace {
+			fmt.Fprintf(w, "; grace until %s (%s left)", j.GraceDeadline.Format(time.RFC3339), time.Until(j.GraceDeadline).Round(time.Minute))
+		}
+		fmt.Fprintf(w, "\naudit: %s\n", op.auditPath)
+	}
+	return engineExit(err)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/probes/report"
+	"github.com/valine/valine-check/rotate"
+)
+
+var statusCommand = &cli.Command{
+	Name:  "status",
+	Usage: "show the fleet's secrets by fingerprint, drift, the rotation in progress and the grace period left",
+	Description: `Reads only. Exit 1 when the fleet has drifted or a rotation stopped mid-way (so a script
+can gate on it), 0 otherwise.`,
+	Flags: withFlags([]cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+	}, fleetFlags(), profileFlags()),
+	Action: func(cCtx *cli.Context) error {
+		op, err := newOperation(cCtx, false)
+		if err != nil {
+			return err
+		}
+		st, err := op.engine.Status(cCtx.Context)
+		if err != nil {
+			return engineExit(err)
+		}
+		if cCtx.String("output") == "json" {
+			enc := json.NewEncoder(cCtx.App.Writer)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(statusJSON(st, op.engine.Backup.Name)); err != nil {
+				return cli.Exit(err.Error(), exitEnvError)
+			}
+		} else {
+			writeStatus(cCtx, st, op)
+		}
+		switch {
+		case !st.Drift.Consistent:
+			return cli.Exit("the fleet has drifted", exitFailed)
+		case st.Unfinished():
+			return cli.Exit(fmt.Sprintf("rotation %s stopped in phase %s: run the same command again to finish it, or rollback", st.Journal.ID, st.Journal.Phase), exitFailed)
+		}
+		return nil
+	},
+}
+
+func writeStatus(cCtx *cli.Context, st rotate.Status, op operation) {
+	w := cCtx.App.Writer
+	p := op.engine.Profile
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "FUNCTION\t%s\t%s\tREVISION\tLAST MODIFIED\tUPDATE\n", p.SecretVar, orDash(p.SecondaryVar))
+	for _, f := range st.Fleet.Functions {
+		secondary := "-"
+		if f.HasSecondaryVar {
+			secondary = f.Secondary.Fingerprint()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.Primary, secondary, orDash(f.RevisionID), orDash(f.LastModified), orDash(f.LastUpdateStatus))
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, st.Drift)
+	fmt.Fprintf(w, "backup %s: AWSCURRENT %s, AWSPREVIOUS %s\n", op.engine.Backup.Name, orDash(st.BackupCurrent), orDash(st.BackupPrevious))
+	if !st.HasJournal {
+		fmt.Fprintln(w, "no rotation journalled")
+		return
+	}
+	j := st.Journal
+	fmt.Fprintf(w, "rotation %s (%s): phase %s, started %s, old %s, new %s\n", j.ID, j.Mode, j.Phase,
+		j.StartedAt.Format(time.RFC3339), orDash(j.OldFingerprint), orDash(j.NewFingerprint))
+	switch {
+	case j.Phase == rotate.PhaseGrace && st.GraceRemaining > 0:
+		fmt.Fprintf(w, "grace period: %s left (until %s), then 'valine-check finalize'\n", st.GraceRemaining.Round(time.Minute), j.GraceDeadline.Format(time.RFC3339))
+	case j.Phase == rotate.PhaseGrace:
+		fmt.Fprintf(w, "grace period over since %s: 'valine-check finalize'\n", j.GraceDeadline.Format(time.RFC3339))
+	case st.Unfinished():
+		fmt.Fprintf(w, "INTERRUPTED: the rotation stopped in phase %s; running rotate (or finalize / rollback) again finishes it\n", j.Phase)
+	}
+}
+
+// statusJSON is the status as JSON: fingerprints only.
+func statusJSON(st rotate.Status, backup string) map[string]any {
+	fns := []map[string]any{}
+	for _, f := range st.Fleet.Functions {
+		fns = append(fns, map[string]any{"name": f.Name, "primary": f.Primary.Fingerprint(), "secondary": f.Secondary.Fingerprint(),
+			"hasSecondary": f.HasSecondaryVar, "revisionId": f.RevisionID, "lastModified": f.LastModified, "lastUpdateStatus": f.LastUpdateStatus})
+	}
+	out := map[string]any{"functions": fns, "consistent": st.Drift.Consistent, "drift": st.Drift.String(),
+		"backup": map[string]string{"name": backup, "current": st.BackupCurrent, "previous": st.BackupPrevious}, "unfinished": st.Unfinished()}
+	if st.HasJournal {
+		out["rotation"] = map[string]any{"id": st.Journal.ID, "mode": st.Journal.Mode, "phase": st.Journal.Phase,
+			"old": st.Journal.OldFingerprint, "new": st.Journal.NewFingerprint, "startedAt": st.Journal.StartedAt,
+			"graceDeadline": st.Journal.GraceDeadline, "graceRemainingSeconds": int64(st.GraceRemaining.Seconds())}
+	}
+	return out
+}
+
+var preflightCommand = &cli.Command{
+	Name:  "preflight",
+	Usage: "check a fleet is ready to rotate: identity, access, backup, API, dual-secret support, environment room",
+	Description: `Proving dual-secret support sets a throwaway secondary secret on every function, checks a token
+signed with it is accepted, and removes it (the primary is never touched); --read-only skips that.
+Exit 0 when nothing failed, 1 when a check failed, 3 when one could not run.`,
+	Flags: withFlags([]cli.Flag{
+		&cli.BoolFlag{Name: "read-only", Usage: "do not prove dual-secret support (no write at all)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, json or junit"},
+	}, fleetFlags(), probeFlags()),
+	Action: func(cCtx *cli.Context) error {
+		format, err := report.ParseFormat(cCtx.String("output"))
+		if err != nil {
+			return usageError(cCtx, "%v", err)
+		}
+		op, err := newOperation(cCtx, true)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		results := rotate.Preflight(cCtx.Context, op.engine, op.aws.sts, !cCtx.Bool("read-only"))
+		rep := probes.NewReport(results, op.setup.apiURL, op.engine.Profile.Name, op.setup.function, start)
+		if err := report.Write(cCtx.App.Writer, format, rep); err != nil {
+			return cli.Exit(err.Error(), exitEnvError)
+		}
+		return exitFor(rep)
+	},
+}

@@ -1,0 +1,201 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/valine/valine-check/probes"
+)
+
+// LambdaClient is every Lambda call the engine makes: the writes of
+// UpdateEnv and the reads of fleet selection and inspection.
+type LambdaClient interface {
+	LambdaAPI
+	FleetAPI
+}
+
+// Engine rotates the secret of one fleet of Lambda functions. Each change
+// is journalled on the backup secret before it is made, so a run that
+// stops anywhere is finished (or undone) by the next run; see Rotate.
+type Engine struct {
+	Lambda   LambdaClient
+	Backup   Backup
+	Profile  probes.Profile
+	Fleet    []string
+	Verifier Verifier
+	// Concurrency bounds the functions updated at once (default 10).
+	Concurrency int
+	// Audit receives one record per step; nil discards them.
+	Audit *AuditLog
+	// Operator (the caller's ARN) and Reason go into the audit records.
+	Operator, Reason string
+	// Progress receives one human line per step; nil discards them.
+	Progress io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// StopAfter, when set, is called after each step with its name; an
+	// error stops the engine there as a crash would. Tests inject stops
+	// with it.
+	StopAfter func(step string) error
+}
+
+// Errors an engine operation returns; each is wrapped with the details.
+var (
+	ErrDrift              = errors.New("the fleet's functions do not agree on their secrets")
+	ErrNoDualSecret       = errors.New("the API does not honour the secondary secret, so a zero-downtime rotation would log users out")
+	ErrVerificationFailed = errors.New("verification failed")
+	ErrGraceNotOver       = errors.New("the grace period is not over")
+	ErrNothingToRollBack  = errors.New("nothing to roll back")
+	ErrNoRotation         = errors.New("no rotation in progress")
+	ErrBackupMismatch     = errors.New("the backup does not hold the journalled secrets")
+)
+
+// Outcome is what an operation did.
+type Outcome struct {
+	Journal Journal
+	// Reports are the verifications run, in order.
+	Reports []probes.Report
+	// DryRun says nothing was changed; Plan says what would have been.
+	DryRun bool
+	Plan   []string
+}
+
+// secretPair is what a phase puts on every function.
+type secretPair struct{ primary, secondary probes.Secret }
+
+// target is the state every function holds in phase p of a rotation from
+// old to next: the one fact resumption relies on.
+func target(p Phase, old, next probes.Secret) secretPair {
+	switch p {
+	case PhaseProbing:
+		return secretPair{old, next}
+	case PhaseStaged, PhaseGrace:
+		return secretPair{next, old}
+	case PhaseApplied, PhaseFinalizing, PhaseCompleted:
+		return secretPair{next, probes.Secret{}}
+	default: // started, backed-up, rolling-back, rolled-back, abandoned
+		return secretPair{old, probes.Secret{}}
+	}
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) say(format string, args ...any) {
+	if e.Progress != nil {
+		fmt.Fprintf(e.Progress, format+"\n", args...)
+	}
+}
+
+// step records a phase change: journal first (so a crash after it resumes
+// towards the new phase), then the audit record, then the test stop.
+func (e *Engine) step(ctx context.Context, j *Journal, p Phase, outcome, message string, rep *probes.Report) error {
+	j.Phase = p
+	j.UpdatedAt = e.now().UTC()
+	if err := e.Backup.WriteJournal(ctx, *j); err != nil {
+		return fmt.Errorf("journalling phase %s: %w", p, err)
+	}
+	e.audit(*j, string(p), outcome, message, rep)
+	e.say("%s: %s", p, message)
+	return e.stop(string(p))
+}
+
+func (e *Engine) stop(step string) error {
+	if e.StopAfter == nil {
+		return nil
+	}
+	if err := e.StopAfter(step); err != nil {
+		return fmt.Errorf("stopped after %s: %w", step, err)
+	}
+	return nil
+}
+
+func (e *Engine) audit(j Journal, step, outcome, message string, rep *probes.Report) {
+	rec := AuditRecord{
+		Time: e.now().UTC(), Operator: e.Operator, RotationID: j.ID, Step: step, Mode: j.Mode,
+		Reason: e.Reason, Fleet: e.Fleet, OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint,
+		Outcome: outcome, Message: message,
+	}
+	if rep != nil {
+		s := rep.Summary
+		rec.Verification = &s
+		for _, r := range rep.Results {
+			if r.Outcome == probes.Fail || r.Outcome == probes.Error {
+				rec.Failed = append(rec.Failed, r.Name)
+			}
+		}
+	}
+	if err := e.Audit.Append(rec); err != nil {
+		e.say("warning: %v", err)
+	}
+}
+
+// apply puts pair on every function (read-modify-write, bounded
+// concurrency), then reads the fleet back: an operation never reports
+// success while any function disagrees.
+func (e *Engine) apply(ctx context.Context, pair secretPair) error {
+	if pair.primary.IsEmpty() {
+		return ErrEmptySecret
+	}
+	limit := e.Concurrency
+	if limit <= 0 {
+		limit = 10
+	}
+	change := SetSecrets(e.Profile, pair.primary, pair.secondary)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	failed := make([]error, len(e.Fleet))
+	for i, fn := range e.Fleet {
+		g.Go(func() error {
+			if _, err := UpdateEnv(gctx, e.Lambda, fn, change, EnvUpdate{}); err != nil {
+				failed[i] = err
+			}
+			return nil // let the others finish: a half-applied step is resumed, not abandoned
+		})
+	}
+	_ = g.Wait()
+	if err := errors.Join(failed...); err != nil {
+		return fmt.Errorf("updating the fleet: %w", err)
+	}
+	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, limit)
+	if err != nil {
+		return fmt.Errorf("reading the fleet back: %w", err)
+	}
+	var off []string
+	for _, f := range fs.Functions {
+		if !f.Primary.Equal(pair.primary) || !f.Secondary.Equal(pair.secondary) {
+			off = append(off, f.Name)
+		}
+	}
+	if len(off) > 0 {
+		return fmt.Errorf("%w after the update: %s (%s)", ErrDrift, strings.Join(off, ", "), fs.Drift())
+	}
+	return nil
+}
+
+// secretsOf reads old and new from the backup and checks them against the
+// journal's fingerprints: the engine never writes a secret the journal does
+// not vouch for.
+func (e *Engine) secretsOf(ctx context.Context, j Journal) (old, next probes.Secret, err error) {
+	if old, err = e.Backup.Previous(ctx); err != nil {
+		return old, next, fmt.Errorf("reading the previous secret from backup %s: %w", e.Backup.Name, err)
+	}
+	if next, err = e.Backup.Current(ctx); err != nil {
+		return old, next, fmt.Errorf("reading the current secret from backup %s: %w", e.Backup.Name, err)
+	}
+	if old.Fingerprint() != j.OldFingerprint || next.Fingerprint() != j.NewFingerprint {
+		return old, next, fmt.Errorf("%w: journal of %s says old %s, new %s; backup holds previous %s, current %s",
+			ErrBackupMismatch, j.ID, j.OldFingerprint, j.NewFingerprint, old, next)
+	}
+	return old, next, nil
+}

@@ -1,0 +1,505 @@
+package rotate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/valine/valine-check/probes"
+)
+
+// FleetAPI is the Lambda calls fleet selection and inspection make, with the
+// SDK's exact signatures, so the real client and a small fake both satisfy it.
+type FleetAPI interface {
+	ListFunctions(ctx context.Context, in *lambda.ListFunctionsInput, optFns ...func(*lambda.Options)) (*lambda.ListFunctionsOutput, error)
+	ListTags(ctx context.Context, in *lambda.ListTagsInput, optFns ...func(*lambda.Options)) (*lambda.ListTagsOutput, error)
+	GetFunctionConfiguration(ctx context.Context, in *lambda.GetFunctionConfigurationInput, optFns ...func(*lambda.Options)) (*lambda.GetFunctionConfigurationOutput, error)
+}
+
+// readConcurrency bounds the per-function reads of ResolveFleet, and of
+// Inspect when its caller gives no bound.
+const readConcurrency = 8
+
+// ErrInvalidSelector is wrapped by every Selector.Validate error.
+var ErrInvalidSelector = errors.New("invalid fleet selector")
+
+// ErrEmptyFleet is returned, wrapped with the selector, when no function
+// matches: rotating nothing is never a success.
+var ErrEmptyFleet = errors.New("no functions match")
+
+// Selector chooses a fleet: exactly one of Names, Prefix and Tag is set.
+type Selector struct {
+	// Names are explicit function names (or ARNs); each must exist.
+	Names []string
+	// Prefix is a plain function-name prefix, such as "pv-api-prod-".
+	Prefix string
+	// Tag is "key=value" (that value; "key=" for an empty one) or "key"
+	// (any value).
+	Tag string
+}
+
+// Validate reports a selector that sets none or several of its fields, a
+// tag with no key, an empty or repeated name, or a prefix with characters
+// no function name has (a glob like "pv-*" is a typo here, not a pattern).
+func (s Selector) Validate() error {
+	set := 0
+	for _, b := range []bool{len(s.Names) > 0, s.Prefix != "", s.Tag != ""} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("%w: set exactly one of names, prefix and tag (%d set)", ErrInvalidSelector, set)
+	}
+	switch {
+	case len(s.Names) > 0:
+		seen := map[string]bool{}
+		for _, n := range s.Names {
+			if strings.TrimSpace(n) == "" {
+				return fmt.Errorf("%w: empty function name", ErrInvalidSelector)
+			}
+			if seen[n] {
+				return fmt.Errorf("%w: function %s named twice", ErrInvalidSelector, n)
+			}
+			seen[n] = true
+		}
+	case s.Prefix != "":
+		if i := strings.IndexFunc(s.Prefix, func(r rune) bool { return !isNameRune(r) }); i >= 0 {
+			return fmt.Errorf("%w: prefix %q: %q cannot appear in a function name (the prefix is matched literally)", ErrInvalidSelector, s.Prefix, s.Prefix[i:i+1])
+		}
+	default:
+		key, _ := s.tag()
+		if strings.TrimSpace(key) == "" {
+			return fmt.Errorf("%w: tag %q has no key (want key=value or key)", ErrInvalidSelector, s.Tag)
+		}
+	}
+	return nil
+}
+
+// isNameRune reports whether r may appear in a Lambda function name.
+func isNameRune(r rune) bool {
+	return r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
+// tag splits Tag into its key and, when it has one, its value.
+func (s Selector) tag() (key string, value *string) {
+	k, v, ok := strings.Cut(s.Tag, "=")
+	if !ok {
+		return k, nil
+	}
+	return k, &v
+}
+
+// String describes the selector for humans: "functions a, b", "prefix
+// pv-api-prod-", "tag app=valine" or "tag app".
+func (s Selector) String() string {
+	var parts []string
+	if len(s.Names) > 0 {
+		parts = append(parts, "functions "+strings.Join(s.Names, ", "))
+	}
+	if s.Prefix != "" {
+		parts = append(parts, "prefix "+s.Prefix)
+	}
+	if s.Tag != "" {
+		parts = append(parts, "tag "+s.Tag)
+	}
+	if len(parts) == 0 {
+		return "no selector"
+	}
+	return strings.Join(parts, " and ")
+}
+
+// ResolveFleet returns the names of the functions sel chooses, sorted and
+// without duplicates. Each explicit name must exist: a missing one is an
+// error naming it that wraps *types.ResourceNotFoundException. A prefix or a
+// tag pages through ListFunctions; a tag then asks ListTags of each
+// function, a few at a time. A selector matching nothing returns
+// ErrEmptyFleet.
+func ResolveFleet(ctx context.Context, api FleetAPI, sel Selector) ([]string, error) {
+	if err := sel.Validate(); err != nil {
+		return nil, err
+	}
+	var (
+		names []string
+		err   error
+	)
+	switch {
+	case len(sel.Names) > 0:
+		names, err = resolveNames(ctx, api, sel.Names)
+	case sel.Prefix != "":
+		names, err = resolvePrefix(ctx, api, sel.Prefix)
+	default:
+		key, value := sel.tag()
+		names, err = resolveTag(ctx, api, key, value)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolving the fleet (%s): %w", sel, err)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w %s", ErrEmptyFleet, sel)
+	}
+	return names, nil
+}
+
+// resolveNames checks that each function exists and returns the names Lambda
+// reports (so an ARN becomes the name). Every missing function is named.
+func resolveNames(ctx context.Context, api FleetAPI, names []string) ([]string, error) {
+	out := make([]string, len(names))
+	errs := make([]error, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readConcurrency)
+	for i, n := range names {
+		g.Go(func() error {
+			cfg, err := api.GetFunctionConfiguration(gctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(n)})
+			var missing *types.ResourceNotFoundException
+			switch {
+			case errors.As(err, &missing):
+				errs[i] = fmt.Errorf("function %s not found: %w", n, err)
+				return nil // name every missing function, not just the first
+			case err != nil:
+				return fmt.Errorf("reading function %s: %w", n, err)
+			}
+			out[i] = aws.ToString(cfg.FunctionName)
+			if out[i] == "" {
+				out[i] = n
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// listMaxItems is the largest page ListFunctions accepts. AWS answers at
+// most 50 a page whatever is asked, so asking for more costs nothing there;
+// an implementation that honours it needs fewer round trips (kumo then
+// answers in one page, whose paging is unstable past 50 functions).
+const listMaxItems = 10000
+
+// listFunctions pages through ListFunctions and returns the name and ARN of
+// every function whose name keep accepts.
+func listFunctions(ctx context.Context, api FleetAPI, keep func(name string) bool) ([]types.FunctionConfiguration, error) {
+	var fns []types.FunctionConfiguration
+	pages := lambda.NewListFunctionsPaginator(api, &lambda.ListFunctionsInput{MaxItems: aws.Int32(listMaxItems)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing functions: %w", err)
+		}
+		for _, f := range page.Functions {
+			if keep(aws.ToString(f.FunctionName)) {
+				fns = append(fns, types.FunctionConfiguration{FunctionName: f.FunctionName, FunctionArn: f.FunctionArn})
+			}
+		}
+	}
+	return fns, nil
+}
+
+// resolvePrefix returns the functions whose name starts with prefix.
+func resolvePrefix(ctx context.Context, api FleetAPI, prefix string) ([]string, error) {
+	fns, err := listFunctions(ctx, api, func(name string) bool { return strings.HasPrefix(name, prefix) })
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(fns))
+	for i, f := range fns {
+		names[i] = aws.ToString(f.FunctionName)
+	}
+	return names, nil
+}
+
+// resolveTag returns the functions tagged key (with value, when not nil). A
+// function deleted between the listing and its ListTags is not in the fleet.
+func resolveTag(ctx context.Context, api FleetAPI, key string, value *string) ([]string, error) {
+	fns, err := listFunctions(ctx, api, func(string) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	match := make([]bool, len(fns))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readConcurrency)
+	for i, f := range fns {
+		g.Go(func() error {
+			out, err := api.ListTags(gctx, &lambda.ListTagsInput{Resource: f.FunctionArn})
+			var gone *types.ResourceNotFoundException
+			switch {
+			case errors.As(err, &gone):
+				return nil
+			case err != nil:
+				return fmt.Errorf("listing the tags of %s: %w", aws.ToString(f.FunctionName), err)
+			}
+			v, ok := out.Tags[key]
+			match[i] = ok && (value == nil || v == *value)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var names []string
+	for i, f := range fns {
+		if match[i] {
+			names = append(names, aws.ToString(f.FunctionName))
+		}
+	}
+	return names, nil
+}
+
+// FunctionState is what Inspect read of one function. The secrets are held
+// as probes.Secret, which prints as a fingerprint; no other variable's value
+// is kept.
+type FunctionState struct {
+	Name string
+	// Primary and Secondary are the values of the profile's secret
+	// variables (empty when absent).
+	Primary, Secondary probes.Secret
+	// HasPrimaryVar and HasSecondaryVar say the variables are present, even
+	// if empty.
+	HasPrimaryVar, HasSecondaryVar bool
+	// RevisionID, LastModified, LastUpdateStatus and State are Lambda's.
+	RevisionID, LastModified, LastUpdateStatus, State string
+	// EnvBytes is the JSON size of the environment, the measure MaxEnvBytes limits.
+	EnvBytes int
+	// OtherVars counts the variables other than the profile's secret variables.
+	OtherVars int
+}
+
+// FleetState is a fleet as Inspect read it, in fleet order.
+type FleetState struct {
+	Functions []FunctionState
+}
+
+// Inspect reads every function of fleet (GetFunctionConfiguration, at most
+// concurrency at once; 0 means 8) and returns their states in fleet order.
+// A function whose environment Lambda cannot decrypt is an error: treating
+// it as "no secret" would invite writing over it.
+func Inspect(ctx context.Context, api FleetAPI, fleet []string, p probes.Profile, concurrency int) (FleetState, error) {
+	if concurrency <= 0 {
+		concurrency = readConcurrency
+	}
+	states := make([]FunctionState, len(fleet))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency)
+	for i, fn := range fleet {
+		g.Go(func() error {
+			cfg, err := api.GetFunctionConfiguration(gctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(fn)})
+			if err != nil {
+				return fmt.Errorf("inspecting %s: %w", fn, err)
+			}
+			st, err := functionState(fn, cfg, p)
+			if err != nil {
+				return err
+			}
+			states[i] = st
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return FleetState{}, err
+	}
+	return FleetState{Functions: states}, nil
+}
+
+// functionState reduces a configuration to what the fleet needs.
+func functionState(fn string, cfg *lambda.GetFunctionConfigurationOutput, p probes.Profile) (FunctionState, error) {
+	st := FunctionState{
+		Name:             fn,
+		RevisionID:       aws.ToString(cfg.RevisionId),
+		LastModified:     aws.ToString(cfg.LastModified),
+		LastUpdateStatus: string(cfg.LastUpdateStatus),
+		State:            string(cfg.State),
+	}
+	env := map[string]string{}
+	if e := cfg.Environment; e != nil {
+		if e.Error != nil {
+			// Lambda's error code and message name the KMS problem, never a value.
+			return st, fmt.Errorf("inspecting %s: environment unreadable: %s: %s", fn, aws.ToString(e.Error.ErrorCode), aws.ToString(e.Error.Message))
+		}
+		env = e.Variables
+	}
+	var v string
+	v, st.HasPrimaryVar = env[p.SecretVar]
+	st.Primary = probes.NewSecret(v)
+	if p.SecondaryVar != "" {
+		v, st.HasSecondaryVar = env[p.SecondaryVar]
+		st.Secondary = probes.NewSecret(v)
+	}
+	st.OtherVars = len(env) - boolCount(st.HasPrimaryVar, st.HasSecondaryVar)
+	size, err := envSize(env)
+	if err != nil {
+		return st, fmt.Errorf("inspecting %s: %w", fn, err)
+	}
+	st.EnvBytes = size
+	return st, nil
+}
+
+func boolCount(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// DriftGroup is a set of functions holding the same secrets, shown by
+// fingerprint ("empty" for none).
+type DriftGroup struct {
+	Primary, Secondary string
+	Functions          []string
+}
+
+// Drift is the fleet's verdict: Consistent when every function holds the
+// same primary and secondary (an empty fleet is trivially consistent).
+// Groups are sorted by size, largest first, then by fingerprint.
+type Drift struct {
+	Consistent bool
+	Groups     []DriftGroup
+}
+
+// Drift groups the functions by the secrets they hold. Functions are
+// compared by value, not by fingerprint, so two secrets sharing a
+// fingerprint still count as drift.
+func (f FleetState) Drift() Drift {
+	type key struct{ primary, secondary string }
+	index := map[key]int{}
+	var groups []DriftGroup
+	for _, fn := range f.Functions {
+		k := key{string(fn.Primary.Reveal()), string(fn.Secondary.Reveal())}
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, DriftGroup{Primary: fn.Primary.Fingerprint(), Secondary: fn.Secondary.Fingerprint()})
+		}
+		groups[i].Functions = append(groups[i].Functions, fn.Name)
+	}
+	slices.SortStableFunc(groups, func(a, b DriftGroup) int {
+		if d := len(b.Functions) - len(a.Functions); d != 0 {
+			return d
+		}
+		if c := strings.Compare(a.Primary, b.Primary); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Secondary, b.Secondary)
+	})
+	return Drift{Consistent: len(groups) <= 1, Groups: groups}
+}
+
+// String gives the verdict in one line, by fingerprint only: "all 3
+// functions agree (primary sha256:…, no secondary)" or "DRIFT: 2 functions
+// on primary sha256:… (a, b); 1 function on primary sha256:… (c)".
+func (d Drift) String() string {
+	switch {
+	case len(d.Groups) == 0:
+		return "no functions"
+	case d.Consistent:
+		g := d.Groups[0]
+		secrets := "primary " + g.Primary + ", " + secondaryPhrase(g.Secondary)
+		if len(g.Functions) == 1 {
+			return "1 function (" + secrets + ")"
+		}
+		return fmt.Sprintf("all %d functions agree (%s)", len(g.Functions), secrets)
+	}
+	anySecondary := false
+	for _, g := range d.Groups {
+		anySecondary = anySecondary || g.Secondary != probes.Fingerprint("")
+	}
+	parts := make([]string, len(d.Groups))
+	for i, g := range d.Groups {
+		secrets := "primary " + g.Primary
+		if anySecondary {
+			secrets += ", " + secondaryPhrase(g.Secondary)
+		}
+		parts[i] = fmt.Sprintf("%s on %s (%s)", plural(len(g.Functions), "function"), secrets, strings.Join(g.Functions, ", "))
+	}
+	return "DRIFT: " + strings.Join(parts, "; ")
+}
+
+func secondaryPhrase(fp string) string {
+	if fp == probes.Fingerprint("") {
+		return "no secondary"
+	}
+	return "secondary " + fp
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// Secrets returns the primary and secondary every function holds, and
+// whether there is such a pair (the fleet is not empty and does not
+// drift). A consistent fleet may still hold an empty primary: callers that
+// write check IsEmpty.
+func (f FleetState) Secrets() (primary, secondary probes.Secret, ok bool) {
+	if len(f.Functions) == 0 || !f.Drift().Consistent {
+		return probes.Secret{}, probes.Secret{}, false
+	}
+	return f.Functions[0].Primary, f.Functions[0].Secondary, true
+}
+
+// generatedSecretLen is the length of a GenerateSecret value: 32 bytes in
+// base64.
+const generatedSecretLen = 44
+
+// Headroom returns the fewest bytes any function would have left under
+// MaxEnvBytes after the largest write a rotation makes: a zero-downtime
+// stage, where a new 44-character primary replaces the current one, which
+// moves to the secondary variable (just the new primary when p has no
+// secondary variable). Negative means that write would be refused with
+// ErrEnvTooLarge. An empty fleet has MaxEnvBytes.
+func (f FleetState) Headroom(p probes.Profile) int {
+	least := MaxEnvBytes
+	for _, fn := range f.Functions {
+		// Every other variable stays as it is, so the size changes only by
+		// the secret variables' entries and the commas between entries.
+		before := map[string]string{}
+		if fn.HasPrimaryVar {
+			before[p.SecretVar] = string(fn.Primary.Reveal())
+		}
+		if fn.HasSecondaryVar {
+			before[p.SecondaryVar] = string(fn.Secondary.Reveal())
+		}
+		after := map[string]string{p.SecretVar: strings.Repeat("x", generatedSecretLen)}
+		if p.SecondaryVar != "" {
+			after[p.SecondaryVar] = string(fn.Primary.Reveal())
+		}
+		size := fn.EnvBytes + entriesSize(after, fn.OtherVars) - entriesSize(before, fn.OtherVars)
+		least = min(least, MaxEnvBytes-size)
+	}
+	return least
+}
+
+// entriesSize is what the entries of m add to the JSON of an environment
+// that also holds others other variables: each `"k":"v"` and its comma.
+func entriesSize(m map[string]string, others int) int {
+	n := 0
+	for k, v := range m {
+		kb, _ := json.Marshal(k)
+		vb, _ := json.Marshal(v)
+		n += len(kb) + 1 + len(vb)
+	}
+	// n entries among n+others need n+others-1 commas; the others alone need others-1.
+	total := len(m) + others
+	commas := max(total-1, 0) - max(others-1, 0)
+	return n + commas
+}
