@@ -234,4 +234,3 @@ sandbox: serving until interrupted (Ctrl-C). In another shell:
 	<-ctx.Done()
 	return nil
 }
-
