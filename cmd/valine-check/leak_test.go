@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/rotate"
 )
 
 // jwtShape finds any compact JWT; base64Secret any 32-byte base64 value
@@ -197,4 +203,85 @@ func TestSandboxServeWorksAsPrinted(t *testing.T) {
 	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
 		t.Errorf("secrets file %s left behind after exit", envFile)
 	}
+}
+
+// TestFleetCommandsPrintNoSecret runs every fleet command against a fleet
+// whose functions carry a DATABASE_URL with a password, and finds no secret
+// (old, new, generated, backed up), no password and no token in any output
+// or in the audit file.
+func TestFleetCommandsPrintNoSecret(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, testbed.Options{})
+	dbURL := ""
+	if env, _, err := f.w.Env(t.Context(), f.w.Function); err == nil {
+		dbURL = env["DATABASE_URL"]
+	}
+	dbPassword := strings.TrimPrefix(strings.Split(strings.Split(dbURL, "@")[0], ":")[2], "")
+	backup := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + strings.TrimSuffix(strings.TrimSuffix(f.w.Functions[0], "auth"), "-")}
+	known := []string{f.w.InitialSecret(), f.w.ProbePassword, dbPassword, dbURL}
+	collect := func() {
+		for _, read := range []func(context.Context) (probes.Secret, error){backup.Current, backup.Previous} {
+			if s, err := read(t.Context()); err == nil {
+				known = append(known, string(s.Reveal()))
+			}
+		}
+	}
+	var outputs []string
+	for _, args := range [][]string{
+		{"preflight"},
+		{"rotate", "--mode", "maintenance", "--dry-run"},
+		{"rotate", "--mode", "zero-downtime"},
+		{"status"},
+		{"status", "-o", "json"},
+		{"finalize", "--dry-run", "--force"},
+		{"finalize", "--force"},
+		{"rollback", "--dry-run"},
+		{"rollback"},
+		{"--log-level", "debug", "rotate", "--mode", "maintenance"},
+		{"status"},
+	} {
+		got := runCLI(t, f.env, "", args...)
+		if got.code != exitOK {
+			t.Fatalf("%v:\n%s", args, got)
+		}
+		outputs = append(outputs, got.stdout+got.stderr)
+		collect()
+	}
+	if len(known) < 8 {
+		t.Fatalf("only %d known values collected; the backup was not read", len(known))
+	}
+	audit, err := os.ReadFile(f.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs = append(outputs, string(audit))
+	for i, out := range outputs {
+		assertNoLeak(t, fmt.Sprintf("output %d", i), out, known...)
+	}
+}
+
+// TestNoFlagTakesASecret keeps secrets out of argument lists (ps, shell
+// history, CI logs): no flag of any command may be named for a secret
+// value. Flags that carry a name (of a variable, of a Secrets Manager
+// secret) are listed here on purpose.
+func TestNoFlagTakesASecret(t *testing.T) {
+	t.Parallel()
+	names := map[string]bool{"secret-var": true, "secondary-var": true, "backup-secret": true, "password-field": true,
+		"refresh-field": true, "access-field": true, "refresh-cookie": true, "access-cookie": true, "refresh-transport": true, "access-transport": true}
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			for _, fl := range c.Flags {
+				for _, n := range fl.Names() {
+					lower := strings.ToLower(n)
+					if (strings.Contains(lower, "secret") || strings.Contains(lower, "password") || strings.Contains(lower, "token")) && !names[n] {
+						t.Errorf("%s %s: --%s looks like it takes a secret on the command line", prefix, c.Name, n)
+					}
+				}
+			}
+			walk(prefix+" "+c.Name, c.Subcommands)
+		}
+	}
+	app := newApp(strings.NewReader(""), io.Discard, io.Discard)
+	walk("valine-check", app.Commands)
 }

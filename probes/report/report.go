@@ -59,7 +59,11 @@ func WriteJSON(w io.Writer, rep probes.Report) error {
 // WriteText writes a table a person reads at 3 a.m.: one line per check,
 // the verdict first, then a summary line.
 func WriteText(w io.Writer, rep probes.Report) error {
-	fmt.Fprintf(w, "valine-check: expect %s, profile %s, API %s", rep.Expect, rep.Profile, rep.API)
+	fmt.Fprint(w, "valine-check:")
+	if rep.Expect != "" {
+		fmt.Fprintf(w, " expect %s,", rep.Expect)
+	}
+	fmt.Fprintf(w, " profile %s, API %s", rep.Profile, rep.API)
 	if rep.Function != "" {
 		fmt.Fprintf(w, ", function %s", rep.Function)
 	}
@@ -95,7 +99,10 @@ func round(d time.Duration) time.Duration {
 // <failure>, error <error>, skip <skipped>; a warning passes and says so in
 // system-out.
 func WriteJUnit(w io.Writer, rep probes.Report) error {
-	suiteName := fmt.Sprintf("valine-check after-rotation (%s)", rep.Expect)
+	suiteName := "valine-check"
+	if rep.Expect != "" {
+		suiteName = fmt.Sprintf("valine-check after-rotation (%s)", rep.Expect)
+	}
 	suite := reporters.JUnitTestSuite{
 		Name:      suiteName,
 		Package:   "github.com/valine/valine-check/probes",
