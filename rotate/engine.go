@@ -84,6 +84,14 @@ func target(p Phase, old, next probes.Secret) secretPair {
 	}
 }
 
+// concurrency is the bound on functions handled at once (default 10).
+func (e *Engine) concurrency() int {
+	if e.Concurrency > 0 {
+		return e.Concurrency
+	}
+	return 10
+}
+
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
 		return e.Now()
@@ -147,10 +155,7 @@ func (e *Engine) apply(ctx context.Context, pair secretPair) error {
 	if pair.primary.IsEmpty() {
 		return ErrEmptySecret
 	}
-	limit := e.Concurrency
-	if limit <= 0 {
-		limit = 10
-	}
+	limit := e.concurrency()
 	change := SetSecrets(e.Profile, pair.primary, pair.secondary)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit)

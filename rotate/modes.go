@@ -70,7 +70,7 @@ func (e *Engine) plan(ctx context.Context, mode Mode, opt RotateOptions) (plan [
 	if mode == ModeZeroDowntime && e.Profile.SecondaryVar == "" {
 		return nil, old, next, fmt.Errorf("%w: profile %s names no secondary variable; use --mode maintenance", ErrNoDualSecret, e.Profile.Name)
 	}
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.Concurrency)
+	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
 	if err != nil {
 		return nil, old, next, fmt.Errorf("inspecting the fleet: %w", err)
 	}
@@ -155,8 +155,12 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, op
 		if j.Phase.Terminal() {
 			return out, nil
 		}
-		if err := e.apply(ctx, target(j.Phase, old, next)); err != nil {
-			return out, e.applyFailed(ctx, &j, old, next, err)
+		// backed-up changed no function (a stop inside the next step is
+		// journalled as that step), so there is nothing to converge.
+		if j.Phase != PhaseBackedUp {
+			if err := e.apply(ctx, target(j.Phase, old, next)); err != nil {
+				return out, e.applyFailed(ctx, &j, old, next, err)
+			}
 		}
 		switch j.Phase {
 		case PhaseBackedUp:

@@ -43,7 +43,7 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 		add("identity", probes.Pass, "running as %s", arn)
 	}
 
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.Concurrency)
+	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
 	if err != nil {
 		add("fleet", probes.Error, "reading the fleet's configuration (lambda:GetFunctionConfiguration): %v", err)
 		return out

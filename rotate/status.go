@@ -23,7 +23,7 @@ type Status struct {
 
 // Status reads the fleet, the journal and the backup, changing nothing.
 func (e *Engine) Status(ctx context.Context) (Status, error) {
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.Concurrency)
+	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
 	if err != nil {
 		return Status{}, fmt.Errorf("inspecting the fleet: %w", err)
 	}

@@ -49,6 +49,17 @@ func (f *Front) Calls(op string) int {
 	return f.calls[op]
 }
 
+// ClientCalls is Calls without the testbed API's own requests (see
+// FromTestbedAPI): the requests the code under test sent for op. The API
+// re-reads its function's configuration as often as
+// Options.PropagationDelay lets it, so Calls("lambda:GetFunctionConfiguration")
+// says more about the API than about the caller.
+func (f *Front) ClientCalls(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clientCalls[op]
+}
+
 // testbedAPIAppID marks, in the User-Agent, the SDK requests the testbed's
 // Valine API sends (secret reads and log writes).
 const testbedAPIAppID = "valine-testbed-api"

@@ -38,10 +38,14 @@ import (
 //     kumo serialises a configuration outside its own lock and would
 //     otherwise race with an update. The locks are process-wide, like
 //     kumo's storage, so they hold across Worlds.
+//   - Lambda ListFunctions paging. kumo builds each page from a Go map, so
+//     a paginator following its NextMarker skips and repeats functions.
+//     Front serves the pages itself, in name order, min(MaxItems, 50) a
+//     page as AWS does, with an opaque NextMarker; see serveListFunctions.
 //   - Secrets Manager tags (TagResource, UntagResource), AWSPREVIOUS and
 //     ClientRequestToken idempotency: see secretsFront.
 //   - Faults and latency (SetFault, SetLatency), and per-operation call
-//     counts (Calls), for reliability tests and benchmarks.
+//     counts (Calls, ClientCalls), for reliability tests and benchmarks.
 //
 // Front does not model State/LastUpdateStatus (kumo reports Active and
 // Successful at once), so waiters return immediately.
@@ -49,10 +53,11 @@ type Front struct {
 	proxy   *httputil.ReverseProxy
 	latency atomic.Int64
 
-	mu        sync.Mutex
-	revisions map[string]string
-	calls     map[string]int
-	fault     func(r *http.Request) *Fault
+	mu          sync.Mutex
+	revisions   map[string]string
+	calls       map[string]int
+	clientCalls map[string]int // calls less the testbed API's own
+	fault       func(r *http.Request) *Fault
 
 	secrets secretsFront
 }
@@ -64,8 +69,9 @@ func NewFront(kumoURL string) (*Front, error) {
 		return nil, fmt.Errorf("parsing kumo url: %w", err)
 	}
 	f := &Front{
-		revisions: map[string]string{},
-		calls:     map[string]int{},
+		revisions:   map[string]string{},
+		calls:       map[string]int{},
+		clientCalls: map[string]int{},
 	}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -83,7 +89,7 @@ func NewFront(kumoURL string) (*Front, error) {
 }
 
 // ServeHTTP counts the call, applies latency and any fault, enforces
-// RevisionId and proxies to kumo.
+// RevisionId, pages ListFunctions and proxies the rest to kumo.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -94,6 +100,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := opName(r, body)
 	f.mu.Lock()
 	f.calls[op]++
+	if !FromTestbedAPI(r) {
+		f.clientCalls[op]++
+	}
 	fault := f.fault
 	f.mu.Unlock()
 
@@ -119,6 +128,10 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	defer lockLambda(r, body)()
+	if isLambdaCollection(r.URL.Path) && r.Method == http.MethodGet {
+		f.serveListFunctions(w, r)
+		return
+	}
 	if fn, sub, ok := lambdaFunctionPath(r.URL.Path); ok && r.Method == http.MethodPut && (sub == "configuration" || sub == "code") {
 		var req struct{ RevisionId string }
 		_ = json.Unmarshal(body, &req)

@@ -259,3 +259,21 @@ func TestFrontLatencyHonoursDeadlines(t *testing.T) {
 		t.Errorf("latency removed: %v", err)
 	}
 }
+
+func TestClientCallsLeaveOutTheTestbedAPI(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, testbed.Options{}) // PropagationDelay 0: the API reads its secrets on every request
+	c := lambda.NewFromConfig(w.AWS)
+	const op = "lambda:GetFunctionConfiguration"
+	calls, client := w.AWSFront.Calls(op), w.AWSFront.ClientCalls(op)
+	mustLogin(t, w)
+	if _, err := c.GetFunctionConfiguration(t.Context(), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(w.Function)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.AWSFront.ClientCalls(op) - client; got != 1 {
+		t.Errorf("ClientCalls(%q) grew by %d, want 1 (the test's own call)", op, got)
+	}
+	if got := w.AWSFront.Calls(op) - calls; got < 2 {
+		t.Errorf("Calls(%q) grew by %d, want at least 2 (the test's call and the API's read)", op, got)
+	}
+}

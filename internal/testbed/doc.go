@@ -16,6 +16,13 @@
 //     PreconditionFailedException.
 //   - Concurrency: kumo serialises a function's configuration without its
 //     lock; Front serialises writes to one function against reads of it.
+//   - ListFunctions paging: kumo builds each page from a Go map, in an order
+//     that changes from call to call, so the SDK paginator following its
+//     NextMarker loses and repeats functions (85 of 300 listings of 70
+//     functions missed some). Front takes kumo's whole list in one answer
+//     and serves it in name order, min(MaxItems, 50) a page as AWS does,
+//     with an opaque NextMarker; MaxItems outside 1-10000 or a foreign
+//     marker is InvalidParameterValueException.
 //   - Fault injection and latency, which kumo does not offer.
 //
 // Gaps not filled here, which callers must avoid: no Logs Insights and no

@@ -18,9 +18,11 @@ import (
 // does not check it.
 const functionRole = "arn:aws:iam::000000000000:role/valine"
 
-// createFunction creates fn with env, a tiny custom-runtime zip, and waits
-// until it is Active.
-func createFunction(ctx context.Context, c *lambda.Client, fn string, env map[string]string) error {
+// createFunction creates fn with env and tags, a tiny custom-runtime zip,
+// and waits until it is Active. The tags go in CreateFunction itself, as a
+// deploy tool sets them (kumo stores them), so no listing ever sees the
+// function untagged.
+func createFunction(ctx context.Context, c *lambda.Client, fn string, env, tags map[string]string) error {
 	code, err := bootstrapZip()
 	if err != nil {
 		return err
@@ -33,6 +35,7 @@ func createFunction(ctx context.Context, c *lambda.Client, fn string, env map[st
 		Code:         &lambdatypes.FunctionCode{ZipFile: code},
 		Environment:  &lambdatypes.Environment{Variables: env},
 		Description:  aws.String("Valine API (testbed)"),
+		Tags:         maps.Clone(tags),
 	})
 	if err != nil {
 		return fmt.Errorf("creating function %s: %w", fn, err)
@@ -40,26 +43,6 @@ func createFunction(ctx context.Context, c *lambda.Client, fn string, env map[st
 	waiter := lambda.NewFunctionActiveV2Waiter(c)
 	if err := waiter.Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(fn)}, 30*time.Second); err != nil {
 		return fmt.Errorf("waiting for function %s: %w", fn, err)
-	}
-	return nil
-}
-
-// tagFunctions sets Options.FunctionTags on every function, through
-// TagResource on the ARN the emulator reports, as a deploy tool would.
-func (w *World) tagFunctions(ctx context.Context) error {
-	if len(w.opts.FunctionTags) == 0 {
-		return nil
-	}
-	for _, fn := range w.Functions {
-		cfg, err := w.lambda.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(fn)})
-		if err != nil {
-			return fmt.Errorf("reading the arn of %s: %w", fn, err)
-		}
-		if _, err := w.lambda.TagResource(ctx, &lambda.TagResourceInput{
-			Resource: cfg.FunctionArn, Tags: maps.Clone(w.opts.FunctionTags),
-		}); err != nil {
-			return fmt.Errorf("tagging function %s: %w", fn, err)
-		}
 	}
 	return nil
 }
@@ -90,16 +73,10 @@ func createLogGroup(ctx context.Context, c *cloudwatchlogs.Client, group string)
 	return nil
 }
 
-// startAPI tags the functions (Options.FunctionTags), then builds the Valine
-// API on its own SDK clients (tagged so a fault hook can recognise them),
-// reads its secrets once, creates its log stream, seeds the probe user and
-// starts listening.
+// startAPI builds the Valine API on its own SDK clients (tagged so a fault
+// hook can recognise them), reads its secrets once, creates its log stream,
+// seeds the probe user and starts listening.
 func (w *World) startAPI(ctx context.Context) (*API, error) {
-	// The functions exist by now (World.start created them); tag them before
-	// the World is handed out, so that a fleet chosen by tag sees them all.
-	if err := w.tagFunctions(ctx); err != nil {
-		return nil, err
-	}
 	o := w.opts
 	cfg := awsConfig(w.Region, w.AWSURL, testbedAPIAppID)
 	logs := cloudwatchlogs.NewFromConfig(cfg)

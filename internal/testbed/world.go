@@ -102,12 +102,13 @@ func awsConfig(region, endpoint, appID string) aws.Config {
 	}
 }
 
-// start creates the functions, log groups and API.
+// start creates the functions (tagged with Options.FunctionTags), log
+// groups and API.
 func (w *World) start(ctx context.Context) error {
 	env := maps.Clone(w.opts.ExtraEnv)
 	env[w.Profile.SecretVar] = w.opts.InitialSecret
 	for _, fn := range w.Functions {
-		if err := createFunction(ctx, w.lambda, fn, env); err != nil {
+		if err := createFunction(ctx, w.lambda, fn, env, w.opts.FunctionTags); err != nil {
 			return err
 		}
 		if err := createLogGroup(ctx, w.logs, "/aws/lambda/"+fn); err != nil {
