@@ -72,13 +72,14 @@ type Backup struct {
 // a new rotation) gets a new token: on AWS a token naming an existing
 // version is ignored, which would leave the labels where they were.
 func (b Backup) Store(ctx context.Context, old, next probes.Secret) error {
-	for _, s := range []struct {
-		role   string
-		secret probes.Secret
-	}{{"old", old}, {"new", next}} {
-		if len(s.secret.Reveal()) < MinSecretBytes {
-			return fmt.Errorf("backing up the %s secret %s: %w", s.role, s.secret, ErrShortSecret)
-		}
+	// A short old secret is still backed up: rotating away from a legacy
+	// short secret must be possible (Previous refuses to hand it back for a
+	// rollback). The new one must be full length.
+	if old.IsEmpty() {
+		return fmt.Errorf("backing up the old secret: %w", ErrEmptySecret)
+	}
+	if len(next.Reveal()) < MinSecretBytes {
+		return fmt.Errorf("backing up the new secret %s: %w", next, ErrShortSecret)
 	}
 	if old.Equal(next) {
 		return fmt.Errorf("backing up: old and new are both %s: %w", old, ErrReusedSecret)

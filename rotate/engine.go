@@ -51,6 +51,7 @@ var (
 	ErrNoDualSecret       = errors.New("the API does not honour the secondary secret, so a zero-downtime rotation would log users out")
 	ErrVerificationFailed = errors.New("verification failed")
 	ErrGraceNotOver       = errors.New("the grace period is not over")
+	ErrGraceInProgress    = errors.New("a zero-downtime rotation is in its grace period")
 	ErrNothingToRollBack  = errors.New("nothing to roll back")
 	ErrNoRotation         = errors.New("no rotation in progress")
 	ErrBackupMismatch     = errors.New("the backup does not hold the journalled secrets")

@@ -34,8 +34,11 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 		}
 		e.say("rotation %s stopped in phase %s: resuming it first", j.ID, j.Phase)
 		out, err := e.resume(ctx, j, RotateOptions{NoRollback: opt.NoRollback})
-		if err != nil || out.Journal.Phase != PhaseGrace {
+		if err != nil {
 			return out, err
+		}
+		if out.Journal.Phase != PhaseGrace {
+			return out, fmt.Errorf("%w: the resumed rotation %s ended in phase %s, so there is no grace period to finalize", ErrNoRotation, j.ID, out.Journal.Phase)
 		}
 		j = out.Journal
 	}

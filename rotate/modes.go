@@ -40,9 +40,24 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)
 	}
+	if found && j.Phase == PhaseGrace {
+		return Outcome{Journal: j}, fmt.Errorf("%w: rotation %s is in its grace period until %s; finalize it (--force ends it now) or roll it back before a new %s rotation",
+			ErrGraceInProgress, j.ID, j.GraceDeadline.Format(time.RFC3339), mode)
+	}
 	if found && !j.Phase.Terminal() {
+		if opt.DryRun {
+			return Outcome{Journal: j, DryRun: true, Plan: []string{
+				fmt.Sprintf("resume rotation %s (%s), stopped in phase %s, to its end first", j.ID, j.Mode, j.Phase)}}, nil
+		}
 		e.say("resuming rotation %s (%s), stopped in phase %s", j.ID, j.Mode, j.Phase)
-		return e.resume(ctx, j, opt)
+		out, err := e.resume(ctx, j, opt)
+		if err != nil || j.Mode == mode {
+			return out, err // running the same command again finishes it: that is all
+		}
+		if !out.Journal.Phase.Terminal() {
+			return out, fmt.Errorf("%w: the resumed rotation %s is in phase %s; your %s rotation did not start", ErrGraceInProgress, j.ID, out.Journal.Phase, mode)
+		}
+		e.say("rotation %s is %s; starting the %s rotation asked for", j.ID, out.Journal.Phase, mode)
 	}
 	plan, old, next, err := e.plan(ctx, mode, opt)
 	if err != nil || opt.DryRun {
@@ -173,6 +188,17 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, op
 			}
 		case PhaseProbing:
 			r := e.Verifier.Honours(ctx, next)
+			if r.Outcome == probes.Error {
+				// No answer is not a "no": restore, and say what failed.
+				if err := e.apply(ctx, target(PhaseAbandoned, old, next)); err != nil {
+					return out, e.applyFailed(ctx, &j, old, next, err)
+				}
+				msg := fmt.Sprintf("could not prove the API honours the secondary: %s; every function is back on %s alone", r.Reason, old)
+				if err := e.step(ctx, &j, PhaseAbandoned, "failed", msg, nil); err != nil {
+					return out, err
+				}
+				return out, errors.New(msg)
+			}
 			if r.Outcome != probes.Pass {
 				if err := e.apply(ctx, target(PhaseAbandoned, old, next)); err != nil {
 					return out, e.applyFailed(ctx, &j, old, next, err)

@@ -19,6 +19,9 @@ type Status struct {
 	BackupCurrent, BackupPrevious string
 	// GraceRemaining is left of a grace period in progress (0 when none or over).
 	GraceRemaining time.Duration
+	// JournalError says why the journal could not be read ("" when it could):
+	// the fleet is still shown.
+	JournalError string
 }
 
 // Status reads the fleet, the journal and the backup, changing nothing.
@@ -29,7 +32,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	}
 	st := Status{Fleet: fs, Drift: fs.Drift()}
 	if st.Journal, st.HasJournal, err = e.Backup.ReadJournal(ctx); err != nil && !errors.Is(err, ErrNoBackup) {
-		return st, fmt.Errorf("reading the rotation journal: %w", err)
+		st.JournalError = err.Error()
 	}
 	if cur, err := e.Backup.Current(ctx); err == nil {
 		st.BackupCurrent = cur.Fingerprint()
@@ -46,7 +49,8 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 }
 
 // Unfinished reports whether the journal shows a rotation stopped mid-way
-// (anything but a grace period, which is a state of its own).
+// (anything but a grace period, which is a state of its own), or cannot be
+// read at all.
 func (s Status) Unfinished() bool {
-	return s.HasJournal && !s.Journal.Phase.Terminal() && s.Journal.Phase != PhaseGrace
+	return s.JournalError != "" || s.HasJournal && !s.Journal.Phase.Terminal() && s.Journal.Phase != PhaseGrace
 }

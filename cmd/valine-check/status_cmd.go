@@ -42,6 +42,8 @@ can gate on it), 0 otherwise.`,
 		switch {
 		case !st.Drift.Consistent:
 			return cli.Exit("the fleet has drifted", exitFailed)
+		case st.JournalError != "":
+			return cli.Exit("the rotation journal cannot be read", exitFailed)
 		case st.Unfinished():
 			return cli.Exit(fmt.Sprintf("rotation %s stopped in phase %s: run the same command again to finish it, or rollback", st.Journal.ID, st.Journal.Phase), exitFailed)
 		}
@@ -64,6 +66,10 @@ func writeStatus(cCtx *cli.Context, st rotate.Status, op operation) {
 	_ = tw.Flush()
 	fmt.Fprintln(w, st.Drift)
 	fmt.Fprintf(w, "backup %s: AWSCURRENT %s, AWSPREVIOUS %s\n", op.engine.Backup.Name, orDash(st.BackupCurrent), orDash(st.BackupPrevious))
+	if st.JournalError != "" {
+		fmt.Fprintf(w, "UNREADABLE rotation journal: %s\n", st.JournalError)
+		return
+	}
 	if !st.HasJournal {
 		fmt.Fprintln(w, "no rotation journalled")
 		return
@@ -89,7 +95,8 @@ func statusJSON(st rotate.Status, backup string) map[string]any {
 			"hasSecondary": f.HasSecondaryVar, "revisionId": f.RevisionID, "lastModified": f.LastModified, "lastUpdateStatus": f.LastUpdateStatus})
 	}
 	out := map[string]any{"functions": fns, "consistent": st.Drift.Consistent, "drift": st.Drift.String(),
-		"backup": map[string]string{"name": backup, "current": st.BackupCurrent, "previous": st.BackupPrevious}, "unfinished": st.Unfinished()}
+		"backup": map[string]string{"name": backup, "current": st.BackupCurrent, "previous": st.BackupPrevious}, "unfinished": st.Unfinished(),
+		"journalError": st.JournalError}
 	if st.HasJournal {
 		out["rotation"] = map[string]any{"id": st.Journal.ID, "mode": st.Journal.Mode, "phase": st.Journal.Phase,
 			"old": st.Journal.OldFingerprint, "new": st.Journal.NewFingerprint, "startedAt": st.Journal.StartedAt,

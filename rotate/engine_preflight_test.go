@@ -1,0 +1,104 @@
+package rotate_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valine/valine-check/internal/testbed"
+	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/rotate"
+)
+
+// TestEnginePreflight runs preflight against healthy and unhealthy
+// deployments: each result is what an operator needs to know, and every
+// function's environment is byte for byte what it was, even after the
+// dual-secret proof set and removed a throwaway secondary.
+func TestEnginePreflight(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		opts  rigOptions
+		setup func(t *testing.T, r *fleetRig)
+		prove bool
+		want  map[string]probes.Outcome
+		// says holds fragments a result's reason must contain.
+		says map[string]string
+		// writes says the proof touched the functions.
+		writes bool
+	}{
+		{
+			name: "healthy, no backup yet", prove: true, writes: true,
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Pass},
+			says: map[string]string{"backup": "does not exist yet", "fleet": "all 3 functions agree"},
+		},
+		{
+			name: "healthy, after a rotation", prove: true, writes: true,
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) },
+			want:  map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Pass, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Pass},
+		},
+		{
+			name: "read-only",
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Skip},
+		},
+		{
+			name: "API ignores the secondary", prove: true, writes: true,
+			opts: rigOptions{misbehaviours: testbed.IgnoreSecondary, convergence: 300 * time.Millisecond},
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Fail},
+			says: map[string]string{"dual-secret": "maintenance"},
+		},
+		{
+			name: "drifted fleet", prove: true,
+			setup: func(t *testing.T, r *fleetRig) {
+				if err := r.w.EditEnv(t.Context(), r.w.Functions[1], func(env map[string]string) { env[r.w.Profile.SecretVar] = reveal(mustSecret(t)) }); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Fail, "dual-secret": probes.Skip},
+			says: map[string]string{"fleet": "DRIFT"},
+		},
+		{
+			name: "in a grace period", prove: true,
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace) },
+			want:  map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Pass, "journal": probes.Warn, "api": probes.Pass, "dual-secret": probes.Skip},
+		},
+		{
+			name: "profile without a secondary variable", prove: true,
+			opts: rigOptions{profile: probes.Presets["cookie"]},
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Skip},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newFleetRig(t, tc.opts)
+			if tc.setup != nil {
+				tc.setup(t, r)
+			}
+			before, envs := r.updates(), r.envs(t)
+			results := rotate.Preflight(t.Context(), r.engine(), r.stsClient(), tc.prove)
+			got := map[string]probes.Result{}
+			var text strings.Builder
+			for _, res := range results {
+				got[res.Name] = res
+				text.WriteString(res.Name + ": " + res.Reason + "\n")
+			}
+			for name, want := range tc.want {
+				res, ok := got[name]
+				switch {
+				case !ok:
+					t.Errorf("no %s result:\n%s", name, text.String())
+				case res.Outcome != want:
+					t.Errorf("%s: %s, want %s: %s", name, res.Outcome, want, res.Reason)
+				case !strings.Contains(res.Reason, tc.says[name]):
+					t.Errorf("%s: reason %q does not say %q", name, res.Reason, tc.says[name])
+				}
+			}
+			if n := r.updates() - before; (n > 0) != tc.writes {
+				t.Errorf("preflight made %d UpdateFunctionConfiguration calls", n)
+			}
+			r.wantEnvsEqual(t, envs)
+			r.wantNoLeak(t, "the preflight results", text.String())
+		})
+	}
+}
