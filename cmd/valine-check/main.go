@@ -76,6 +76,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			preflightCommand,
 			sandboxCommand,
 			tokenCommand,
+			insightsCommand,
+			alarmsCommand,
 		},
 		// Errors come back to run, which owns exit codes; the library must not exit.
 		ExitErrHandler:       func(*cli.Context, error) {},

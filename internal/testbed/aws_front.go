@@ -59,7 +59,8 @@ type Front struct {
 	clientCalls map[string]int // calls less the testbed API's own
 	fault       func(r *http.Request) *Fault
 
-	secrets secretsFront
+	secrets  secretsFront
+	insights insightsFront // Logs Insights: see insights.go
 }
 
 // NewFront returns a Front proxying to the kumo server at kumoURL.
@@ -123,7 +124,10 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	setBody(r, body)
-	if f.secrets.serve(w, r, body, f.proxy) {
+	if f.insights.serve(w, r, body, f.proxy) {
+		return
+	}
+	if f.secrets.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // cloudwatch_front.go
 		return
 	}
 

@@ -23,10 +23,30 @@
 //     and serves it in name order, min(MaxItems, 50) a page as AWS does,
 //     with an opaque NextMarker; MaxItems outside 1-10000 or a foreign
 //     marker is InvalidParameterValueException.
+//   - Logs Insights (StartQuery, GetQueryResults, StopQuery): a test double
+//     computing the project's query shapes (filter @message like /RE/, an
+//     optional parse, stats count(*) by bin or by a parsed field) from the
+//     events stored in kumo; any other shape is MalformedQueryException. A
+//     query stays Running for a set number of polls
+//     (Front.SetInsightsPollsUntilComplete) and the account's concurrency
+//     limit can be set (Front.SetInsightsConcurrencyLimit). See
+//     insightsFront for its limits.
+//   - Secrets Manager TagResource/UntagResource (the rotation journal), and
+//     the AWSPREVIOUS stage, which kumo leaves on stale versions
+//     (secretsmanager_front.go).
+//   - CloudWatch alarms: the fields kumo's PutMetricAlarm drops
+//     (TreatMissingData, DatapointsToAlarm, …) and DescribeAlarms paging
+//     (cloudwatch_front.go); PutMetricData with a Timestamp or a gzipped
+//     body, and GetMetricStatistics by Period (cloudwatch_metrics.go).
+//   - CloudWatch Logs metric filters (PutMetricFilter, DescribeMetricFilters,
+//     DeleteMetricFilter) for plain-text patterns (metric_filters.go).
+//   - Test doubles for what the emulator never does: World.EvaluateAlarms
+//     sets alarm states from stored metric data, World.RunMetricFilters
+//     turns matching log events into metric data (alarm_eval.go).
 //   - Fault injection and latency, which kumo does not offer.
 //
-// Gaps not filled here, which callers must avoid: no Logs Insights and no
-// metric filters; FilterLogEvents matches a plain substring (so pass
-// patterns unquoted); alarms are never evaluated; storage is global to the
-// process, which is why every World uses random names.
+// Gaps not filled here, which callers must avoid: FilterLogEvents matches a
+// plain substring (so pass patterns unquoted); alarms change state only
+// through EvaluateAlarms; storage is global to the process, which is why
+// every World uses random names.
 package testbed

@@ -1,0 +1,227 @@
+// Package alarms keeps Valine's CloudWatch alarms and log metric filters as
+// code: Desired turns a Config into Go values, Plan compares them with what
+// CloudWatch holds under a name prefix, Apply makes CloudWatch match, and
+// Status reads the alarms' states.
+package alarms
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+)
+
+// Defaults of a Config's optional fields.
+const (
+	DefaultPrefix         = "valine-check-"
+	DefaultProbeNamespace = "Valine/Probe"
+	DefaultLogsNamespace  = "Valine/Auth"
+)
+
+// The probe's metric, which the scheduled probe Lambda publishes once a run:
+// SuccessPercent (0-100, the share of checks that passed) in the probe
+// namespace with the dimensions Deployment=<Config.DeploymentName()> and
+// Check=all. Both sides use these names, so they cannot drift apart.
+const (
+	ProbeMetric              = "SuccessPercent"
+	ProbeDimensionDeployment = "Deployment"
+	ProbeDimensionCheck      = "Check"
+	ProbeCheckAll            = "all"
+)
+
+// JWTFailuresMetric starts the name of the metric each function's log
+// metric filter publishes: "JWTVerificationFailures-<function>". A metric
+// filter on a plain-text pattern cannot set a dimension, so the function is
+// in the name.
+const JWTFailuresMetric = "JWTVerificationFailures"
+
+// TreatMissingData values.
+const (
+	MissingNotBreaching = "notBreaching"
+	MissingBreaching    = "breaching"
+	MissingIgnore       = "ignore"
+	MissingMissing      = "missing"
+)
+
+// Dimension is a CloudWatch metric dimension.
+type Dimension struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Alarm is one desired metric alarm: a single metric with a simple
+// statistic, as PutMetricAlarm takes it.
+type Alarm struct {
+	Name        string                     `json:"name"`
+	Description string                     `json:"description"`
+	Namespace   string                     `json:"namespace"`
+	MetricName  string                     `json:"metricName"`
+	Dimensions  []Dimension                `json:"dimensions"`
+	Statistic   cwtypes.Statistic          `json:"statistic"`
+	Period      int32                      `json:"period"`
+	Evaluation  int32                      `json:"evaluationPeriods"`
+	ToAlarm     int32                      `json:"datapointsToAlarm"`
+	Threshold   float64                    `json:"threshold"`
+	Comparison  cwtypes.ComparisonOperator `json:"comparisonOperator"`
+	// TreatMissingData is always explicit: notBreaching for error counts
+	// and rates (no traffic is no error), breaching for the probe (a
+	// silent probe is a broken probe).
+	TreatMissingData string   `json:"treatMissingData"`
+	AlarmActions     []string `json:"alarmActions,omitempty"`
+	OKActions        []string `json:"okActions,omitempty"`
+}
+
+// MetricFilter is one desired log metric filter with its one metric
+// transformation.
+type MetricFilter struct {
+	LogGroup        string   `json:"logGroup"`
+	Name            string   `json:"name"`
+	Pattern         string   `json:"pattern"`
+	MetricNamespace string   `json:"metricNamespace"`
+	MetricName      string   `json:"metricName"`
+	MetricValue     string   `json:"metricValue"`
+	DefaultValue    *float64 `json:"defaultValue,omitempty"`
+	Unit            string   `json:"unit,omitempty"`
+}
+
+// Desired returns the alarms and metric filters cfg calls for, sorted by
+// name (filters by log group, then name). It is pure: the same Config
+// always gives the same values. Every name starts with cfg.Prefix.
+func Desired(cfg Config) ([]Alarm, []MetricFilter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	c := cfg.withDefaults()
+	t := *c.Thresholds
+	var actions []string
+	if c.SNSTopicARN != "" {
+		actions = []string{c.SNSTopicARN}
+	}
+	api, stage := c.apiKey(), safe(c.Stage)
+	apiDims := []Dimension{{"ApiName", c.APIName}, {"Stage", c.Stage}}
+	m4xx, m5xx := "4XXError", "5XXError"
+	if c.APIID != "" {
+		apiDims = []Dimension{{"ApiId", c.APIID}, {"Stage", c.Stage}}
+		m4xx, m5xx = "4xx", "5xx"
+	}
+	alarm := func(a Alarm) Alarm {
+		a.Dimensions = sortedDims(a.Dimensions)
+		a.AlarmActions = slices.Clone(actions)
+		a.OKActions = slices.Clone(actions)
+		return a
+	}
+	out := []Alarm{
+		alarm(Alarm{
+			Name:        c.Prefix + "apigw-4xx-rate-" + api + "-" + stage,
+			Description: fmt.Sprintf("4XX responses above %s of requests over 5 minutes on %s stage %s: clients are being refused (after a rotation: tokens signed with the old secret). Managed by valine-check.", pct(t.Client4xxRate), c.APIName+c.APIID, c.Stage),
+			Namespace:   "AWS/ApiGateway", MetricName: m4xx, Dimensions: slices.Clone(apiDims),
+			Statistic: cwtypes.StatisticAverage, Period: 300, Evaluation: 1, ToAlarm: 1,
+			Threshold: t.Client4xxRate, Comparison: cwtypes.ComparisonOperatorGreaterThanThreshold,
+			TreatMissingData: MissingNotBreaching,
+		}),
+		alarm(Alarm{
+			Name:        c.Prefix + "apigw-5xx-rate-" + api + "-" + stage,
+			Description: fmt.Sprintf("5XX responses above %s of requests over 5 minutes on %s stage %s. Managed by valine-check.", pct(t.Server5xxRate), c.APIName+c.APIID, c.Stage),
+			Namespace:   "AWS/ApiGateway", MetricName: m5xx, Dimensions: slices.Clone(apiDims),
+			Statistic: cwtypes.StatisticAverage, Period: 300, Evaluation: 1, ToAlarm: 1,
+			Threshold: t.Server5xxRate, Comparison: cwtypes.ComparisonOperatorGreaterThanThreshold,
+			TreatMissingData: MissingNotBreaching,
+		}),
+		alarm(Alarm{
+			Name:        c.Prefix + "probe-success-" + safe(c.DeploymentName()),
+			Description: fmt.Sprintf("The scheduled probe of %s passed less than %v%% of its checks in 2 of the last 3 5-minute periods, or published nothing (a silent probe is a broken probe). Managed by valine-check.", c.DeploymentName(), t.ProbeSuccessPercent),
+			Namespace:   c.ProbeNamespace, MetricName: ProbeMetric,
+			Dimensions: []Dimension{{ProbeDimensionDeployment, c.DeploymentName()}, {ProbeDimensionCheck, ProbeCheckAll}},
+			Statistic:  cwtypes.StatisticAverage, Period: 300, Evaluation: 3, ToAlarm: 2,
+			Threshold: t.ProbeSuccessPercent, Comparison: cwtypes.ComparisonOperatorLessThanThreshold,
+			TreatMissingData: MissingBreaching,
+		}),
+	}
+	var filters []MetricFilter
+	for _, fn := range c.Functions {
+		fnDims := []Dimension{{"FunctionName", fn}}
+		out = append(out,
+			alarm(Alarm{
+				Name:        c.Prefix + "lambda-errors-" + fn,
+				Description: fmt.Sprintf("Lambda %s: more than %v failed invocations in 5 minutes. Managed by valine-check.", fn, t.LambdaErrors),
+				Namespace:   "AWS/Lambda", MetricName: "Errors", Dimensions: fnDims,
+				Statistic: cwtypes.StatisticSum, Period: 300, Evaluation: 1, ToAlarm: 1,
+				Threshold: t.LambdaErrors, Comparison: cwtypes.ComparisonOperatorGreaterThanThreshold,
+				TreatMissingData: MissingNotBreaching,
+			}),
+			alarm(Alarm{
+				Name:        c.Prefix + "lambda-throttles-" + fn,
+				Description: fmt.Sprintf("Lambda %s: more than %v throttled invocations in 5 minutes. Managed by valine-check.", fn, t.LambdaThrottles),
+				Namespace:   "AWS/Lambda", MetricName: "Throttles", Dimensions: slices.Clone(fnDims),
+				Statistic: cwtypes.StatisticSum, Period: 300, Evaluation: 1, ToAlarm: 1,
+				Threshold: t.LambdaThrottles, Comparison: cwtypes.ComparisonOperatorGreaterThanThreshold,
+				TreatMissingData: MissingNotBreaching,
+			}),
+			alarm(Alarm{
+				Name:        c.Prefix + "jwt-failures-" + fn,
+				Description: fmt.Sprintf("Lambda %s logged more than %v failed JWT verifications in 5 minutes (metric filter %s). Managed by valine-check.", fn, t.JWTFailures, filterName(c.Prefix)),
+				Namespace:   c.LogsNamespace, MetricName: JWTFailuresMetric + "-" + fn,
+				Statistic: cwtypes.StatisticSum, Period: 300, Evaluation: 1, ToAlarm: 1,
+				Threshold: t.JWTFailures, Comparison: cwtypes.ComparisonOperatorGreaterThanThreshold,
+				TreatMissingData: MissingNotBreaching,
+			}),
+		)
+		zero := 0.0
+		filters = append(filters, MetricFilter{
+			LogGroup: LogGroup(fn), Name: filterName(c.Prefix), Pattern: c.FailurePattern,
+			MetricNamespace: c.LogsNamespace, MetricName: JWTFailuresMetric + "-" + fn,
+			MetricValue: "1", DefaultValue: &zero, Unit: string(cwtypes.StandardUnitCount),
+		})
+	}
+	slices.SortFunc(out, func(a, b Alarm) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(filters, compareFilters)
+	for _, a := range out {
+		if len(a.Name) > maxAlarmName {
+			return nil, nil, fmt.Errorf("%w: alarm name %q is longer than %d characters", ErrInvalidConfig, a.Name, maxAlarmName)
+		}
+	}
+	if dup := duplicateName(out); dup != "" {
+		return nil, nil, fmt.Errorf("%w: two alarms would be named %q (names are made safe by replacing punctuation)", ErrInvalidConfig, dup)
+	}
+	return out, filters, nil
+}
+
+// LogGroup is the log group of a Lambda function.
+func LogGroup(function string) string { return "/aws/lambda/" + function }
+
+// filterName is the metric filter's name in every function's log group.
+func filterName(prefix string) string { return prefix + "jwt-verification-failures" }
+
+// functionOfMetric returns the function whose JWT-failure metric is
+// metricName, if it is one.
+func functionOfMetric(metricName string) (string, bool) {
+	fn, ok := strings.CutPrefix(metricName, JWTFailuresMetric+"-")
+	return fn, ok && validFunc.MatchString(fn)
+}
+
+func compareFilters(a, b MetricFilter) int {
+	if c := strings.Compare(a.LogGroup, b.LogGroup); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+func sortedDims(d []Dimension) []Dimension {
+	d = slices.Clone(d)
+	slices.SortFunc(d, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
+	return d
+}
+
+func duplicateName(as []Alarm) string {
+	for i := 1; i < len(as); i++ {
+		if as[i].Name == as[i-1].Name {
+			return as[i].Name
+		}
+	}
+	return ""
+}
+
+// pct prints a fraction as a percentage.
+func pct(f float64) string { return fmt.Sprintf("%g%%", math.Round(f*1e6)/1e4) }

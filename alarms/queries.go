@@ -1,0 +1,163 @@
+package alarms
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/valine/valine-check/probes"
+)
+
+// The names of the queries Queries builds. Compare reasons about the results
+// of these names.
+const (
+	QueryJWTFailures  = "jwt-failures"
+	QuerySecondaryUse = "secondary-use"
+	QueryUnauthorized = "unauthorized"
+	QueryErrors       = "errors"
+)
+
+// binField is the bin of the queries that count by time: the runbook's
+// 5 minutes.
+const binField = "bin(5m)"
+
+// secondaryMarker is what a verification line says when the token matched
+// the grace-period secondary secret. The reference API logs
+// "JWT verification ok secret=secondary ..."; a deployment that does not say
+// which secret verified cannot be watched for secondary use.
+const secondaryMarker = "secret=secondary"
+
+// errorPattern matches the lines the Lambda runtimes write for a failed
+// invocation: console.error and the runtime's ERROR lines, and timeouts.
+const errorPattern = `ERROR|Task timed out`
+
+// Query is a named Logs Insights query. Every query Queries builds has one
+// of a few regular shapes, so the testbed can compute it:
+//
+//	filter @message like /RE/ [and @message [not] like /RE/ ...]
+//	  [| parse @message /(?<name>RE)/]
+//	  | stats count(*) as FIELD [by bin(5m) | by name]
+type Query struct {
+	// Name is short and stable ("jwt-failures"): the CLI and Compare use it.
+	Name string `json:"name"`
+	// Description says what the count means, and its limits.
+	Description string `json:"description"`
+	// String is the query in the Logs Insights language.
+	String string `json:"query"`
+	// Field is the counted column, such as "failures".
+	Field string `json:"field"`
+}
+
+// QueryOption changes the queries Queries builds.
+type QueryOption func(*queryOptions)
+
+type queryOptions struct{ deliberate string }
+
+// ExcludeDeliberate leaves out of the failure counts (jwt-failures,
+// unauthorized) the lines whose User-Agent is the probe's deliberate marker
+// (probes.DeliberateMarker), so the probe's own rejections of old and forged
+// tokens during a rotation's verification are not counted as failures. It
+// works where the API logs the User-Agent as "ua=..." on a failure line, as
+// the reference API does. An empty marker changes nothing.
+func ExcludeDeliberate(marker string) QueryOption {
+	return func(o *queryOptions) { o.deliberate = marker }
+}
+
+// Queries returns the named queries for a deployment, built from the
+// profile's log patterns:
+//
+//   - jwt-failures: failed JWT verifications (LogFailurePattern) by 5-minute bin.
+//   - secondary-use: verifications (LogVerificationPattern) that matched the
+//     secondary secret ("secret=secondary" on the line), by 5-minute bin: when
+//     it stays at zero, the grace period can end.
+//   - unauthorized: requests refused for a bad or missing token, by path.
+//     The API's response status is not in its log; this counts the failed
+//     verification lines, each of which the API answers with its
+//     RejectStatus (401), by their "path=" field. A 401 given without a
+//     verification line (a wrong password at login) is not counted; API
+//     Gateway's 4XXError alarm sees every one.
+//   - errors: the runtime's ERROR and "Task timed out" lines, by 5-minute bin.
+//
+// A profile pattern that is a JSON or space-delimited filter pattern
+// ("{...}" or "[...]") cannot be turned into a regular expression; the
+// reference API's phrase is used instead.
+func Queries(p probes.Profile, opts ...QueryOption) []Query {
+	var o queryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	failure := patternRegex(p.LogFailurePattern, "JWT verification failed")
+	verification := patternRegex(p.LogVerificationPattern, "JWT verification")
+	exclude := ""
+	if o.deliberate != "" {
+		exclude = " and @message not like /ua=" + quoteRegex(o.deliberate) + "/"
+	}
+	return []Query{
+		{
+			Name:        QueryJWTFailures,
+			Description: "failed JWT verifications by 5-minute bin",
+			String:      fmt.Sprintf("filter @message like /%s/%s | stats count(*) as failures by %s", failure, exclude, binField),
+			Field:       "failures",
+		},
+		{
+			Name:        QuerySecondaryUse,
+			Description: "verifications that matched the secondary secret, by 5-minute bin (zero for the whole grace period: it can end)",
+			String: fmt.Sprintf("filter @message like /%s/ and @message like /%s/ | stats count(*) as secondaryUses by %s",
+				verification, quoteRegex(secondaryMarker), binField),
+			Field: "secondaryUses",
+		},
+		{
+			Name: QueryUnauthorized,
+			Description: "requests refused for a bad or missing token (the API's 401s), by path; counted from failed verification lines, " +
+				"so a 401 for a wrong password is not included",
+			String: fmt.Sprintf(`filter @message like /%s/%s | parse @message /path=(?<path>\S+)/ | stats count(*) as unauthorized by path`,
+				failure, exclude),
+			Field: "unauthorized",
+		},
+		{
+			Name:        QueryErrors,
+			Description: "function errors and timeouts (ERROR and \"Task timed out\" lines) by 5-minute bin",
+			String:      fmt.Sprintf("filter @message like /%s/ | stats count(*) as errors by %s", errorPattern, binField),
+			Field:       "errors",
+		},
+	}
+}
+
+// FindQuery returns the query named name.
+func FindQuery(qs []Query, name string) (Query, bool) {
+	i := slices.IndexFunc(qs, func(q Query) bool { return q.Name == name })
+	if i < 0 {
+		return Query{}, false
+	}
+	return qs[i], true
+}
+
+// QueryNames lists the queries' names, in order.
+func QueryNames(qs []Query) []string {
+	names := make([]string, len(qs))
+	for i, q := range qs {
+		names[i] = q.Name
+	}
+	return names
+}
+
+// patternRegex turns a CloudWatch Logs filter pattern into the regular
+// expression of an Insights "like /.../": a quoted or plain phrase is matched
+// literally (a plain multi-word pattern, which a filter matches as terms in
+// any order, is matched here as the phrase, which is how the API writes it).
+func patternRegex(pattern, fallback string) string {
+	p := strings.TrimSpace(pattern)
+	if p == "" || strings.HasPrefix(p, "{") || strings.HasPrefix(p, "[") {
+		p = fallback
+	}
+	if len(p) >= 2 && strings.HasPrefix(p, `"`) && strings.HasSuffix(p, `"`) {
+		p = p[1 : len(p)-1]
+	}
+	return quoteRegex(p)
+}
+
+// quoteRegex quotes s for use between the slashes of an Insights regex.
+func quoteRegex(s string) string {
+	return strings.ReplaceAll(regexp.QuoteMeta(s), "/", `\/`)
+}

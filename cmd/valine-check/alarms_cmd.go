@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/urfave/cli/v2"
+
+	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/rotate"
+)
+
+const alarmsCategory = "Alarms"
+
+// alarmPrefixFlag chooses the managed alarms: everything under the prefix.
+func alarmPrefixFlag() cli.Flag {
+	return &cli.StringFlag{Name: "alarm-prefix", Value: alarms.DefaultPrefix, EnvVars: []string{"VALINE_ALARM_PREFIX"}, Category: alarmsCategory,
+		Usage: "every alarm and metric filter name starts with this; what is under it and not desired is deleted (one prefix per deployment and account)"}
+}
+
+// outputFlag is --output text|json.
+func alarmsOutputFlag() cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}
+}
+
+// alarmsFlags describe the deployment the alarms watch.
+func alarmsFlags() []cli.Flag {
+	d := alarms.DefaultThresholds()
+	return []cli.Flag{
+		alarmsOutputFlag(),
+		alarmPrefixFlag(),
+		&cli.StringFlag{Name: "api-name", EnvVars: []string{"VALINE_API_NAME"}, Category: alarmsCategory,
+			Usage: "API Gateway REST API name (the ApiName dimension of 4XXError/5XXError)"},
+		&cli.StringFlag{Name: "api-id", EnvVars: []string{"VALINE_API_ID"}, Category: alarmsCategory,
+			Usage: "API Gateway HTTP API id (the ApiId dimension of 4xx/5xx), instead of --api-name"},
+		&cli.StringFlag{Name: "stage", EnvVars: []string{"VALINE_API_STAGE"}, Category: alarmsCategory, Usage: "API Gateway stage (required)"},
+		&cli.StringFlag{Name: "deployment", EnvVars: []string{"VALINE_DEPLOYMENT"}, Category: alarmsCategory,
+			Usage: "the Deployment dimension the scheduled probe publishes SuccessPercent under (default <api>-<stage>)"},
+		&cli.StringFlag{Name: "probe-namespace", Value: alarms.DefaultProbeNamespace, EnvVars: []string{"VALINE_PROBE_NAMESPACE"}, Category: alarmsCategory,
+			Usage: "CloudWatch namespace of the probe's metrics"},
+		&cli.StringFlag{Name: "logs-namespace", Value: alarms.DefaultLogsNamespace, EnvVars: []string{"VALINE_LOGS_NAMESPACE"}, Category: alarmsCategory,
+			Usage: "CloudWatch namespace of the metric filters' JWT failure counts"},
+		&cli.StringFlag{Name: "sns-topic", EnvVars: []string{"VALINE_SNS_TOPIC"}, Category: alarmsCategory,
+			Usage: "SNS topic ARN notified when an alarm fires and clears (optional)"},
+		&cli.Float64Flag{Name: "max-4xx-rate", Value: d.Client4xxRate, EnvVars: []string{"VALINE_MAX_4XX_RATE"}, Category: alarmsCategory,
+			Usage: "alarm when more than this fraction of requests get a 4XX over 5 minutes"},
+		&cli.Float64Flag{Name: "max-5xx-rate", Value: d.Server5xxRate, EnvVars: []string{"VALINE_MAX_5XX_RATE"}, Category: alarmsCategory,
+			Usage: "alarm when more than this fraction of requests get a 5XX over 5 minutes"},
+		&cli.Float64Flag{Name: "max-jwt-failures", Value: d.JWTFailures, EnvVars: []string{"VALINE_MAX_JWT_FAILURES"}, Category: alarmsCategory,
+			Usage: "alarm when a function logs more failed JWT verifications than this in 5 minutes"},
+	}
+}
+
+// alarmsFleetFlags are the fleet flags that choose the functions (each
+// gets its alarms and metric filter) and the AWS retries; the rest of
+// fleetFlags concern rotation.
+func alarmsFleetFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range fleetFlags() {
+		switch f.Names()[0] {
+		case "functions", "prefix", "tag", "aws-max-attempts":
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+var alarmsCommand = &cli.Command{
+	Name:  "alarms",
+	Usage: "CloudWatch alarms and log metric filters as code: plan, apply, status",
+	Description: `The desired alarms: API Gateway 4XX and 5XX as rates of requests, Lambda Errors and Throttles
+per function of the fleet, the scheduled probe's SuccessPercent (a silent probe alarms), and per
+function a metric filter counting failed JWT verifications (the profile's logFailurePattern) with
+an alarm on it. Every name starts with --alarm-prefix; anything under it that is not desired is
+deleted, anything outside it is never touched.`,
+	Subcommands: []*cli.Command{
+		{
+			Name:        "plan",
+			Usage:       "show what apply would create, update (naming the fields) and delete",
+			Description: "Reads only. Exit 0 whether or not there are changes; 2 for bad input, 3 when AWS fails.",
+			Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
+			Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, false) },
+		},
+		{
+			Name:        "apply",
+			Usage:       "make CloudWatch match the plan; a second apply changes nothing",
+			Description: "Exit 0 when every change was made; 2 for bad input, 3 when AWS refused one (the others are still made).",
+			Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
+			Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, true) },
+		},
+		{
+			Name:        "status",
+			Usage:       "list the alarms under the prefix with their states",
+			Description: "Exit 1 when an alarm is in ALARM (so a script can gate on it), 0 otherwise, 3 when AWS fails.",
+			Flags: []cli.Flag{
+				alarmsOutputFlag(),
+				alarmPrefixFlag(),
+				&cli.IntFlag{Name: "aws-max-attempts", Value: 8, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"},
+					Usage: "attempts per AWS call (throttling and 5xx are retried with backoff)"},
+			},
+			Action: alarmsStatus,
+		},
+	},
+}
+
+// alarmsAWS are the clients the alarms commands use.
+type alarmsAWS struct {
+	lambda *lambda.Client
+	cw     *cloudwatch.Client
+	logs   *cloudwatchlogs.Client
+}
+
+// loadAlarmsAWS reads the standard AWS configuration, as loadAWS does.
+func loadAlarmsAWS(ctx context.Context, maxAttempts int) (alarmsAWS, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = maxAttempts
+			o.MaxBackoff = 20 * time.Second
+		})
+	}))
+	if err != nil {
+		return alarmsAWS{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	return alarmsAWS{lambda: lambda.NewFromConfig(cfg), cw: cloudwatch.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg)}, nil
+}
+
+// alarmsOutput reads --output.
+func alarmsOutput(cCtx *cli.Context) (string, error) {
+	switch o := cCtx.String("output"); o {
+	case "text", "json":
+		return o, nil
+	default:
+		return "", usageError(cCtx, "--output %q: want text or json", o)
+	}
+}
+
+// alarmsConfig resolves the flags, the profile and the fleet into a
+// Config. Bad input is exit 2, AWS failing exit 3.
+func alarmsConfig(cCtx *cli.Context, api alarmsAWS) (alarms.Config, error) {
+	p, err := resolveProfile(cCtx)
+	if err != nil {
+		return alarms.Config{}, err
+	}
+	th := alarms.DefaultThresholds()
+	th.Client4xxRate, th.Server5xxRate, th.JWTFailures = cCtx.Float64("max-4xx-rate"), cCtx.Float64("max-5xx-rate"), cCtx.Float64("max-jwt-failures")
+	cfg := alarms.Config{
+		APIName: cCtx.String("api-name"), APIID: cCtx.String("api-id"), Stage: cCtx.String("stage"),
+		Deployment: cCtx.String("deployment"), ProbeNamespace: cCtx.String("probe-namespace"),
+		LogsNamespace: cCtx.String("logs-namespace"), SNSTopicARN: cCtx.String("sns-topic"),
+		Prefix: cCtx.String("alarm-prefix"), FailurePattern: p.LogFailurePattern, Thresholds: &th,
+		Functions: []string{"placeholder"}, // checked below, once the fleet is known
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError(cCtx, "%v", err)
+	}
+	sel, err := selector(cCtx)
+	if err != nil {
+		return cfg, err
+	}
+	fleet, err := rotate.ResolveFleet(cCtx.Context, api.lambda, sel)
+	if err != nil {
+		return cfg, engineExit(fmt.Errorf("choosing the fleet (%s): %w", sel, err))
+	}
+	cfg.Functions = fleet
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError(cCtx, "%v", err)
+	}
+	return cfg, nil
+}
+
+// alarmsPlanOrApply plans and, when apply, applies.
+func alarmsPlanOrApply(cCtx *cli.Context, apply bool) error {
+	output, err := alarmsOutput(cCtx)
+	if err != nil {
+		return err
+	}
+	api, err := loadAlarmsAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitEnvError)
+	}
+	cfg, err := alarmsConfig(cCtx, api)
+	if err != nil {
+		return err
+	}
+	want, filters, err := alarms.Desired(cfg)
+	if err != nil {
+		return usageError(cCtx, "%v", err)
+	}
+	plan, err := alarms.Plan(cCtx.Context, api.cw, api.logs, want, filters, cfg.Prefix)
+	if err != nil {
+		return alarmsExit(err)
+	}
+	w := cCtx.App.Writer
+	if !apply {
+		if output == "json" {
+			return writeAlarmsJSON(w, map[string]any{"schema": "valine-check/alarms-plan/v1", "prefix": plan.Prefix,
+				"changes": plan.Changes, "summary": planSummary(plan)})
+		}
+		writePlan(w, plan)
+		return nil
+	}
+	done, applyErr := alarms.Apply(cCtx.Context, api.cw, api.logs, plan)
+	if output == "json" {
+		out := map[string]any{"schema": "valine-check/alarms-apply/v1", "prefix": plan.Prefix,
+			"applied": append([]alarms.Change{}, done...), "summary": planSummary(plan)}
+		if applyErr != nil {
+			out["error"] = applyErr.Error()
+		}
+		if err := writeAlarmsJSON(w, out); err != nil {
+			return err
+		}
+	} else {
+		writeApplied(w, plan, done)
+	}
+	if applyErr != nil {
+		return cli.Exit(fmt.Sprintf("%d of %d changes made: %v", len(done), len(plan.Pending()), applyErr), exitEnvError)
+	}
+	return nil
+}
+
+// alarmsExit maps an alarms error to its exit code.
+func alarmsExit(err error) error {
+	if errors.Is(err, alarms.ErrInvalidConfig) {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	return cli.Exit(err.Error(), exitEnvError)
+}
+
+// planSummary counts a plan's changes by kind.
+func planSummary(plan alarms.Changes) map[string]int {
+	out := map[string]int{}
+	for _, k := range []alarms.Kind{alarms.Create, alarms.Update, alarms.Delete, alarms.Unchanged} {
+		out[string(k)] = plan.Count(k)
+	}
+	return out
+}
+
+// changeLine renders one change like terraform: "+ create NAME",
+// "~ update NAME (Threshold)", "- delete NAME"; a metric filter says
+// "filter NAME on LOG GROUP".
+func changeLine(c alarms.Change, verbs map[alarms.Kind]string) string {
+	mark := map[alarms.Kind]string{alarms.Create: "+", alarms.Update: "~", alarms.Delete: "-"}[c.Kind]
+	name := c.Name
+	if c.Resource == alarms.ResourceFilter {
+		name = "filter " + c.Name + " on " + c.LogGroup
+	}
+	line := mark + " " + verbs[c.Kind] + " " + name
+	if len(c.Fields) > 0 {
+		line += " (" + strings.Join(c.Fields, ", ") + ")"
+	}
+	if c.Note != "" {
+		line += "\n    note: " + c.Note
+	}
+	return line
+}
+
+func writePlan(w io.Writer, plan alarms.Changes) {
+	pending := plan.Pending()
+	if len(pending) == 0 {
+		fmt.Fprintf(w, "no changes: %d alarms and metric filters under %s are up to date\n", plan.Count(alarms.Unchanged), plan.Prefix)
+		return
+	}
+	verbs := map[alarms.Kind]string{alarms.Create: "create", alarms.Update: "update", alarms.Delete: "delete"}
+	for _, c := range pending {
+		fmt.Fprintln(w, changeLine(c, verbs))
+	}
+	fmt.Fprintf(w, "  unchanged: %d\n", plan.Count(alarms.Unchanged))
+	fmt.Fprintf(w, "plan: %d to create, %d to update, %d to delete under %s; run 'valine-check alarms apply' to make it so\n",
+		plan.Count(alarms.Create), plan.Count(alarms.Update), plan.Count(alarms.Delete), plan.Prefix)
+}
+
+func writeApplied(w io.Writer, plan alarms.Changes, done []alarms.Change) {
+	if len(plan.Pending()) == 0 {
+		fmt.Fprintf(w, "no changes: %d alarms and metric filters under %s are up to date\n", plan.Count(alarms.Unchanged), plan.Prefix)
+		return
+	}
+	verbs := map[alarms.Kind]string{alarms.Create: "created", alarms.Update: "updated", alarms.Delete: "deleted"}
+	counts := map[alarms.Kind]int{}
+	for _, c := range done {
+		fmt.Fprintln(w, changeLine(c, verbs))
+		counts[c.Kind]++
+	}
+	fmt.Fprintf(w, "  unchanged: %d\n", plan.Count(alarms.Unchanged))
+	fmt.Fprintf(w, "apply: %d created, %d updated, %d deleted under %s\n", counts[alarms.Create], counts[alarms.Update], counts[alarms.Delete], plan.Prefix)
+}
+
+func writeAlarmsJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return cli.Exit(err.Error(), exitEnvError)
+	}
+	return nil
+}
+
+// alarmsStatus lists the managed alarms' states.
+func alarmsStatus(cCtx *cli.Context) error {
+	output, err := alarmsOutput(cCtx)
+	if err != nil {
+		return err
+	}
+	prefix := cCtx.String("alarm-prefix")
+	if prefix == "" {
+		return usageError(cCtx, "--alarm-prefix must not be empty")
+	}
+	api, err := loadAlarmsAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitEnvError)
+	}
+	states, err := alarms.Status(cCtx.Context, api.cw, prefix)
+	if err != nil {
+		return alarmsExit(err)
+	}
+	firing := alarms.InAlarm(states)
+	w := cCtx.App.Writer
+	if output == "json" {
+		if err := writeAlarmsJSON(w, map[string]any{"schema": "valine-check/alarms-status/v1", "prefix": prefix,
+			"alarms": states, "inAlarm": append([]string{}, firing...)}); err != nil {
+			return err
+		}
+	} else {
+		writeStatusTable(w, prefix, states)
+	}
+	if len(firing) > 0 {
+		return cli.Exit(fmt.Sprintf("%d alarm(s) in ALARM: %s", len(firing), strings.Join(firing, ", ")), exitFailed)
+	}
+	return nil
+}
+
+func writeStatusTable(w io.Writer, prefix string, states []alarms.AlarmStatus) {
+	if len(states) == 0 {
+		fmt.Fprintf(w, "no alarms under %s (run 'valine-check alarms apply')\n", prefix)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ALARM\tSTATE\tSINCE\tREASON")
+	for _, s := range states {
+		since := "-"
+		if !s.UpdatedAt.IsZero() {
+			since = s.UpdatedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.State, since, s.Reason)
+	}
+	_ = tw.Flush()
+}

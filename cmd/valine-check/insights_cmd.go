@@ -1,0 +1,289 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+	"github.com/urfave/cli/v2"
+
+	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/probes"
+)
+
+var insightsCommand = &cli.Command{
+	Name:  "insights",
+	Usage: "list and run the named CloudWatch Logs Insights queries over the fleet's log groups",
+	Description: `The queries are built from the deployment profile's log patterns. When the probe user's
+password is known (VALINE_PROBE_PASSWORD or --env-stdin), the probe's own deliberate rejections
+are left out of the failure counts.`,
+	Subcommands: []*cli.Command{insightsListCommand, insightsRunCommand},
+}
+
+var insightsListCommand = &cli.Command{
+	Name:  "list",
+	Usage: "show the named queries: name, what they count, query string",
+	Flags: withFlags([]cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+		envStdinFlag,
+	}, profileFlags()),
+	Action: func(cCtx *cli.Context) error {
+		if cCtx.NArg() > 0 {
+			return usageError(cCtx, "insights list takes no arguments")
+		}
+		queries, _, err := insightsQueries(cCtx)
+		if err != nil {
+			return err
+		}
+		w := cCtx.App.Writer
+		switch cCtx.String("output") {
+		case "json":
+			return writeInsightsJSON(w, queries)
+		case "text":
+		default:
+			return usageError(cCtx, "--output must be text or json")
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCOUNTS")
+		for _, q := range queries {
+			fmt.Fprintf(tw, "%s\t%s\n", q.Name, q.Description)
+		}
+		_ = tw.Flush()
+		for _, q := range queries {
+			fmt.Fprintf(w, "\n%s:\n  %s\n", q.Name, q.String)
+		}
+		return nil
+	},
+}
+
+// insightsRunCommand is "insights run NAME [flags]". urfave/cli stops
+// reading flags at the first argument, so each query name is a subcommand
+// carrying the flags, which lets them follow the name; "run" itself answers
+// an unknown name (exit 2, with the known ones).
+var insightsRunCommand = func() *cli.Command {
+	run := &cli.Command{
+		Name:      "run",
+		Usage:     "run one named query over the fleet's log groups (/aws/lambda/<function>) and print its result",
+		ArgsUsage: "NAME [flags]",
+		Description: `Exit codes: 0 the query ran, 2 bad input (an unknown query name lists the known ones),
+3 AWS failed or the query did not finish within --deadline.`,
+		Action: runInsights,
+	}
+	for _, q := range alarms.Queries(probes.Presets["runbook"]) {
+		run.Subcommands = append(run.Subcommands, &cli.Command{
+			Name:        q.Name,
+			Usage:       q.Description,
+			Description: run.Description,
+			Flags:       insightsRunFlags(),
+			Action:      runInsights,
+		})
+	}
+	return run
+}()
+
+// insightsRunFlags are the flags of one query's run.
+func insightsRunFlags() []cli.Flag {
+	return withFlags([]cli.Flag{
+		&cli.StringFlag{Name: "since", Value: "1h", Usage: "start of the window: a duration ago (1h, 30m) or an RFC 3339 time"},
+		&cli.StringFlag{Name: "until", Usage: "end of the window, like --since (default: now)"},
+		&cli.DurationFlag{Name: "deadline", Value: alarms.DefaultDeadline, EnvVars: []string{"VALINE_INSIGHTS_DEADLINE"},
+			Usage: "stop the query if it has not finished within this"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+		envStdinFlag,
+	}, fleetFlags(), profileFlags())
+}
+
+// runInsights runs the query its command names.
+func runInsights(cCtx *cli.Context) error {
+	if cCtx.Command.Name == "run" {
+		if cCtx.NArg() == 0 {
+			return usageError(cCtx, "give one query name (see 'valine-check insights list')")
+		}
+		names := alarms.QueryNames(alarms.Queries(probes.Presets["runbook"]))
+		return usageError(cCtx, "unknown query %q (known: %s)", cCtx.Args().First(), strings.Join(names, ", "))
+	}
+	if cCtx.NArg() > 0 {
+		return usageError(cCtx, "unexpected arguments %q: give one query name, then flags", cCtx.Args().Slice())
+	}
+	queries, excluded, err := insightsQueries(cCtx)
+	if err != nil {
+		return err
+	}
+	q, ok := alarms.FindQuery(queries, cCtx.Command.Name)
+	if !ok {
+		return usageError(cCtx, "unknown query %q (known: %s)", cCtx.Command.Name, strings.Join(alarms.QueryNames(queries), ", "))
+	}
+	now := time.Now()
+	start, err := parseInsightsTime(cCtx.String("since"), now)
+	if err != nil {
+		return usageError(cCtx, "--since: %v", err)
+	}
+	end := now
+	if u := cCtx.String("until"); u != "" {
+		if end, err = parseInsightsTime(u, now); err != nil {
+			return usageError(cCtx, "--until: %v", err)
+		}
+	}
+	if !end.After(start) {
+		return usageError(cCtx, "--until (%s) must be after --since (%s)", end.Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	if out := cCtx.String("output"); out != "text" && out != "json" {
+		return usageError(cCtx, "--output must be text or json")
+	}
+	if cCtx.Duration("deadline") <= 0 {
+		return usageError(cCtx, "--deadline must be positive")
+	}
+	op, err := newOperation(cCtx, false)
+	if err != nil {
+		return err
+	}
+	groups := make([]string, len(op.engine.Fleet))
+	for i, fn := range op.engine.Fleet {
+		groups[i] = "/aws/lambda/" + fn
+	}
+	runner := &alarms.Runner{Logs: op.aws.logs, Deadline: cCtx.Duration("deadline"), Log: logger}
+	res, err := runner.Run(cCtx.Context, q, groups, start, end)
+	if err != nil {
+		var notFound *cwltypes.ResourceNotFoundException
+		if errors.As(err, &notFound) {
+			err = fmt.Errorf("%w (a function that has never run has no log group yet)", err)
+		}
+		return cli.Exit(fmt.Sprintf("running %s over %d log group(s): %v", q.Name, len(groups), err), exitEnvError)
+	}
+	if cCtx.String("output") == "json" {
+		return writeInsightsJSON(cCtx.App.Writer, insightsRunJSON{Query: q, ProbeRejectionsExcluded: excluded, Total: res.Total(q.Field), Result: res})
+	}
+	writeInsightsResult(cCtx.App.Writer, q, res, excluded)
+	return nil
+}
+
+// insightsQueries builds the profile's queries, leaving out the probe's
+// deliberate rejections when its password is known; it says whether it did.
+func insightsQueries(cCtx *cli.Context) ([]alarms.Query, bool, error) {
+	p, err := resolveProfile(cCtx)
+	if err != nil {
+		return nil, false, err
+	}
+	in, err := readSecretInputs(cCtx)
+	if err != nil {
+		return nil, false, err
+	}
+	pw := in.secret(envProbePassword)
+	if pw.IsEmpty() {
+		return alarms.Queries(p), false, nil
+	}
+	return alarms.Queries(p, alarms.ExcludeDeliberate(probes.DeliberateMarker(pw))), true, nil
+}
+
+// insightsRunJSON is insights run's JSON output.
+type insightsRunJSON struct {
+	Query                   alarms.Query  `json:"query"`
+	ProbeRejectionsExcluded bool          `json:"probeRejectionsExcluded"`
+	Total                   float64       `json:"total"`
+	Result                  alarms.Result `json:"result"`
+}
+
+// parseInsightsTime reads a time: a duration before now, or an RFC 3339 time.
+func parseInsightsTime(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%q: give a positive duration (it counts back from now)", s)
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 30m) nor an RFC 3339 time (2026-11-29T03:00:00Z)", s)
+}
+
+// writeInsightsResult prints a result as a small table, its total and its
+// statistics.
+func writeInsightsResult(w io.Writer, q alarms.Query, res alarms.Result, excluded bool) {
+	fmt.Fprintf(w, "%s: %s\n", q.Name, q.Description)
+	fmt.Fprintf(w, "log groups: %s\n", strings.Join(res.LogGroups, ", "))
+	fmt.Fprintf(w, "window: %s to %s\n", res.Start.UTC().Format(time.RFC3339), res.End.UTC().Format(time.RFC3339))
+	if excluded {
+		fmt.Fprintln(w, "the probe's deliberate rejections are left out")
+	}
+	fmt.Fprintln(w)
+	if len(res.Rows) == 0 {
+		fmt.Fprintln(w, "no matching lines")
+	} else {
+		cols := insightsColumns(res.Rows, q.Field)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		head := make([]string, len(cols))
+		for i, c := range cols {
+			head[i] = strings.ToUpper(c)
+			if strings.HasPrefix(c, "bin(") {
+				head[i] += " UTC"
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(head, "\t"))
+		for _, row := range res.Rows {
+			vals := make([]string, len(cols))
+			for i, c := range cols {
+				vals[i] = row[c]
+				if strings.HasPrefix(c, "bin(") {
+					vals[i] = strings.TrimSuffix(vals[i], ".000")
+				}
+			}
+			fmt.Fprintln(tw, strings.Join(vals, "\t"))
+		}
+		_ = tw.Flush()
+	}
+	fmt.Fprintf(w, "\ntotal %s: %g\n", q.Field, res.Total(q.Field))
+	s := res.Statistics
+	fmt.Fprintf(w, "statistics: %s in %s after %d poll(s); %g records matched, %g scanned (%s) in %g log group(s)\n",
+		res.Status, res.Duration.Round(time.Millisecond), res.Polls, s.RecordsMatched, s.RecordsScanned, insightsBytes(s.BytesScanned), s.LogGroupsScanned)
+}
+
+// insightsColumns orders a result's fields: the grouping fields by name, the
+// counted field last.
+func insightsColumns(rows []map[string]string, counted string) []string {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		for k := range r {
+			seen[k] = true
+		}
+	}
+	var cols []string
+	for k := range seen {
+		if k != counted {
+			cols = append(cols, k)
+		}
+	}
+	slices.Sort(cols)
+	if seen[counted] {
+		cols = append(cols, counted)
+	}
+	return cols
+}
+
+func insightsBytes(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%g bytes", b)
+}
+
+// writeInsightsJSON writes v indented; a failure to write is an environment error.
+func writeInsightsJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return cli.Exit(err.Error(), exitEnvError)
+	}
+	return nil
+}
