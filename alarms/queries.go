@@ -54,12 +54,13 @@ type QueryOption func(*queryOptions)
 
 type queryOptions struct{ deliberate string }
 
-// ExcludeDeliberate leaves out of the failure counts (jwt-failures,
-// unauthorized) the lines whose User-Agent is the probe's deliberate marker
-// (probes.DeliberateMarker), so the probe's own rejections of old and forged
-// tokens during a rotation's verification are not counted as failures. It
-// works where the API logs the User-Agent as "ua=..." on a failure line, as
-// the reference API does. An empty marker changes nothing.
+// ExcludeDeliberate leaves out of the counts (jwt-failures, unauthorized,
+// secondary-use) the lines whose User-Agent is the probe's deliberate marker
+// (probes.DeliberateMarker), so the probe's own old and forged tokens during
+// a rotation's verification are not counted as failures, nor, while the
+// rotation propagates, as secondary-secret use. It works where the API logs
+// the User-Agent as "ua=..." on its verification lines, as the reference API
+// does. An empty marker changes nothing.
 func ExcludeDeliberate(marker string) QueryOption {
 	return func(o *queryOptions) { o.deliberate = marker }
 }
@@ -103,8 +104,8 @@ func Queries(p probes.Profile, opts ...QueryOption) []Query {
 		{
 			Name:        QuerySecondaryUse,
 			Description: "verifications that matched the secondary secret, by 5-minute bin (zero for the whole grace period: it can end)",
-			String: fmt.Sprintf("filter @message like /%s/ and @message like /%s/ | stats count(*) as secondaryUses by %s",
-				verification, quoteRegex(secondaryMarker), binField),
+			String: fmt.Sprintf("filter @message like /%s/ and @message like /%s/%s | stats count(*) as secondaryUses by %s",
+				verification, quoteRegex(secondaryMarker), exclude, binField),
 			Field: "secondaryUses",
 		},
 		{

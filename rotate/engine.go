@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -43,6 +44,9 @@ type Engine struct {
 	// error stops the engine there as a crash would. Tests inject stops
 	// with it.
 	StopAfter func(step string) error
+	// Watch, when set, snapshots the logs and alarms before each operation
+	// and after its verification, and compares them.
+	Watch *Watch
 }
 
 // Errors an engine operation returns; each is wrapped with the details.
@@ -65,6 +69,8 @@ type Outcome struct {
 	// DryRun says nothing was changed; Plan says what would have been.
 	DryRun bool
 	Plan   []string
+	// Comparison is the before/after verdict, when the engine has a Watch.
+	Comparison *alarms.Verdict
 }
 
 // secretPair is what a phase puts on every function.

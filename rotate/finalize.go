@@ -57,12 +57,17 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 			fmt.Sprintf("remove %s (%s) from %d functions, keeping %s=%s; verify in strict mode", e.Profile.SecondaryVar, old, len(e.Fleet), e.Profile.SecretVar, next),
 		}}, nil
 	}
+	watch := e.snapshotBefore(ctx)
 	if j.Phase == PhaseGrace {
 		if err := e.step(ctx, &j, PhaseFinalizing, "ok", "removing the secondary", nil); err != nil {
 			return Outcome{Journal: j}, err
 		}
 	}
-	return e.run(ctx, j, old, next, RotateOptions{NoRollback: opt.NoRollback})
+	out, err := e.run(ctx, j, old, next, RotateOptions{NoRollback: opt.NoRollback})
+	if err == nil {
+		err = e.compareAfter(ctx, &out, watch, true)
+	}
+	return out, err
 }
 
 // Rollback puts the previous secret back on every function, from the
@@ -92,12 +97,17 @@ func (e *Engine) Rollback(ctx context.Context, dryRun bool) (Outcome, error) {
 				e.Profile.SecretVar, old, e.Backup.Name, len(e.Fleet), orNothing(e.Profile.SecondaryVar), next),
 		}}, nil
 	}
+	watch := e.snapshotBefore(ctx)
 	if j.Phase != PhaseRollingBack {
 		if err := e.step(ctx, &j, PhaseRollingBack, "ok", fmt.Sprintf("rolling back rotation %s (was %s)", j.ID, j.Phase), nil); err != nil {
 			return Outcome{Journal: j}, err
 		}
 	}
-	return e.run(ctx, j, old, next, RotateOptions{})
+	out, err := e.run(ctx, j, old, next, RotateOptions{})
+	if err == nil {
+		err = e.compareAfter(ctx, &out, watch, true)
+	}
+	return out, err
 }
 
 func orNothing(v string) string {

@@ -64,6 +64,7 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 		return Outcome{DryRun: opt.DryRun, Plan: plan}, err
 	}
 	grace := e.grace(ctx, mode, opt.Grace)
+	watch := e.snapshotBefore(ctx)
 	now := e.now().UTC()
 	j = Journal{ID: NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
 		StartedAt: now, Reason: e.Reason}
@@ -76,7 +77,11 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	if err := e.step(ctx, &j, PhaseBackedUp, "ok", fmt.Sprintf("old %s and new %s stored in %s", old, next, e.Backup.Name), nil); err != nil {
 		return Outcome{Journal: j}, err
 	}
-	return e.run(ctx, j, old, next, opt)
+	out, err := e.run(ctx, j, old, next, opt)
+	if err == nil {
+		err = e.compareAfter(ctx, &out, watch, out.Journal.Phase == PhaseCompleted)
+	}
+	return out, err
 }
 
 // plan checks everything that can be checked before a change and says what

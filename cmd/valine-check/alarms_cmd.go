@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,12 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
@@ -115,27 +108,6 @@ deleted, anything outside it is never touched.`,
 	},
 }
 
-// alarmsAWS are the clients the alarms commands use.
-type alarmsAWS struct {
-	lambda *lambda.Client
-	cw     *cloudwatch.Client
-	logs   *cloudwatchlogs.Client
-}
-
-// loadAlarmsAWS reads the standard AWS configuration, as loadAWS does.
-func loadAlarmsAWS(ctx context.Context, maxAttempts int) (alarmsAWS, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = maxAttempts
-			o.MaxBackoff = 20 * time.Second
-		})
-	}))
-	if err != nil {
-		return alarmsAWS{}, fmt.Errorf("loading AWS configuration: %w", err)
-	}
-	return alarmsAWS{lambda: lambda.NewFromConfig(cfg), cw: cloudwatch.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg)}, nil
-}
-
 // alarmsOutput reads --output.
 func alarmsOutput(cCtx *cli.Context) (string, error) {
 	switch o := cCtx.String("output"); o {
@@ -148,7 +120,7 @@ func alarmsOutput(cCtx *cli.Context) (string, error) {
 
 // alarmsConfig resolves the flags, the profile and the fleet into a
 // Config. Bad input is exit 2, AWS failing exit 3.
-func alarmsConfig(cCtx *cli.Context, api alarmsAWS) (alarms.Config, error) {
+func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, error) {
 	p, err := resolveProfile(cCtx)
 	if err != nil {
 		return alarms.Config{}, err
@@ -186,7 +158,7 @@ func alarmsPlanOrApply(cCtx *cli.Context, apply bool) error {
 	if err != nil {
 		return err
 	}
-	api, err := loadAlarmsAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
+	api, err := loadAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
 	if err != nil {
 		return cli.Exit(err.Error(), exitEnvError)
 	}
@@ -315,7 +287,7 @@ func alarmsStatus(cCtx *cli.Context) error {
 	if prefix == "" {
 		return usageError(cCtx, "--alarm-prefix must not be empty")
 	}
-	api, err := loadAlarmsAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
+	api, err := loadAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
 	if err != nil {
 		return cli.Exit(err.Error(), exitEnvError)
 	}

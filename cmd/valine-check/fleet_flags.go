@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -49,6 +50,7 @@ type awsClients struct {
 	secrets *secretsmanager.Client
 	sts     *sts.Client
 	logs    *cloudwatchlogs.Client
+	cw      *cloudwatch.Client
 }
 
 // loadAWS reads the standard AWS configuration (profiles, region,
@@ -68,6 +70,7 @@ func loadAWS(ctx context.Context, maxAttempts int) (awsClients, error) {
 		secrets: secretsmanager.NewFromConfig(cfg),
 		sts:     sts.NewFromConfig(cfg),
 		logs:    cloudwatchlogs.NewFromConfig(cfg),
+		cw:      cloudwatch.NewFromConfig(cfg),
 	}, nil
 }
 
@@ -118,7 +121,8 @@ func engineExit(err error) error {
 		return err
 	}
 	switch {
-	case errors.Is(err, rotate.ErrVerificationFailed), errors.Is(err, rotate.ErrNoDualSecret), errors.Is(err, rotate.ErrDrift):
+	case errors.Is(err, rotate.ErrVerificationFailed), errors.Is(err, rotate.ErrNoDualSecret), errors.Is(err, rotate.ErrDrift),
+		errors.Is(err, rotate.ErrFindings):
 		return cli.Exit(err.Error(), exitFailed)
 	case errors.Is(err, rotate.ErrGraceNotOver), errors.Is(err, rotate.ErrGraceInProgress), errors.Is(err, rotate.ErrNothingToRollBack), errors.Is(err, rotate.ErrNoRotation),
 		errors.Is(err, rotate.ErrEmptySecret), errors.Is(err, rotate.ErrShortSecret), errors.Is(err, rotate.ErrReusedSecret),

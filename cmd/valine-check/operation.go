@@ -5,6 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -60,6 +62,32 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 			return op, cli.Exit(err.Error(), exitEnvError)
 		}
 		op.engine.Operator = arn
+		if cCtx.Bool("compare") {
+			op.engine.Watch = watchFor(cCtx, op)
+		}
 	}
 	return op, nil
+}
+
+// watchFor builds the before/after comparison of a change: the named
+// queries over the fleet's log groups (the probe's own deliberate
+// rejections left out) and the states of the managed alarms.
+func watchFor(cCtx *cli.Context, op operation) *rotate.Watch {
+	var groups []string
+	for _, fn := range op.engine.Fleet {
+		groups = append(groups, "/aws/lambda/"+fn)
+	}
+	th := alarms.DefaultCompareThresholds()
+	th.MaxFailureIncreasePer5m = cCtx.Float64("max-failure-increase")
+	marker := probes.DeliberateMarker(op.setup.cfg.ProbePassword)
+	return &rotate.Watch{
+		Runner:        &alarms.Runner{Logs: op.aws.logs, Log: logger},
+		Queries:       alarms.Queries(op.engine.Profile, alarms.ExcludeDeliberate(marker)),
+		Groups:        groups,
+		Alarms:        alarms.AlarmsByPrefix(op.aws.cw, cCtx.String("alarm-prefix")),
+		Logs:          op.aws.logs,
+		Before:        cCtx.Duration("compare-window"),
+		IngestionWait: cCtx.Duration("ingestion-wait"),
+		Thresholds:    &th,
+	}
 }

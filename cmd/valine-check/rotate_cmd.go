@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/probes/report"
 	"github.com/valine/valine-check/rotate"
 )
@@ -19,8 +21,20 @@ func changeFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dry-run", Category: changeCategory, Usage: "print the plan (functions, variables, fingerprints) and change nothing"},
 		&cli.BoolFlag{Name: "no-rollback", Category: changeCategory, Usage: "leave a change that fails verification in place instead of rolling it back"},
 		&cli.StringFlag{Name: "reason", EnvVars: []string{"VALINE_REASON"}, Category: changeCategory, Usage: "why, for the audit record"},
+		&cli.BoolFlag{Name: "compare", Value: true, EnvVars: []string{"VALINE_COMPARE"}, Category: compareCategory,
+			Usage: "run the Logs Insights queries (and read the alarms) before and after the change, and compare (--compare=false skips)"},
+		&cli.DurationFlag{Name: "compare-window", Value: time.Hour, EnvVars: []string{"VALINE_COMPARE_WINDOW"}, Category: compareCategory,
+			Usage: "the window before the change that the after-figures are compared with"},
+		&cli.DurationFlag{Name: "ingestion-wait", Value: alarms.IngestionDelay, EnvVars: []string{"VALINE_INGESTION_WAIT"}, Category: compareCategory,
+			Usage: "how long to wait for the logs of the verification to become queryable"},
+		&cli.Float64Flag{Name: "max-failure-increase", Value: alarms.DefaultCompareThresholds().MaxFailureIncreasePer5m, EnvVars: []string{"VALINE_MAX_FAILURE_INCREASE"}, Category: compareCategory,
+			Usage: "failed JWT verifications per 5 minutes may rise by at most this much after the change"},
+		&cli.StringFlag{Name: "alarm-prefix", Value: alarms.DefaultPrefix, EnvVars: []string{"VALINE_ALARM_PREFIX"}, Category: compareCategory,
+			Usage: "the alarms whose states are compared (those 'valine-check alarms apply' manages)"},
 	}
 }
+
+const compareCategory = "Compare"
 
 func withFlags(groups ...[]cli.Flag) []cli.Flag {
 	var all []cli.Flag
@@ -130,6 +144,7 @@ func (op operation) finish(cCtx *cli.Context, out rotate.Outcome, err error) err
 			return cli.Exit(werr.Error(), exitEnvError)
 		}
 	}
+	writeComparison(w, out.Comparison)
 	j := out.Journal
 	if j.ID != "" {
 		fmt.Fprintf(w, "rotation %s (%s): phase %s; old %s, new %s", j.ID, j.Mode, j.Phase, orDash(j.OldFingerprint), orDash(j.NewFingerprint))
@@ -139,6 +154,24 @@ func (op operation) finish(cCtx *cli.Context, out rotate.Outcome, err error) err
 		fmt.Fprintf(w, "\naudit: %s\n", op.auditPath)
 	}
 	return engineExit(err)
+}
+
+// writeComparison prints a before/after verdict: the figures, what could
+// not be checked, and the findings.
+func writeComparison(w io.Writer, c *alarms.Verdict) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintln(w, "before/after the change (Logs Insights, alarms):")
+	for _, f := range c.Figures {
+		fmt.Fprintf(w, "  %-28s %8.1f → %.1f\n", f.Name, f.Before, f.After)
+	}
+	for _, u := range c.Unchecked {
+		fmt.Fprintf(w, "  not checked: %s\n", u)
+	}
+	for _, f := range c.Findings {
+		fmt.Fprintf(w, "  FINDING: %s\n", f)
+	}
 }
 
 func orDash(s string) string {

@@ -97,8 +97,12 @@ func TestRotateCommandsEndToEnd(t *testing.T) {
 	if zd.code != exitOK || !strings.Contains(zd.stdout, "phase grace") || !strings.Contains(zd.stdout, "PASS  old-token-accepted") {
 		t.Fatalf("rotate --mode zero-downtime:\n%s", zd)
 	}
+	if !strings.Contains(zd.stdout, "before/after the change") || !strings.Contains(zd.stdout, "jwt-failures per 5m") {
+		t.Errorf("the rotation's report lacks the before/after figures:\n%s", zd)
+	}
 	st := runCLI(t, f.env, "", "status")
-	if st.code != exitOK || !strings.Contains(st.stdout, "grace period:") || !strings.Contains(st.stdout, "all 3 functions agree") {
+	if st.code != exitOK || !strings.Contains(st.stdout, "grace period:") || !strings.Contains(st.stdout, "all 3 functions agree") ||
+		!strings.Contains(st.stdout, "secondary-secret use, last 24h: ") || strings.Contains(st.stdout, "last 24h: unknown") {
 		t.Fatalf("status during grace:\n%s", st)
 	}
 	early := runCLI(t, f.env, "", "finalize")
@@ -141,7 +145,7 @@ func TestRotateCommandsEndToEnd(t *testing.T) {
 		}
 		steps = append(steps, rec.Step)
 	}
-	if got := strings.Join(steps, ","); !strings.HasPrefix(got, "backed-up,probing,staged,grace,finalizing,completed,rolling-back,rolled-back") {
+	if got := strings.Join(steps, ","); got != "backed-up,probing,staged,grace,compare,finalizing,completed,compare,rolling-back,rolled-back,compare" {
 		t.Errorf("audit steps %s", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/urfave/cli/v2"
 
+	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
@@ -143,22 +144,37 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 			Runner: probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger},
 		}},
 	}
+	groups := make([]string, len(s.world.Functions))
+	for i, fn := range s.world.Functions {
+		groups[i] = "/aws/lambda/" + fn
+	}
+	e.Watch = &rotate.Watch{
+		Runner:        &alarms.Runner{Logs: s.logs, PollInitial: 20 * time.Millisecond, Log: logger},
+		Queries:       alarms.Queries(s.profile, alarms.ExcludeDeliberate(probes.DeliberateMarker(probes.NewSecret(s.world.ProbePassword)))),
+		Groups:        groups,
+		Logs:          s.logs,
+		Before:        10 * time.Minute,
+		IngestionWait: 5 * time.Second,
+	}
 	var reports []probes.Report
 	if s.profile.SecondaryVar == "" {
 		fmt.Fprintf(s.progress, "sandbox: profile %s names no secondary variable: maintenance rotation\n", s.profile.Name)
 		out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
 		s.noteNew(out)
+		writeComparison(s.progress, out.Comparison)
 		return append(reports, out.Reports...), err
 	}
 	out, err := e.Rotate(ctx, rotate.ModeZeroDowntime, rotate.RotateOptions{})
 	reports = append(reports, out.Reports...)
 	s.noteNew(out)
+	writeComparison(s.progress, out.Comparison)
 	if err != nil {
 		return reports, err
 	}
 	fmt.Fprintf(s.progress, "sandbox: grace period until %s; finalizing now (--force) for the demonstration\n", out.Journal.GraceDeadline.Format(time.RFC3339))
 	out, err = e.Finalize(ctx, rotate.FinalizeOptions{Force: true})
 	reports = append(reports, out.Reports...)
+	writeComparison(s.progress, out.Comparison)
 	if err == nil {
 		fmt.Fprintf(s.progress, "sandbox: audit trail (%d records) in %s\n", countLines(s.auditPath), s.auditPath)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
 	"github.com/valine/valine-check/rotate"
@@ -30,14 +31,18 @@ can gate on it), 0 otherwise.`,
 		if err != nil {
 			return engineExit(err)
 		}
+		secondary := secondaryUse(cCtx, op)
 		if cCtx.String("output") == "json" {
+			js := statusJSON(st, op.engine.Backup.Name)
+			js["secondaryUse24h"] = secondary
 			enc := json.NewEncoder(cCtx.App.Writer)
 			enc.SetIndent("", "  ")
-			if err := enc.Encode(statusJSON(st, op.engine.Backup.Name)); err != nil {
+			if err := enc.Encode(js); err != nil {
 				return cli.Exit(err.Error(), exitEnvError)
 			}
 		} else {
 			writeStatus(cCtx, st, op)
+			fmt.Fprintf(cCtx.App.Writer, "secondary-secret use, last 24h: %s\n", secondary)
 		}
 		switch {
 		case !st.Drift.Consistent:
@@ -103,6 +108,29 @@ func statusJSON(st rotate.Status, backup string) map[string]any {
 			"graceDeadline": st.Journal.GraceDeadline, "graceRemainingSeconds": int64(st.GraceRemaining.Seconds())}
 	}
 	return out
+}
+
+// secondaryUse runs the secondary-use query over the fleet's log groups for
+// the last 24 hours: while it is not zero, tokens signed with the old
+// secret are still arriving and a grace period should not end. A query
+// that cannot run is said, not fatal: status must still show the fleet.
+func secondaryUse(cCtx *cli.Context, op operation) string {
+	q, _ := alarms.FindQuery(alarms.Queries(op.engine.Profile), alarms.QuerySecondaryUse)
+	groups := make([]string, len(op.engine.Fleet))
+	for i, fn := range op.engine.Fleet {
+		groups[i] = "/aws/lambda/" + fn
+	}
+	end := time.Now()
+	res, err := (&alarms.Runner{Logs: op.aws.logs, Log: logger}).Run(cCtx.Context, q, groups, end.Add(-24*time.Hour), end)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	total := res.Total(q.Field)
+	if total == 0 {
+		return "none"
+	}
+	peak, at := res.MaxPerBin(q.Field)
+	return fmt.Sprintf("%.0f verifications (peak %.0f in the 5 minutes from %s)", total, peak, at.UTC().Format(time.RFC3339))
 }
 
 var preflightCommand = &cli.Command{

@@ -120,7 +120,7 @@ func (a *API) verify(ctx context.Context, raw, want, path, userAgent string) (ve
 	}
 	v := verifyToken(raw, want, set, a.secrets.history(), m)
 	if v.ok {
-		a.logs.write(ctx, verifiedLine(v.secret, v.claims.Subject, path))
+		a.logs.write(ctx, verifiedLine(v.secret, v.claims.Subject, path, userAgent))
 	} else {
 		a.logs.write(ctx, failedLine(v.reason, path, userAgent))
 	}

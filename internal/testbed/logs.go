@@ -60,19 +60,23 @@ func plain(v string) string {
 }
 
 // verifiedLine is the log line for a successful verification.
-func verifiedLine(secret, sub, path string) string {
-	return fmt.Sprintf("JWT verification ok secret=%s sub=%s path=%s", secret, plain(sub), path)
+func verifiedLine(secret, sub, path, userAgent string) string {
+	return fmt.Sprintf("JWT verification ok secret=%s sub=%s path=%s ua=%s", secret, plain(sub), path, logUserAgent(userAgent))
+}
+
+// logUserAgent is the User-Agent as logged: kept only if short and plain.
+func logUserAgent(userAgent string) string {
+	if safeUserAgent.MatchString(userAgent) {
+		return userAgent
+	}
+	return "?"
 }
 
 // failedLine is the log line for a failed verification. reason is one of the
 // testbed's fixed phrases, never an error's text, so it cannot carry a token;
 // the User-Agent is kept only if it is short and plain.
 func failedLine(reason, path, userAgent string) string {
-	ua := "?"
-	if safeUserAgent.MatchString(userAgent) {
-		ua = userAgent
-	}
-	return fmt.Sprintf("JWT verification failed reason=%q path=%s ua=%s", reason, path, ua)
+	return fmt.Sprintf("JWT verification failed reason=%q path=%s ua=%s", reason, path, logUserAgent(userAgent))
 }
 
 // safeUserAgent is what a logged User-Agent may look like.

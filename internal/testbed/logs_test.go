@@ -44,7 +44,7 @@ func TestLogLinesAreWrittenAndLeakNothing(t *testing.T) {
 				t.Errorf("failure lines:\n%s\nwant:\n%s", strings.Join(failed, "\n"), strings.Join(wantFailed, "\n"))
 			}
 			ok := logLines(t, w, "JWT verification ok secret=primary sub=usr_")
-			if len(ok) < 2 || !strings.HasSuffix(ok[0], " path="+w.Profile.ProfilePath) || !strings.HasSuffix(ok[1], " path="+w.Profile.RefreshPath) {
+			if len(ok) < 2 || !strings.HasSuffix(ok[0], " path="+w.Profile.ProfilePath+" ua=Go-http-client/1.1") || !strings.HasSuffix(ok[1], " path="+w.Profile.RefreshPath+" ua=Go-http-client/1.1") {
 				t.Errorf("success lines: %q", ok)
 			}
 			for _, line := range all {
