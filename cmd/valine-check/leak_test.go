@@ -266,7 +266,7 @@ func TestFleetCommandsPrintNoSecret(t *testing.T) {
 // secret) are listed here on purpose.
 func TestNoFlagTakesASecret(t *testing.T) {
 	t.Parallel()
-	names := map[string]bool{"secret-var": true, "secondary-var": true, "backup-secret": true, "password-field": true,
+	names := map[string]bool{"secret-var": true, "secondary-var": true, "backup-secret": true, "probe-secret-id": true, "password-field": true,
 		"refresh-field": true, "access-field": true, "refresh-cookie": true, "access-cookie": true, "refresh-transport": true, "access-transport": true}
 	var walk func(prefix string, cmds []*cli.Command)
 	walk = func(prefix string, cmds []*cli.Command) {

@@ -78,6 +78,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			tokenCommand,
 			insightsCommand,
 			alarmsCommand,
+			probeCommand,
 		},
 		// Errors come back to run, which owns exit codes; the library must not exit.
 		ExitErrHandler:       func(*cli.Context, error) {},

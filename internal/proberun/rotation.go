@@ -1,0 +1,173 @@
+package proberun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/rotate"
+)
+
+// Names of the checks whose inputs come from the rotation journal.
+const (
+	checkNewSecretInUse   = "new-secret-in-use"
+	checkOldTokenAccepted = "old-token-accepted"
+	checkOldTokenRejected = "old-token-rejected"
+)
+
+// rotationPlan is what the journal on the backup secret says the run can
+// check: which secret signs fresh tokens, which one was retired, and
+// whether tokens signed with the retired one must still be accepted (the
+// grace period) or refused.
+type rotationPlan struct {
+	expect probes.Expect
+	// signer signs fresh tokens (Config.CurrentSecret); retired was
+	// replaced (Config.OldSecret). Either may be empty.
+	signer, retired probes.Secret
+	// oldCheck is old-token-accepted, old-token-rejected or "".
+	oldCheck string
+	// signerStop, when set, replaces new-secret-in-use: why the signer
+	// cannot be known. oldStop likewise replaces oldCheck.
+	signerStop, oldStop *probes.Result
+	// journal is the journal read, if any (for the log line).
+	journal *rotate.Journal
+}
+
+// phaseSecrets says, for each phase of a rotation, which of its secrets
+// signs fresh tokens and which is retired once every function holds what
+// the phase says (rotate's own table of what each phase puts on the fleet),
+// and whether the phase is steady: a rotation rests in it, so the backup
+// must hold its secrets and a token signed with the retired one has a
+// verdict (accepted in grace, refused otherwise). In the phases between,
+// functions change under the probe and the retired secret is not judged.
+type phaseSecrets struct {
+	signerIsNew bool
+	steady      bool
+}
+
+var phases = map[rotate.Phase]phaseSecrets{
+	rotate.PhaseStarted:     {signerIsNew: false},
+	rotate.PhaseBackedUp:    {signerIsNew: false},
+	rotate.PhaseProbing:     {signerIsNew: false}, // the new secret is only the secondary
+	rotate.PhaseStaged:      {signerIsNew: true},
+	rotate.PhaseGrace:       {signerIsNew: true, steady: true},
+	rotate.PhaseApplied:     {signerIsNew: true},
+	rotate.PhaseFinalizing:  {signerIsNew: true},
+	rotate.PhaseCompleted:   {signerIsNew: true, steady: true},
+	rotate.PhaseRollingBack: {signerIsNew: false},
+	rotate.PhaseRolledBack:  {signerIsNew: false, steady: true},
+	rotate.PhaseAbandoned:   {signerIsNew: false, steady: true},
+}
+
+// planRotation reads the journal and the secrets it names from the backup.
+// Nothing here fails the run: a problem becomes the verdict of the check
+// that needed the missing input.
+func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
+	p := rotationPlan{expect: probes.Strict}
+	if b.Name == "" || b.API == nil {
+		p.signerStop = stop(probes.Skip, "no backup secret configured (VALINE_BACKUP_SECRET, --backup-secret), so the rotation journal is not read and the secret that should sign fresh tokens is unknown")
+		return p
+	}
+	j, found, err := b.ReadJournal(ctx)
+	switch {
+	case err != nil:
+		p.signerStop = stop(probes.Error, fmt.Sprintf("the rotation journal cannot be read, so the signer is unknown: %v", err))
+		return p
+	case !found:
+		p.signerStop = stop(probes.Skip, fmt.Sprintf("no rotation journalled on %s, so the secret that should sign fresh tokens is unknown", b.Name))
+		return p
+	}
+	p.journal = &j
+	ph, known := phases[j.Phase]
+	if !known {
+		p.signerStop = stop(probes.Error, fmt.Sprintf("rotation %s is in phase %s, which this version does not know", j.ID, j.Phase))
+		return p
+	}
+	signerFP, retiredFP := j.OldFingerprint, j.NewFingerprint
+	if ph.signerIsNew {
+		signerFP, retiredFP = j.NewFingerprint, j.OldFingerprint
+	}
+	if ph.steady {
+		p.oldCheck = checkOldTokenRejected
+		if j.Phase == rotate.PhaseGrace {
+			p.oldCheck, p.expect = checkOldTokenAccepted, probes.Grace
+		}
+	}
+	held, readErr := backupSecrets(ctx, b)
+	find := func(fp, role string) (probes.Secret, *probes.Result) {
+		for _, s := range held {
+			if s.Fingerprint() == fp {
+				return s, nil
+			}
+		}
+		outcome := probes.Error
+		if !ph.steady {
+			// Mid-rotation the backup may not hold this rotation's secrets yet.
+			outcome = probes.Skip
+		}
+		why := fmt.Sprintf("rotation %s is %s; the %s secret %s is not in backup %s (it holds %s)", j.ID, j.Phase, role, fp, b.Name, fingerprints(held))
+		if readErr != nil {
+			why += ": " + readErr.Error()
+		}
+		return probes.Secret{}, stop(outcome, why)
+	}
+	p.signer, p.signerStop = find(signerFP, "signing")
+	if p.oldCheck != "" {
+		p.retired, p.oldStop = find(retiredFP, "retired")
+	}
+	return p
+}
+
+// backupSecrets returns the backup's AWSCURRENT and AWSPREVIOUS values,
+// whatever their length: rotate's Current and Previous refuse a short one,
+// but a legacy short secret retired by a rotation must still be checked
+// during its grace period. The caller trusts a value only when its
+// fingerprint is the journal's. A stage that does not exist is left out;
+// other errors are returned with what could be read.
+func backupSecrets(ctx context.Context, b rotate.Backup) ([]probes.Secret, error) {
+	var held []probes.Secret
+	var errs []error
+	for _, stage := range []string{rotate.StageCurrent, rotate.StagePrevious} {
+		out, err := b.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(b.Name), VersionStage: aws.String(stage)})
+		var notFound *smtypes.ResourceNotFoundException
+		switch {
+		case errors.As(err, &notFound):
+			continue
+		case err != nil:
+			errs = append(errs, fmt.Errorf("reading %s of backup %s: %w", stage, b.Name, err))
+			continue
+		}
+		v := aws.ToString(out.SecretString)
+		if out.SecretString == nil {
+			v = string(out.SecretBinary)
+		}
+		if v != "" {
+			held = append(held, probes.NewSecret(v))
+		}
+	}
+	return held, errors.Join(errs...)
+}
+
+func fingerprints(ss []probes.Secret) string {
+	if len(ss) == 0 {
+		return "nothing"
+	}
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += " and "
+		}
+		out += s.Fingerprint()
+	}
+	return out
+}
+
+// stop is a fixed verdict for a check whose input is missing.
+func stop(o probes.Outcome, reason string) *probes.Result {
+	return &probes.Result{Outcome: o, Reason: reason}
+}
