@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/probes"
@@ -64,24 +61,9 @@ func afterRotationFlags() []cli.Flag {
 
 // runInput is everything one after-rotation run needs, resolved and validated.
 type runInput struct {
-	apiURL   string
-	profile  probes.Profile
-	function string
-	logs     probes.LogsAPI
-	checks   []probes.Check
-	runner   probes.Runner
-	cfg      probes.Config
-}
-
-// runChecks is the whole after-rotation job once inputs are resolved; the
-// sandbox calls it too.
-func runChecks(ctx context.Context, in runInput) probes.Report {
-	target := probes.Target{
-		API:      &probes.Client{BaseURL: in.apiURL, Profile: in.profile, UserAgent: "valine-check"},
-		Function: in.function,
-		Logs:     in.logs,
-	}
-	return in.runner.Run(ctx, in.checks, target, in.cfg)
+	setup  probeSetup
+	checks []probes.Check
+	cfg    probes.Config
 }
 
 func afterRotationAction(cCtx *cli.Context) error {
@@ -97,14 +79,15 @@ func afterRotationAction(cCtx *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if in.function != "" {
-		awsCfg, err := config.LoadDefaultConfig(cCtx.Context)
+	var logs probes.LogsAPI
+	if in.setup.function != "" {
+		clients, err := loadAWS(cCtx.Context, defaultAWSMaxAttempts)
 		if err != nil {
-			return cli.Exit(fmt.Sprintf("loading AWS configuration: %v", err), exitEnvError)
+			return cli.Exit(err.Error(), exitEnvError)
 		}
-		in.logs = cloudwatchlogs.NewFromConfig(awsCfg)
+		logs = clients.logs
 	}
-	rep := runChecks(cCtx.Context, in)
+	rep := in.setup.runner.Run(cCtx.Context, in.checks, in.setup.target(logs), in.cfg)
 	return emitReport(cCtx, rep, stdoutFormat, fileFormat)
 }
 
@@ -204,8 +187,7 @@ func afterRotationInput(cCtx *cli.Context) (runInput, error) {
 	cfg.OldSecret = setup.secrets.secret(envOldSecret)
 	cfg.CurrentSecret = setup.secrets.secret(envSecret)
 	cfg.LogsSince = since
-	return runInput{apiURL: setup.apiURL, profile: setup.profile, function: setup.function,
-		checks: checks, runner: setup.runner, cfg: cfg}, nil
+	return runInput{setup: setup, checks: checks, cfg: cfg}, nil
 }
 
 // parseSince accepts an RFC 3339 time or a duration before now.

@@ -100,7 +100,7 @@ deleted, anything outside it is never touched.`,
 			Flags: []cli.Flag{
 				alarmsOutputFlag(),
 				alarmPrefixFlag(),
-				&cli.IntFlag{Name: "aws-max-attempts", Value: 8, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"},
+				&cli.IntFlag{Name: "aws-max-attempts", Value: defaultAWSMaxAttempts, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"},
 					Usage: "attempts per AWS call (throttling and 5xx are retried with backoff)"},
 			},
 			Action: alarmsStatus,

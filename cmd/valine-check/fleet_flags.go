@@ -37,12 +37,16 @@ func fleetFlags() []cli.Flag {
 			Usage: "Secrets Manager secret holding the backup and the rotation journal (default: valine-check/ and the fleet selector)"},
 		&cli.IntFlag{Name: "concurrency", Value: 10, EnvVars: []string{"VALINE_CONCURRENCY"}, Category: fleetCategory,
 			Usage: "functions updated at once"},
-		&cli.IntFlag{Name: "aws-max-attempts", Value: 8, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"}, Category: fleetCategory,
+		&cli.IntFlag{Name: "aws-max-attempts", Value: defaultAWSMaxAttempts, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"}, Category: fleetCategory,
 			Usage: "attempts per AWS call (throttling and 5xx are retried with backoff)"},
 		&cli.PathFlag{Name: "audit-file", Value: "valine-check-audit.jsonl", EnvVars: []string{"VALINE_AUDIT_FILE"}, Category: fleetCategory,
 			Usage: "append one JSON audit record per step here (mode 0600)"},
 	}
 }
+
+// defaultAWSMaxAttempts is how often an AWS call is tried (throttling and
+// 5xx are retried with backoff).
+const defaultAWSMaxAttempts = 8
 
 // awsClients are the AWS clients a fleet command uses.
 type awsClients struct {
