@@ -355,6 +355,11 @@ type countingAPI struct{ calls atomic.Int64 }
 
 var errNotCalled = errors.New("countingAPI: no call expected")
 
+func (a *countingAPI) DeleteSecret(context.Context, *secretsmanager.DeleteSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error) {
+	a.calls.Add(1)
+	return nil, errNotCalled
+}
+
 func (a *countingAPI) CreateSecret(context.Context, *secretsmanager.CreateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
 	a.calls.Add(1)
 	return nil, errNotCalled

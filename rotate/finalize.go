@@ -21,6 +21,13 @@ type FinalizeOptions struct {
 // Before the deadline it refuses unless Force. An unfinished step of the
 // rotation (a stop before the grace period began) is resumed first.
 func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, error) {
+	if !opt.DryRun {
+		unlock, err := e.lock(ctx, "finalize")
+		if err != nil {
+			return Outcome{}, err
+		}
+		defer unlock()
+	}
 	j, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)
@@ -76,6 +83,13 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 // change when the backup does not hold the journalled secrets (or holds an
 // empty or short one).
 func (e *Engine) Rollback(ctx context.Context, dryRun bool) (Outcome, error) {
+	if !dryRun {
+		unlock, err := e.lock(ctx, "rollback")
+		if err != nil {
+			return Outcome{}, err
+		}
+		defer unlock()
+	}
 	j, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)

@@ -36,6 +36,13 @@ type RotateOptions struct {
 // it. Maintenance and emergency: back up; new primary, no secondary; verify
 // in strict mode. A verification failure rolls back unless NoRollback.
 func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outcome, error) {
+	if !opt.DryRun {
+		unlock, err := e.lock(ctx, "rotate --mode "+string(mode))
+		if err != nil {
+			return Outcome{}, err
+		}
+		defer unlock()
+	}
 	j, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)

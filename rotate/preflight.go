@@ -105,6 +105,11 @@ func (e *Engine) proveSecondary(ctx context.Context, primary probes.Secret) prob
 	res := func(o probes.Outcome, format string, args ...any) probes.Result {
 		return probes.Result{Name: "dual-secret", Outcome: o, Reason: fmt.Sprintf(format, args...), Attempts: 1}
 	}
+	unlock, err := e.lock(ctx, "preflight")
+	if err != nil {
+		return res(probes.Skip, "not tried: %v", err)
+	}
+	defer unlock()
 	throwaway, err := GenerateSecret()
 	if err != nil {
 		return res(probes.Error, "%v", err)

@@ -128,7 +128,8 @@ func engineExit(err error) error {
 	case errors.Is(err, rotate.ErrVerificationFailed), errors.Is(err, rotate.ErrNoDualSecret), errors.Is(err, rotate.ErrDrift),
 		errors.Is(err, rotate.ErrFindings):
 		return cli.Exit(err.Error(), exitFailed)
-	case errors.Is(err, rotate.ErrGraceNotOver), errors.Is(err, rotate.ErrGraceInProgress), errors.Is(err, rotate.ErrNothingToRollBack), errors.Is(err, rotate.ErrNoRotation),
+	case errors.Is(err, rotate.ErrGraceNotOver), errors.Is(err, rotate.ErrGraceInProgress), errors.Is(err, rotate.ErrNothingToRollBack),
+		errors.Is(err, rotate.ErrLocked), errors.Is(err, rotate.ErrNoRotation),
 		errors.Is(err, rotate.ErrEmptySecret), errors.Is(err, rotate.ErrShortSecret), errors.Is(err, rotate.ErrReusedSecret),
 		errors.Is(err, rotate.ErrEmptyFleet), errors.Is(err, rotate.ErrEnvTooLarge):
 		return cli.Exit(err.Error(), exitUsage)

@@ -62,6 +62,17 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 			return op, cli.Exit(err.Error(), exitEnvError)
 		}
 		op.engine.Operator = arn
+		if cCtx.Bool("break-lock") && !cCtx.Bool("dry-run") {
+			held, found, err := op.engine.Backup.BreakLock(cCtx.Context)
+			switch {
+			case err != nil:
+				return op, cli.Exit(err.Error(), exitEnvError)
+			case found:
+				fmt.Fprintf(cCtx.App.Writer, "broke the lock: %s\n", held)
+			default:
+				fmt.Fprintln(cCtx.App.Writer, "no lock to break")
+			}
+		}
 		if cCtx.Bool("compare") {
 			op.engine.Watch = watchFor(cCtx, op)
 		}

@@ -21,6 +21,8 @@ func changeFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dry-run", Category: changeCategory, Usage: "print the plan (functions, variables, fingerprints) and change nothing"},
 		&cli.BoolFlag{Name: "no-rollback", Category: changeCategory, Usage: "leave a change that fails verification in place instead of rolling it back"},
 		&cli.StringFlag{Name: "reason", EnvVars: []string{"VALINE_REASON"}, Category: changeCategory, Usage: "why, for the audit record"},
+		&cli.BoolFlag{Name: "break-lock", Category: changeCategory,
+			Usage: "free the fleet's lock left by a run that died on another machine (a dead run on this machine is taken over by itself)"},
 		&cli.BoolFlag{Name: "compare", Value: true, EnvVars: []string{"VALINE_COMPARE"}, Category: compareCategory,
 			Usage: "run the Logs Insights queries (and read the alarms) before and after the change, and compare (--compare=false skips)"},
 		&cli.DurationFlag{Name: "compare-window", Value: time.Hour, EnvVars: []string{"VALINE_COMPARE_WINDOW"}, Category: compareCategory,

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/rotate"
 )
@@ -248,5 +250,26 @@ func TestPreflightCommand(t *testing.T) {
 	got = runCLI(t, bad.env, "", "preflight")
 	if got.code != exitFailed || !strings.Contains(got.stdout, "FAIL  dual-secret") {
 		t.Fatalf("preflight against an API ignoring the secondary:\n%s", got)
+	}
+}
+
+func TestRotateRespectsAnotherOperatorsLock(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, testbed.Options{})
+	backup := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + strings.TrimSuffix(f.w.Functions[0], "-auth")}
+	if _, err := backup.Lock(t.Context(), rotate.LockInfo{Holder: "alice", Operation: "rotate", Host: "ci-runner-7", PID: 99, Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.envs(t)
+	locked := runCLI(t, f.env, "", "rotate", "--mode", "maintenance")
+	if locked.code != exitUsage || !strings.Contains(locked.stderr, "alice") || !strings.Contains(locked.stderr, "--break-lock") {
+		t.Fatalf("rotate while another operator holds the lock:\n%s", locked)
+	}
+	if !sameEnvs(before, f.envs(t)) {
+		t.Fatal("a locked-out rotate changed a function")
+	}
+	broken := runCLI(t, f.env, "", "rotate", "--mode", "maintenance", "--break-lock")
+	if broken.code != exitOK || !strings.Contains(broken.stdout, "broke the lock") {
+		t.Fatalf("rotate --break-lock:\n%s", broken)
 	}
 }

@@ -1,0 +1,177 @@
+package rotate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// ErrLocked is returned when another operation holds the fleet's lock.
+var ErrLocked = errors.New("another valine-check operation holds this fleet's lock")
+
+// LockInfo says who holds a fleet's lock and since when. It is the lock
+// secret's value: no secret in it.
+type LockInfo struct {
+	Holder    string    `json:"holder"`
+	Operation string    `json:"operation"`
+	Since     time.Time `json:"since"`
+	// Host and PID say which process holds it, so that a run on the same
+	// machine can tell a dead holder from a live one.
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+}
+
+func (l LockInfo) String() string {
+	return fmt.Sprintf("%s by %s since %s", l.Operation, l.Holder, l.Since.UTC().Format(time.RFC3339))
+}
+
+// lockName is the lock secret beside the backup.
+func (b Backup) lockName() string { return b.Name + "-lock" }
+
+// Lock takes the fleet's lock so that two operators cannot change one
+// fleet at once. CreateSecret refuses a name that exists, which makes it
+// the atomic step: whoever creates the lock secret holds the lock. The
+// returned release deletes it (without the recovery window, so the name is
+// free at once). A process that dies keeps the lock until BreakLock.
+func (b Backup) Lock(ctx context.Context, info LockInfo) (release func(context.Context) error, err error) {
+	value, err := json.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the lock: %w", err)
+	}
+	_, err = b.API.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String(b.lockName()),
+		SecretString: aws.String(string(value)),
+		Description:  aws.String("valine-check: held while an operation changes the fleet of " + b.Name),
+	})
+	var taken *types.ResourceExistsException
+	switch {
+	case errors.As(err, &taken):
+		held, _, rerr := b.lockHolder(ctx)
+		if rerr != nil {
+			return nil, fmt.Errorf("%w (%s; its holder cannot be read: %v)", ErrLocked, b.lockName(), rerr)
+		}
+		return nil, fmt.Errorf("%w: %s; if that run is dead, --break-lock frees it", ErrLocked, held)
+	case err != nil:
+		return nil, fmt.Errorf("taking the lock %s: %w", b.lockName(), err)
+	}
+	return func(ctx context.Context) error {
+		_, err := b.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+			SecretId: aws.String(b.lockName()), ForceDeleteWithoutRecovery: aws.Bool(true),
+		})
+		if err != nil {
+			return fmt.Errorf("releasing the lock %s: %w", b.lockName(), err)
+		}
+		return nil
+	}, nil
+}
+
+// BreakLock frees a lock left by a run that died, and says whose it was
+// (false when there was none). Only on an operator's explicit request.
+func (b Backup) BreakLock(ctx context.Context) (LockInfo, bool, error) {
+	held, found, err := b.lockHolder(ctx)
+	if err != nil || !found {
+		return held, found, err
+	}
+	_, err = b.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+		SecretId: aws.String(b.lockName()), ForceDeleteWithoutRecovery: aws.Bool(true),
+	})
+	var gone *types.ResourceNotFoundException
+	if err != nil && !errors.As(err, &gone) {
+		return held, true, fmt.Errorf("breaking the lock %s: %w", b.lockName(), err)
+	}
+	return held, true, nil
+}
+
+func (b Backup) lockHolder(ctx context.Context) (LockInfo, bool, error) {
+	out, err := b.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(b.lockName())})
+	var gone *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &gone):
+		return LockInfo{}, false, nil
+	case err != nil:
+		return LockInfo{}, false, fmt.Errorf("reading the lock %s: %w", b.lockName(), err)
+	}
+	var info LockInfo
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &info); err != nil {
+		return LockInfo{Holder: "unknown (unreadable lock)"}, true, nil
+	}
+	return info, true, nil
+}
+
+// lock takes the fleet's lock for one operation; release runs even when
+// ctx was cancelled (an interrupted operation must not keep the lock).
+func (e *Engine) lock(ctx context.Context, operation string) (func(), error) {
+	host, _ := os.Hostname()
+	info := LockInfo{
+		Holder:    fmt.Sprintf("%s (pid %d on %s)", orUnknown(e.Operator), os.Getpid(), host),
+		Operation: operation,
+		Since:     e.now().UTC(),
+		Host:      host,
+		PID:       os.Getpid(),
+	}
+	release, err := e.Backup.Lock(ctx, info)
+	if errors.Is(err, ErrLocked) {
+		// A lock left on this machine by a process that is gone (or by this
+		// very process, whose release failed) belongs to a crashed run:
+		// re-running after a crash must converge without a manual step.
+		if held, found, rerr := e.Backup.lockHolder(ctx); rerr == nil && found && held.Host == host && host != "" &&
+			((held.PID == os.Getpid() && !heldHere(e.Backup.lockName())) || (held.PID != os.Getpid() && !processAlive(held.PID))) {
+			e.say("taking over the lock of a run that is gone: %s", held)
+			if _, _, berr := e.Backup.BreakLock(ctx); berr != nil {
+				return nil, berr
+			}
+			release, err = e.Backup.Lock(ctx, info)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	operations.Store(e.Backup.lockName(), true)
+	return func() {
+		defer operations.Delete(e.Backup.lockName())
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := release(rctx); err != nil {
+			e.say("warning: %v; 'valine-check rotate --break-lock' frees it", err)
+		}
+	}, nil
+}
+
+// operations are the locks that operations of this process hold right
+// now: a lock with this process's id that is not among them was left by an
+// operation whose release failed, and may be taken over.
+var operations sync.Map
+
+func heldHere(lockName string) bool {
+	_, ok := operations.Load(lockName)
+	return ok
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown operator"
+	}
+	return s
+}
+
+// processAlive reports whether a process with that id runs on this machine.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM) // EPERM: alive, someone else's
+}
