@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 )
 
@@ -56,8 +54,8 @@ type AlarmDescriber interface {
 	DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
 }
 
-// AlarmsByPrefix lists the metric and composite alarms whose names start
-// with prefix (all pages), sorted by name.
+// AlarmsByPrefix lists the states of the alarms under prefix (those
+// Apply manages), through Status.
 func AlarmsByPrefix(api AlarmDescriber, prefix string) AlarmLister {
 	return prefixLister{api: api, prefix: prefix}
 }
@@ -68,27 +66,14 @@ type prefixLister struct {
 }
 
 func (l prefixLister) AlarmStates(ctx context.Context) ([]AlarmState, error) {
-	in := &cloudwatch.DescribeAlarmsInput{
-		AlarmNamePrefix: aws.String(l.prefix),
-		AlarmTypes:      []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm},
+	statuses, err := Status(ctx, l.api, l.prefix)
+	if err != nil {
+		return nil, err
 	}
-	var states []AlarmState
-	pages := cloudwatch.NewDescribeAlarmsPaginator(l.api, in)
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describing alarms %s*: %w", l.prefix, err)
-		}
-		for _, a := range out.MetricAlarms {
-			states = append(states, AlarmState{Name: aws.ToString(a.AlarmName), State: string(a.StateValue),
-				Reason: aws.ToString(a.StateReason), Updated: aws.ToTime(a.StateUpdatedTimestamp)})
-		}
-		for _, a := range out.CompositeAlarms {
-			states = append(states, AlarmState{Name: aws.ToString(a.AlarmName), State: string(a.StateValue),
-				Reason: aws.ToString(a.StateReason), Updated: aws.ToTime(a.StateUpdatedTimestamp)})
-		}
+	states := make([]AlarmState, len(statuses))
+	for i, s := range statuses {
+		states[i] = AlarmState{Name: s.Name, State: s.State, Reason: s.Reason, Updated: s.UpdatedAt}
 	}
-	sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
 	return states, nil
 }
 

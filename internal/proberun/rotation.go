@@ -5,10 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
@@ -124,30 +120,25 @@ func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
 }
 
 // backupSecrets returns the backup's AWSCURRENT and AWSPREVIOUS values,
-// whatever their length: rotate's Current and Previous refuse a short one,
-// but a legacy short secret retired by a rotation must still be checked
-// during its grace period. The caller trusts a value only when its
-// fingerprint is the journal's. A stage that does not exist is left out;
-// other errors are returned with what could be read.
+// whatever their length (rotate.Backup.Stored): a legacy short secret
+// retired by a rotation must still be checked during its grace period. The
+// caller trusts a value only when its fingerprint is the journal's. A stage
+// that does not exist is left out; other errors are returned with what
+// could be read.
 func backupSecrets(ctx context.Context, b rotate.Backup) ([]probes.Secret, error) {
 	var held []probes.Secret
 	var errs []error
 	for _, stage := range []string{rotate.StageCurrent, rotate.StagePrevious} {
-		out, err := b.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(b.Name), VersionStage: aws.String(stage)})
-		var notFound *smtypes.ResourceNotFoundException
+		v, err := b.Stored(ctx, stage)
 		switch {
-		case errors.As(err, &notFound):
+		case errors.Is(err, rotate.ErrNoBackup):
 			continue
 		case err != nil:
-			errs = append(errs, fmt.Errorf("reading %s of backup %s: %w", stage, b.Name, err))
+			errs = append(errs, err)
 			continue
 		}
-		v := aws.ToString(out.SecretString)
-		if out.SecretString == nil {
-			v = string(out.SecretBinary)
-		}
-		if v != "" {
-			held = append(held, probes.NewSecret(v))
+		if !v.IsEmpty() {
+			held = append(held, v)
 		}
 	}
 	return held, errors.Join(errs...)
