@@ -66,11 +66,13 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 		}
 		e.say("rotation %s is %s; starting the %s rotation asked for", j.ID, out.Journal.Phase, mode)
 	}
-	plan, old, next, err := e.plan(ctx, mode, opt)
+	// The grace period is worked out once, before the plan that shows it
+	// (it may log in to read the refresh tokens' lifetime).
+	grace := e.grace(ctx, mode, opt.Grace)
+	plan, old, next, err := e.plan(ctx, mode, grace, opt)
 	if err != nil || opt.DryRun {
 		return Outcome{DryRun: opt.DryRun, Plan: plan}, err
 	}
-	grace := e.grace(ctx, mode, opt.Grace)
 	watch := e.snapshotBefore(ctx)
 	now := e.now().UTC()
 	j = Journal{ID: NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
@@ -93,7 +95,7 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 
 // plan checks everything that can be checked before a change and says what
 // the rotation would do.
-func (e *Engine) plan(ctx context.Context, mode Mode, opt RotateOptions) (plan []string, old, next probes.Secret, err error) {
+func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt RotateOptions) (plan []string, old, next probes.Secret, err error) {
 	if mode == ModeZeroDowntime && e.Profile.SecondaryVar == "" {
 		return nil, old, next, fmt.Errorf("%w: profile %s names no secondary variable; use --mode maintenance", ErrNoDualSecret, e.Profile.Name)
 	}
@@ -132,7 +134,7 @@ func (e *Engine) plan(ctx context.Context, mode Mode, opt RotateOptions) (plan [
 		plan = append(plan,
 			fmt.Sprintf("set %s=%s on %d functions and prove the API accepts it", e.Profile.SecondaryVar, next, len(e.Fleet)),
 			fmt.Sprintf("set %s=%s, %s=%s on %d functions; verify in grace mode", e.Profile.SecretVar, next, e.Profile.SecondaryVar, old, len(e.Fleet)),
-			fmt.Sprintf("grace period %s, then 'valine-check finalize'", e.grace(ctx, mode, opt.Grace)))
+			fmt.Sprintf("grace period %s, then 'valine-check finalize'", grace))
 	default:
 		plan = append(plan, fmt.Sprintf("set %s=%s on %d functions (no secondary); verify in strict mode", e.Profile.SecretVar, next, len(e.Fleet)))
 	}
