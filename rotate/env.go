@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,6 +89,9 @@ func UpdateEnv(ctx context.Context, api LambdaAPI, function string, change func(
 			Environment:  &types.Environment{Variables: next},
 			RevisionId:   cfg.RevisionId,
 		})
+		// Lambda's errors can quote the environment (its 4 KB error
+		// prints the whole measured string): never pass a value on.
+		err = redactValues(err, current, next)
 		var stale *types.PreconditionFailedException
 		var busy *types.ResourceConflictException
 		switch {
@@ -131,4 +135,38 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// redactedError carries an error whose message had environment values
+// replaced; errors.As and errors.Is still reach the original.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (r redactedError) Error() string { return r.msg }
+func (r redactedError) Unwrap() error { return r.err }
+
+// redactValues returns err with every value of the given environments
+// (plain or JSON-escaped) replaced by "[redacted]" in its message.
+func redactValues(err error, envs ...map[string]string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, env := range envs {
+		for _, v := range env {
+			if len(v) < 4 { // too short to be a secret, too common to replace
+				continue
+			}
+			msg = strings.ReplaceAll(msg, v, "[redacted]")
+			if quoted, qerr := json.Marshal(v); qerr == nil {
+				msg = strings.ReplaceAll(msg, string(quoted[1:len(quoted)-1]), "[redacted]")
+			}
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return redactedError{err: err, msg: msg}
 }

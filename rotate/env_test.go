@@ -2,6 +2,7 @@ package rotate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
@@ -198,5 +200,33 @@ func TestGenerateSecret(t *testing.T) {
 	a, b := mustSecret(t), mustSecret(t)
 	if len(a.Reveal()) != 44 || a.Equal(b) {
 		t.Errorf("want distinct 44-character base64 secrets, got lengths %d/%d", len(a.Reveal()), len(b.Reveal()))
+	}
+}
+
+// quotingLambda answers every update with an error quoting the environment
+// it was sent, as Lambda's own 4 KB error does.
+type quotingLambda struct{ *lambda.Client }
+
+func (q quotingLambda) UpdateFunctionConfiguration(_ context.Context, in *lambda.UpdateFunctionConfigurationInput, _ ...func(*lambda.Options)) (*lambda.UpdateFunctionConfigurationOutput, error) {
+	raw, _ := json.Marshal(in.Environment.Variables)
+	return nil, &types.InvalidParameterValueException{Message: aws.String("environment variables exceeded the 4KB limit. String measured: " + string(raw))}
+}
+
+func TestUpdateEnvNeverPassesOnAValueQuotedByLambda(t *testing.T) {
+	t.Parallel()
+	w, lc := start(t, testbed.Options{ExtraEnv: map[string]string{"DATABASE_URL": `postgres://valine:p"ss\w0rd@db/valine`}})
+	next := mustSecret(t)
+	_, err := rotate.UpdateEnv(t.Context(), quotingLambda{lc}, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}), rotate.EnvUpdate{})
+	var invalid *types.InvalidParameterValueException
+	if !errors.As(err, &invalid) {
+		t.Fatalf("the typed error must still be reachable: %v", err)
+	}
+	for _, v := range []string{string(next.Reveal()), w.InitialSecret(), `p"ss\w0rd`, `p\"ss\\w0rd`} {
+		if strings.Contains(err.Error(), v) {
+			t.Errorf("the error passes on a value (%s): %v", probes.Fingerprint(v), probes.Fingerprint(err.Error()))
+		}
+	}
+	if !strings.Contains(err.Error(), "[redacted]") {
+		t.Errorf("nothing was redacted: the test does not test anything")
 	}
 }
