@@ -104,6 +104,32 @@ var Presets = map[string]Profile{
 		LogFailurePattern:      "JWT verification failed",
 		LogVerificationPattern: "JWT verification",
 	},
+	// valine is the real Project Valine backend (its serverless/ stack), as
+	// observed: cookies for both tokens (the refresh token only in its
+	// cookie), GET /auth/me, one secret variable JWT_SECRET and no
+	// secondary, and no JWT log lines at all. A refused token shows only as
+	// the WARN event me_no_token (the same event as a missing token); the
+	// INFO event me_token_found, logged wherever a token was presented, is
+	// taken as the sign that verifications happen. If a deployment words
+	// its INFO lines differently, override logVerificationPattern: the log
+	// check then says it is blind rather than passing on silence.
+	"valine": {
+		Name:                   "valine",
+		LoginPath:              "/auth/login",
+		EmailField:             "email",
+		PasswordField:          "password",
+		ProfilePath:            "/auth/me",
+		AccessTransport:        TransportCookie,
+		RefreshPath:            "/auth/refresh",
+		RefreshTransport:       TransportCookie,
+		AccessField:            "accessToken",
+		AccessCookie:           "access_token",
+		RefreshCookie:          "refresh_token",
+		RejectStatus:           401,
+		SecretVar:              "JWT_SECRET",
+		LogFailurePattern:      "me_no_token",
+		LogVerificationPattern: "me_token_found",
+	},
 }
 
 // PresetNames lists the preset names in a stable order, for help text and errors.

@@ -23,6 +23,12 @@ func TestResolveProfile(t *testing.T) {
 				t.Errorf("got %+v", p)
 			}
 		}},
+		{name: "valine preset is the real backend", preset: "valine", check: func(t *testing.T, p Profile) {
+			if p.ProfilePath != "/auth/me" || p.SecretVar != "JWT_SECRET" || p.SecondaryVar != "" || p.RefreshTransport != TransportCookie ||
+				p.RefreshField != "" || p.LogFailurePattern != "me_no_token" {
+				t.Errorf("got %+v", p)
+			}
+		}},
 		{name: "later layer wins, zero fields keep lower values", preset: "runbook",
 			overrides: []Profile{{ProfilePath: "/v1/me", RejectStatus: 403}, {ProfilePath: "/v2/me"}},
 			check: func(t *testing.T, p Profile) {

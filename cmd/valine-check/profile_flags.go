@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/probes"
@@ -37,7 +39,7 @@ const profileCategory = "Deployment profile"
 func profileFlags() []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "profile", Value: "runbook", EnvVars: []string{"VALINE_PROFILE"}, Category: profileCategory,
-			Usage: "built-in deployment profile: runbook or cookie"},
+			Usage: "built-in deployment profile: " + strings.Join(probes.PresetNames(), ", ")},
 		&cli.PathFlag{Name: "profile-file", EnvVars: []string{"VALINE_PROFILE_FILE"}, Category: profileCategory,
 			Usage: "YAML or JSON file with a preset and field overrides (flags override it)"},
 		&cli.IntFlag{Name: "reject-status", EnvVars: []string{"VALINE_REJECT_STATUS"}, Category: profileCategory,
