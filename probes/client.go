@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -58,6 +59,62 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s: HTTP %d %s", e.Op, e.Response.Status, e.Response.Body)
+}
+
+// UnavailableError is an answer that says nothing about tokens: HTTP 5xx
+// (the API or its gateway failed, or is busy) or 429 (rate-limited). A
+// check that gets one could not tell, so it is an Error, never a Fail; the
+// runner retries it within the check's deadline, waiting RetryAfter when
+// the API names one.
+type UnavailableError struct {
+	// Request is the method and path asked, such as "POST /auth/login".
+	Request  string
+	Response Response
+	// RetryAfter is the wait the API asked for (a Retry-After header, or a
+	// retryAfter field in a JSON body, in seconds); 0 when it named none.
+	RetryAfter time.Duration
+}
+
+func (e *UnavailableError) Error() string {
+	msg := fmt.Sprintf("%s: HTTP %d %s: the API could not answer", e.Request, e.Response.Status, e.Response.Body)
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (it asked to retry after %s)", e.RetryAfter)
+	}
+	return msg
+}
+
+// maxRetryAfter bounds the wait an API can ask for: longer than any
+// check's deadline is the same as "not now".
+const maxRetryAfter = 5 * time.Minute
+
+// unavailable returns the UnavailableError of a 5xx or 429 answer, or nil.
+func unavailable(method, path string, resp *http.Response, raw []byte) *UnavailableError {
+	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+		return nil
+	}
+	return &UnavailableError{Request: method + " " + path, Response: safeResponse(resp.StatusCode, raw), RetryAfter: retryAfter(resp.Header, raw)}
+}
+
+// retryAfter reads the wait an answer asks for: the Retry-After header
+// (seconds or an HTTP date), else a numeric retryAfter field (seconds) in a
+// JSON body, as the Valine backend's {"error":"SERVER_BUSY","retryAfter":3}.
+func retryAfter(h http.Header, raw []byte) time.Duration {
+	var d time.Duration
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+			d = time.Duration(secs) * time.Second
+		} else if at, err := http.ParseTime(v); err == nil {
+			d = max(0, time.Until(at))
+		}
+	} else {
+		var body struct {
+			RetryAfter *float64 `json:"retryAfter"`
+		}
+		if json.Unmarshal(raw, &body) == nil && body.RetryAfter != nil && *body.RetryAfter >= 0 {
+			d = time.Duration(*body.RetryAfter * float64(time.Second))
+		}
+	}
+	return min(d, maxRetryAfter)
 }
 
 // Login posts the probe user's credentials and returns the session.
@@ -108,8 +165,18 @@ func (c *Client) MeDeliberately(ctx context.Context, token Token, marker string)
 	return d.Me(ctx, token)
 }
 
+// RefreshDeliberately is Refresh with a refresh token the probe expects to
+// be refused, sent with the marker as its User-Agent.
+func (c *Client) RefreshDeliberately(ctx context.Context, s Session, marker string) (Session, error) {
+	d := *c
+	d.UserAgent = marker
+	return d.Refresh(ctx, s)
+}
+
 // Me calls the profile endpoint (GET /profile/me or /auth/me) with an access
-// token, in the profile's transport, and returns the answer whatever its status.
+// token, in the profile's transport, and returns the answer whatever its
+// status, except that a 5xx or 429 answer is an *UnavailableError: it says
+// nothing about the token.
 func (c *Client) Me(ctx context.Context, access Token) (Response, error) {
 	h := http.Header{}
 	switch c.Profile.AccessTransport {
@@ -230,6 +297,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, h htt
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: reading answer: %w", ErrUnreachable, err)
+	}
+	if u := unavailable(method, path, resp, raw); u != nil {
+		return resp, raw, u
 	}
 	return resp, raw, nil
 }

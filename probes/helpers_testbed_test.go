@@ -23,7 +23,7 @@ import (
 // delay converges at once, so a check that waits for propagation and still
 // fails after 300 ms never will.
 func fastRunner() probes.Runner {
-	return probes.Runner{Convergence: 300 * time.Millisecond, RetryInterval: 20 * time.Millisecond}
+	return probes.Runner{CheckTimeout: 2 * time.Second, Convergence: 300 * time.Millisecond, RetryInterval: 20 * time.Millisecond}
 }
 
 // startWorld starts a local world and closes it with the test.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 )
 
 // SecretHonoured returns a probe that forges a token from a fresh session's
@@ -22,15 +21,20 @@ func SecretHonoured(key Secret) Probe {
 			return errored("forging a token with "+key.Fingerprint()+": "+err.Error(), nil)
 		}
 		// Refused until the secret propagates: mark it as the probe's own.
-		resp, err := t.API.MeDeliberately(ctx, tok, DeliberateMarker(cfg.ProbePassword))
+		resp, err := t.meDeliberately(ctx, tok, cfg)
 		if err != nil {
 			return fromCallError("calling "+t.API.Profile.ProfilePath, err)
 		}
 		details := map[string]any{"status": resp.Status, "secret": key.Fingerprint()}
-		if resp.Status != http.StatusOK {
+		switch {
+		case resp.Status >= 200 && resp.Status < 300:
+			return passed(fmt.Sprintf("a token signed with %s was accepted", key), details)
+		case t.API.IsRejection(resp):
+			// Only the API's own rejection says "no".
 			return failed(fmt.Sprintf("a token signed with %s was refused (HTTP %d %s): the API does not honour it", key, resp.Status, resp.Body), details)
 		}
-		return passed(fmt.Sprintf("a token signed with %s was accepted", key), details)
+		return errored(fmt.Sprintf("a token signed with %s got HTTP %d %s, neither acceptance nor the rejection %d: cannot tell whether the API honours it",
+			key, resp.Status, resp.Body, t.API.Profile.RejectStatus), details)
 	}
 }
 

@@ -13,24 +13,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 )
 
-// maxLogPages bounds how much of a noisy log group the check reads: enough to
-// count and sample failures, never an unbounded scan.
-const maxLogPages = 20
-
 // logTime prints window bounds to the millisecond: a window often spans seconds.
 const logTime = "2006-01-02T15:04:05.000Z07:00"
 
 // NoLogErrors checks the function's log group for failed JWT verifications
 // between cfg.LogsSince and cfg.LogsUntil, with the profile's filter
-// patterns. Silence is not health: when the window holds no verification
-// line at all, it warns that it cannot see failures.
+// patterns, reading every page. Silence is not health: when the window
+// holds no verification line at all, it warns that it cannot see failures.
 //
 // The probe causes failures on purpose (old tokens in strict mode, the
-// security battery). This run's own come after the window; earlier runs'
-// can fall inside it. Lines carrying the probe's DeliberateMarker are not
-// counted (and their number is said), which works where the API logs the
-// User-Agent with a failure; elsewhere, start the window (--since) after any
-// earlier probe run.
+// security battery, the proof of a secondary). Two mechanisms leave them
+// out. By time, which holds on any backend: each request the probes sent
+// expecting a refusal (Target.Deliberate) accounts for at most one failure
+// line stamped while it was in flight. By User-Agent, where the API logs
+// it: lines carrying the probe's DeliberateMarker. Earlier runs' deliberate
+// rejections (a scheduled probe's) are known by neither on a backend that
+// logs no User-Agent; start the window after them (--since).
 func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
 	if t.Function == "" || t.Logs == nil {
 		return skipped("no Lambda function given (VALINE_FUNCTION), so its logs cannot be read")
@@ -46,15 +44,17 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 	window := fmt.Sprintf("%s between %s and %s", group, cfg.LogsSince.UTC().Format(logTime), until.UTC().Format(logTime))
 	p := t.API.Profile
 
-	failures, err := filterEvents(ctx, t.Logs, group, p.LogFailurePattern, cfg.LogsSince, until, maxLogPages)
+	failures, err := filterEvents(ctx, t.Logs, group, p.LogFailurePattern, cfg.LogsSince, until, false)
 	if err != nil {
 		return errored("reading "+window+": "+err.Error(), nil)
 	}
-	verifications, err := filterEvents(ctx, t.Logs, group, p.LogVerificationPattern, cfg.LogsSince, until, 1)
+	verifications, err := filterEvents(ctx, t.Logs, group, p.LogVerificationPattern, cfg.LogsSince, until, true)
 	if err != nil {
 		return errored("reading "+window+": "+err.Error(), nil)
 	}
-	failures, deliberate := withoutDeliberate(failures, DeliberateMarker(cfg.ProbePassword))
+	failures, marked := withoutDeliberate(failures, DeliberateMarker(cfg.ProbePassword))
+	failures, timed := absorbDeliberate(failures, t.Deliberate.Spans())
+	deliberate := marked + timed
 	details := map[string]any{"logGroup": group, "since": cfg.LogsSince.UTC().Format(logTime),
 		"until": until.UTC().Format(logTime), "failures": len(failures), "probeRejectionsIgnored": deliberate}
 	if len(failures) > 0 {
@@ -64,17 +64,26 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 		return failed(fmt.Sprintf("%d failed JWT verification(s) in %s (%s)", len(failures), window, summarizeReasons(reasons)), details)
 	}
 	if len(verifications) == 0 {
-		return warned(fmt.Sprintf("no JWT verification lines at all in %s: this check cannot see failures (is the function logging verifications? does the profile's logVerificationPattern %q match them?)", window, p.LogVerificationPattern), details)
+		return warned(fmt.Sprintf("BLIND: no JWT verification lines at all in %s: this check cannot see failures (is the function logging verifications? does the profile's logVerificationPattern %q match them?)", window, p.LogVerificationPattern), details)
 	}
 	ignored := ""
 	if deliberate > 0 {
-		ignored = fmt.Sprintf(" (%d deliberate rejections by earlier probe runs not counted)", deliberate)
+		ignored = fmt.Sprintf(" (%d deliberate rejections by the probe not counted)", deliberate)
 	}
 	return passed(fmt.Sprintf("no failed JWT verifications in %s, and the log shows verifications happening%s", window, ignored), details)
 }
 
-// filterEvents returns the messages matching pattern, reading at most maxPages pages.
-func filterEvents(ctx context.Context, logs LogsAPI, group, pattern string, since, until time.Time, maxPages int) ([]string, error) {
+// logEvent is one matching log line and its timestamp.
+type logEvent struct {
+	msg string
+	at  time.Time
+}
+
+// filterEvents returns the events matching pattern, following NextToken to
+// the end (FilterLogEvents may answer pages with no events while it scans;
+// only a missing token ends the listing). With first, it stops at the
+// first match: the caller asks only whether there is one.
+func filterEvents(ctx context.Context, logs LogsAPI, group, pattern string, since, until time.Time, first bool) ([]logEvent, error) {
 	in := &cloudwatchlogs.FilterLogEventsInput{
 		LogGroupName:  aws.String(group),
 		FilterPattern: aws.String(pattern),
@@ -86,35 +95,38 @@ func filterEvents(ctx context.Context, logs LogsAPI, group, pattern string, sinc
 		StartTime: aws.Int64(ceilMilli(since)),
 		EndTime:   aws.Int64(until.UnixMilli() - 1),
 	}
-	if maxPages == 1 {
+	if first {
 		in.Limit = aws.Int32(1)
 	}
-	var msgs []string
-	for page := 0; page < maxPages; page++ {
+	var events []logEvent
+	for {
 		out, err := logs.FilterLogEvents(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("filtering log events: %w", err)
 		}
 		for _, e := range out.Events {
-			msgs = append(msgs, aws.ToString(e.Message))
+			events = append(events, logEvent{msg: aws.ToString(e.Message), at: time.UnixMilli(aws.ToInt64(e.Timestamp))})
 		}
-		if out.NextToken == nil || aws.ToString(out.NextToken) == "" || (maxPages == 1 && len(msgs) > 0) {
-			break
+		next := aws.ToString(out.NextToken)
+		if next == "" || (first && len(events) > 0) {
+			return events, nil
 		}
-		in.NextToken = out.NextToken
+		if in.NextToken != nil && *in.NextToken == next {
+			return nil, fmt.Errorf("filtering log events: the listing repeats its page token")
+		}
+		in.NextToken = aws.String(next)
 	}
-	return msgs, nil
 }
 
 var reasonField = regexp.MustCompile(`reason="([^"]*)"`)
 
 // failureReasons counts failures by their reason="..." field, where the log
 // line has one.
-func failureReasons(msgs []string) map[string]int {
+func failureReasons(events []logEvent) map[string]int {
 	counts := map[string]int{}
-	for _, m := range msgs {
+	for _, e := range events {
 		reason := "unstated"
-		if sub := reasonField.FindStringSubmatch(m); sub != nil {
+		if sub := reasonField.FindStringSubmatch(e.msg); sub != nil {
 			reason = sub[1]
 		}
 		counts[reason]++
@@ -139,13 +151,13 @@ func summarizeReasons(counts map[string]int) string {
 
 // sample returns up to n messages with JWT-shaped strings redacted: a log
 // line written by a careless API must not carry a token into the report.
-func sample(msgs []string, n int) []string {
+func sample(events []logEvent, n int) []string {
 	out := make([]string, 0, n)
-	for _, m := range msgs {
+	for _, e := range events {
 		if len(out) == n {
 			break
 		}
-		out = append(out, safeResponse(0, []byte(m)).Body)
+		out = append(out, safeResponse(0, []byte(e.msg)).Body)
 	}
 	return out
 }
@@ -160,13 +172,13 @@ func ceilMilli(t time.Time) int64 {
 }
 
 // withoutDeliberate drops the lines of the probe's own deliberate rejections.
-func withoutDeliberate(msgs []string, marker string) (kept []string, dropped int) {
-	for _, m := range msgs {
-		if strings.Contains(m, marker) {
+func withoutDeliberate(events []logEvent, marker string) (kept []logEvent, dropped int) {
+	for _, e := range events {
+		if strings.Contains(e.msg, marker) {
 			dropped++
 			continue
 		}
-		kept = append(kept, m)
+		kept = append(kept, e)
 	}
 	return kept, dropped
 }

@@ -36,14 +36,16 @@ func TestEachMisbehaviourFailsItsCheck(t *testing.T) {
 	}{
 		{
 			name: "AcceptOldTokens strict", expect: probes.Strict, m: testbed.AcceptOldTokens,
-			want:       map[string]probes.Outcome{"old-token-rejected": probes.Fail},
-			reasons:    map[string][]string{"old-token-rejected": {"old secret", "still trusted", "convergence deadline"}},
+			want: map[string]probes.Outcome{"old-token-rejected": probes.Fail, "old-refresh-rejected": probes.Fail},
+			reasons: map[string][]string{"old-token-rejected": {"old secret", "still trusted", "convergence deadline"},
+				"old-refresh-rejected": {"still refreshes", "old secret"}},
 			wantStatus: probes.Fail,
 		},
 		{
 			name: "IgnoreSecondary grace", expect: probes.Grace, m: testbed.IgnoreSecondary,
-			want:       map[string]probes.Outcome{"old-token-accepted": probes.Fail},
-			reasons:    map[string][]string{"old-token-accepted": {"HTTP 401", "AUTH_JWT_SECRET_SECONDARY"}},
+			want: map[string]probes.Outcome{"old-token-accepted": probes.Fail, "old-refresh-accepted": probes.Fail},
+			reasons: map[string][]string{"old-token-accepted": {"HTTP 401", "AUTH_JWT_SECRET_SECONDARY"},
+				"old-refresh-accepted": {"refused to refresh", "logged out"}},
 			wantStatus: probes.Fail,
 		},
 		{
@@ -54,20 +56,23 @@ func TestEachMisbehaviourFailsItsCheck(t *testing.T) {
 		},
 		{
 			name: "AcceptAnyHMAC", expect: probes.Strict, m: testbed.AcceptAnyHMAC,
-			want:       map[string]probes.Outcome{"security-hs512": probes.Fail},
-			reasons:    map[string][]string{"security-hs512": {"HS512"}},
+			want:       map[string]probes.Outcome{"security-hs384-hs512": probes.Fail},
+			reasons:    map[string][]string{"security-hs384-hs512": {"accepted HS384 and HS512 tokens", "not pinned to HS256"}},
 			wantStatus: probes.Fail,
 		},
 		{
+			// A 500 says nothing about tokens: could not tell, after
+			// retrying within the check's deadline.
 			name: "RefreshFails", expect: probes.Strict, m: testbed.RefreshFails,
-			want:       map[string]probes.Outcome{"refresh": probes.Fail},
-			reasons:    map[string][]string{"refresh": {"HTTP 500"}},
-			wantStatus: probes.Fail,
+			want:       map[string]probes.Outcome{"refresh": probes.Error, "old-refresh-rejected": probes.Error},
+			reasons:    map[string][]string{"refresh": {"HTTP 500", "could not answer", "still unavailable"}},
+			wantStatus: probes.Error,
 		},
 		{
 			name: "AcceptExpired", expect: probes.Strict, m: testbed.AcceptExpired,
-			want:       map[string]probes.Outcome{"security-expired": probes.Fail},
-			reasons:    map[string][]string{"security-expired": {"expired"}},
+			// Not checking exp also accepts a token with none.
+			want:       map[string]probes.Outcome{"security-expired": probes.Fail, "security-no-exp": probes.Fail},
+			reasons:    map[string][]string{"security-expired": {"expired"}, "security-no-exp": {"without exp", "works forever"}},
 			wantStatus: probes.Fail,
 		},
 		{
@@ -83,6 +88,7 @@ func TestEachMisbehaviourFailsItsCheck(t *testing.T) {
 			name: "SkipSignature strict", expect: probes.Strict, m: testbed.SkipSignature,
 			want: map[string]probes.Outcome{
 				"security-tampered-signature": probes.Fail, "security-empty-key": probes.Fail, "old-token-rejected": probes.Fail,
+				"old-refresh-rejected": probes.Fail,
 			},
 			reasons:    map[string][]string{"security-tampered-signature": {"tampered"}, "security-empty-key": {"empty key"}},
 			wantStatus: probes.Fail,
@@ -126,7 +132,7 @@ func TestEachMisbehaviourFailsItsCheck(t *testing.T) {
 				}
 				// A check that waits for propagation and failed was retried
 				// until the deadline, not judged on one answer.
-				if res.Outcome == probes.Fail && (res.Name == "old-token-rejected" || res.Name == "old-token-accepted") && res.Attempts < 2 {
+				if res.Outcome == probes.Fail && strings.HasPrefix(res.Name, "old-") && res.Attempts < 2 {
 					t.Errorf("%s failed after %d attempt(s); it waits for propagation", res.Name, res.Attempts)
 				}
 			}

@@ -58,7 +58,7 @@ func OldTokenRejected(ctx context.Context, t Target, cfg Config, log *slog.Logge
 	if stop != nil {
 		return *stop
 	}
-	resp, err := t.API.MeDeliberately(ctx, tok, DeliberateMarker(cfg.ProbePassword))
+	resp, err := t.meDeliberately(ctx, tok, cfg)
 	if err != nil {
 		return fromCallError("calling "+t.API.Profile.ProfilePath+" with the old token", err)
 	}
@@ -76,6 +76,9 @@ func OldTokenRejected(ctx context.Context, t Target, cfg Config, log *slog.Logge
 // OldTokenAccepted checks, during a zero-downtime grace period, that a token
 // signed with the old secret is still honoured (through the secondary variable).
 func OldTokenAccepted(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
+	if stop := needSecondary(t); stop != nil {
+		return *stop
+	}
 	tok, source, stop := oldToken(t, cfg)
 	if stop != nil {
 		return *stop
@@ -90,6 +93,17 @@ func OldTokenAccepted(ctx context.Context, t Target, cfg Config, log *slog.Logge
 			source, resp.Status, resp.Body, orNone(t.API.Profile.SecondaryVar)), details)
 	}
 	return passed(fmt.Sprintf("the old token (%s) is still accepted, as the grace period requires", source), details)
+}
+
+// needSecondary fails at once, without a retry, a grace-period check
+// against a profile that names no secondary variable: no wait can make such
+// a deployment honour the old secret.
+func needSecondary(t Target) *Result {
+	if t.API.Profile.SecondaryVar != "" {
+		return nil
+	}
+	r := settledFail(fmt.Sprintf("profile %s names no secondary variable: no grace period is possible (rotate with --mode maintenance and verify with --expect strict)", t.API.Profile.Name), nil)
+	return &r
 }
 
 func orNone(s string) string {

@@ -46,6 +46,10 @@ type Target struct {
 	Function string
 	// Logs reads that log group; nil skips the log check.
 	Logs LogsAPI
+	// Deliberate records the requests the probes send expecting a refusal,
+	// so the log check can leave them out; nil means the runner keeps one
+	// per run. A rotation shares one across its steps.
+	Deliberate *DeliberateLog
 }
 
 // Config is the inputs of a run that are not the target. Secrets and tokens
@@ -58,6 +62,10 @@ type Config struct {
 	ProbePassword Secret
 	// OldToken is a token issued before the rotation; optional.
 	OldToken Token
+	// OldRefresh is a refresh token issued before the rotation (a
+	// rotation keeps its baseline's); optional: without it one is forged
+	// from a fresh refresh token's claims and OldSecret.
+	OldRefresh Token
 	// OldSecret is the secret that was replaced; with it an old token is
 	// forged from a fresh token's claims, so nobody has to keep a token from
 	// before the rotation. Optional.
@@ -71,6 +79,11 @@ type Config struct {
 	// LogsUntil ends that window; zero means the start of the run, so the
 	// run's own deliberate rejections are not counted as failures.
 	LogsUntil time.Time
+	// LogsThroughRun ends the window instead when the log check starts,
+	// which the runner then schedules after every other check of the run:
+	// a rotation's window spans the change and its whole verification. The
+	// run's own deliberate rejections are left out by time (DeliberateLog).
+	LogsThroughRun bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -86,11 +99,17 @@ func (c Config) now() time.Time {
 // runner owns timing, deadlines, ordering and retries.
 type Probe func(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result
 
-// fromCallError turns a failed API call into a Result: no answer at all is
-// an environment error, a wrong answer is a failure.
+// fromCallError turns a failed API call into a Result: no answer at all,
+// or one that says nothing about tokens (5xx, 429), is an environment
+// error; a wrong answer is a failure.
 func fromCallError(what string, err error) Result {
 	var se *StatusError
+	var busy *UnavailableError
 	switch {
+	case errors.As(err, &busy):
+		r := errored(fmt.Sprintf("%s: %v", what, err), map[string]any{"status": busy.Response.Status})
+		r.transient, r.retryAfter = true, busy.RetryAfter
+		return r
 	case errors.As(err, &se):
 		return failed(fmt.Sprintf("%s: the API answered HTTP %d %s", what, se.Response.Status, se.Response.Body),
 			map[string]any{"status": se.Response.Status})

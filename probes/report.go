@@ -21,6 +21,9 @@ type Report struct {
 	Duration time.Duration
 	Results  []Result
 	Summary  Summary
+	// Gate is the judgement against a baseline, when the run verified a
+	// change (see JudgeAgainst); nil for a plain run, which is a strict gate.
+	Gate *Gate
 }
 
 // Summary counts results by outcome.
@@ -55,7 +58,12 @@ func summarize(results []Result) Summary {
 // Status is the run's verdict: fail if any check failed (a finding about the
 // deployment), else error if any could not run (the environment failed),
 // else pass. Warnings and skips do not fail a run; the report shows them.
+// A report judged against a baseline gives the gate's verdict instead, in
+// which a finding the deployment already had does not fail the change.
 func (r Report) Status() Outcome {
+	if r.Gate != nil {
+		return r.Gate.Verdict
+	}
 	switch {
 	case r.Summary.Failed > 0:
 		return Fail
@@ -96,6 +104,7 @@ type reportJSON struct {
 	DurationMS    float64   `json:"durationMs"`
 	ChecksTotalMS float64   `json:"checksTotalMs"`
 	Summary       Summary   `json:"summary"`
+	Gate          *Gate     `json:"gate,omitempty"`
 	Results       []Result  `json:"results"`
 }
 
@@ -104,7 +113,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	return json.Marshal(reportJSON{
 		Schema: r.Schema, Status: r.Status(), API: r.API, Profile: r.Profile, Expect: r.Expect,
 		Function: r.Function, StartedAt: r.StartedAt, DurationMS: ms(r.Duration),
-		ChecksTotalMS: ms(r.ChecksTotal()), Summary: r.Summary, Results: r.Results,
+		ChecksTotalMS: ms(r.ChecksTotal()), Summary: r.Summary, Gate: r.Gate, Results: r.Results,
 	})
 }
 
@@ -115,8 +124,17 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Report{Schema: in.Schema, API: in.API, Profile: in.Profile, Expect: in.Expect, Function: in.Function,
-		StartedAt: in.StartedAt, Duration: fromMS(in.DurationMS), Results: in.Results, Summary: in.Summary}
+		StartedAt: in.StartedAt, Duration: fromMS(in.DurationMS), Results: in.Results, Summary: in.Summary, Gate: in.Gate}
 	return nil
+}
+
+// LoginSession returns the session of the run's login, when it passed: a
+// rotation keeps its baseline's, to try its refresh token after the change.
+func (r Report) LoginSession() (Session, bool) {
+	if res, ok := r.Result("login"); ok && res.Outcome == Pass && res.session != nil {
+		return *res.session, true
+	}
+	return Session{}, false
 }
 
 // NewReport builds a report from results gathered outside the runner (a

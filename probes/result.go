@@ -40,8 +40,23 @@ type Result struct {
 	// how long after its first attempt it first passed.
 	ConvergedAfter *time.Duration
 
+	// Baseline is the same check's outcome against the secret in force
+	// before the change, when the run was judged against a baseline
+	// (Report.JudgeAgainst); "" otherwise.
+	Baseline Outcome
+	// PreExisting marks a failure the baseline already had: a finding about
+	// the deployment, not caused by the change.
+	PreExisting bool
+
 	// session is what a passing login hands to the checks that need it.
 	session *Session
+	// transient marks an Error worth retrying within the check's deadline
+	// (the API answered 5xx or 429); retryAfter is the wait it asked for.
+	transient  bool
+	retryAfter time.Duration
+	// settled marks a Fail that no wait can change (an input or the
+	// profile rules it out): the runner does not retry it.
+	settled bool
 }
 
 // resultJSON is the documented wire form of a Result (see docs/report-schema.md).
@@ -53,6 +68,8 @@ type resultJSON struct {
 	Attempts         int            `json:"attempts"`
 	ConvergedAfterMS *float64       `json:"convergedAfterMs,omitempty"`
 	Details          map[string]any `json:"details,omitempty"`
+	Baseline         Outcome        `json:"baseline,omitempty"`
+	PreExisting      bool           `json:"preExisting,omitempty"`
 }
 
 // MarshalJSON writes the documented form, durations in milliseconds.
@@ -60,6 +77,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	out := resultJSON{
 		Name: r.Name, Outcome: r.Outcome, Reason: r.Reason,
 		DurationMS: ms(r.Duration), Attempts: r.Attempts, Details: r.Details,
+		Baseline: r.Baseline, PreExisting: r.PreExisting,
 	}
 	if r.ConvergedAfter != nil {
 		v := ms(*r.ConvergedAfter)
@@ -76,7 +94,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Result{Name: in.Name, Outcome: in.Outcome, Reason: in.Reason, Details: in.Details,
-		Duration: fromMS(in.DurationMS), Attempts: in.Attempts}
+		Duration: fromMS(in.DurationMS), Attempts: in.Attempts, Baseline: in.Baseline, PreExisting: in.PreExisting}
 	if in.ConvergedAfterMS != nil {
 		d := fromMS(*in.ConvergedAfterMS)
 		r.ConvergedAfter = &d
@@ -97,6 +115,13 @@ func failed(reason string, details map[string]any) Result {
 }
 
 func skipped(reason string) Result { return Result{Outcome: Skip, Reason: reason} }
+
+// settledFail is a failure no retry can change.
+func settledFail(reason string, details map[string]any) Result {
+	r := failed(reason, details)
+	r.settled = true
+	return r
+}
 
 func warned(reason string, details map[string]any) Result {
 	return Result{Outcome: Warn, Reason: reason, Details: details}

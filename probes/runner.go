@@ -9,10 +9,12 @@ import (
 )
 
 // Runner owns what is common to all checks: ordering (a check starts once
-// the checks it needs have passed), bounded concurrency, a deadline per
-// attempt, and bounded retries for checks that wait for propagation.
+// the checks it needs have passed), bounded concurrency, deadlines, and
+// bounded retries: for checks that wait for propagation, and for any check
+// while the API answers 5xx or 429.
 type Runner struct {
-	// CheckTimeout bounds one attempt of one check (default 15 s).
+	// CheckTimeout bounds one attempt of one check, and an ordinary check's
+	// retries while the API cannot answer (default 15 s).
 	CheckTimeout time.Duration
 	// Convergence bounds how long a propagation-dependent check keeps retrying (default 60 s).
 	Convergence time.Duration
@@ -54,9 +56,12 @@ func (r Runner) withDefaults(n int) Runner {
 func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) Report {
 	r = r.withDefaults(len(checks))
 	start := time.Now()
-	if cfg.LogsUntil.IsZero() {
+	if cfg.LogsUntil.IsZero() && !cfg.LogsThroughRun {
 		// The run's own deliberate rejections come after this instant.
 		cfg.LogsUntil = cfg.now()
+	}
+	if t.Deliberate == nil {
+		t.Deliberate = &DeliberateLog{}
 	}
 	index := make(map[string]int, len(checks))
 	done := make([]chan struct{}, len(checks))
@@ -99,9 +104,21 @@ func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) R
 					tt.Session = results[j].session
 				}
 			}
+			ccfg := cfg
+			if cfg.LogsThroughRun && c.HasLabel(LabelLogs) {
+				// The window ends when the log check starts, after every
+				// other check: it sees the whole run, whose deliberate
+				// rejections the DeliberateLog accounts for.
+				for j, other := range checks {
+					if !other.HasLabel(LabelLogs) {
+						<-done[j]
+					}
+				}
+				ccfg.LogsUntil = cfg.now()
+			}
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = r.runCheck(ctx, c, tt, cfg)
+			results[i] = r.runCheck(ctx, c, tt, ccfg)
 		}()
 	}
 	for i := range done {
@@ -121,28 +138,50 @@ func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) R
 	return rep
 }
 
-// runCheck runs one check to its verdict: one attempt, or, for a check that
-// waits for propagation, attempts with backoff until it stops failing or the
-// convergence deadline passes.
+// runCheck runs one check to its verdict. A check is retried with backoff
+// while its answer may still change: a check that waits for propagation
+// while it fails (within the convergence deadline), and any check while
+// the API cannot answer (5xx, 429: within the check's deadline, which is
+// CheckTimeout, or the convergence deadline for a check that waits for
+// propagation), waiting at least what the API asked for.
 func (r Runner) runCheck(ctx context.Context, c Check, t Target, cfg Config) Result {
 	log := r.Logger.With("check", c.Name)
 	start := time.Now()
+	budget := r.CheckTimeout
+	if c.Eventually {
+		budget = max(r.Convergence, r.CheckTimeout)
+	}
 	wait := r.RetryInterval
 	var res Result
 	attempts := 0
 	for {
 		attempts++
-		res = r.attempt(ctx, c, t, cfg, log)
-		if !c.Eventually || res.Outcome != Fail {
+		timeout := r.CheckTimeout
+		if !c.Eventually {
+			// An ordinary check's retries share its one deadline.
+			timeout = max(budget-time.Since(start), time.Millisecond)
+		}
+		res = r.attempt(ctx, c, t, cfg, timeout, log)
+		converging := c.Eventually && res.Outcome == Fail && !res.settled
+		busy := res.Outcome == Error && res.transient
+		if !converging && !busy {
 			break
+		}
+		pause := wait
+		if busy {
+			pause = max(wait, res.retryAfter)
 		}
 		elapsed := time.Since(start)
-		if elapsed+wait > r.Convergence {
-			res.Reason += fmt.Sprintf(" (still failing after %d attempts over %s; convergence deadline %s)", attempts, elapsed.Round(time.Millisecond), r.Convergence)
+		if limit := r.Convergence; converging && elapsed+pause > limit {
+			res.Reason += fmt.Sprintf(" (still failing after %d attempts over %s; convergence deadline %s)", attempts, elapsed.Round(time.Millisecond), limit)
 			break
 		}
-		log.Debug("not converged yet, retrying", "attempt", attempts, "wait", wait, "reason", res.Reason)
-		timer := time.NewTimer(wait)
+		if busy && elapsed+pause > budget {
+			res.Reason += fmt.Sprintf(" (still unavailable after %d attempts over %s; the check's deadline is %s)", attempts, elapsed.Round(time.Millisecond), budget)
+			break
+		}
+		log.Debug("retrying", "attempt", attempts, "wait", pause, "reason", res.Reason)
+		timer := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -166,8 +205,8 @@ func (r Runner) runCheck(ctx context.Context, c Check, t Target, cfg Config) Res
 
 // attempt runs the probe once under the per-attempt deadline, turning a
 // panic or a timeout into an Error result.
-func (r Runner) attempt(ctx context.Context, c Check, t Target, cfg Config, log *slog.Logger) (res Result) {
-	actx, cancel := context.WithTimeout(ctx, r.CheckTimeout)
+func (r Runner) attempt(ctx context.Context, c Check, t Target, cfg Config, timeout time.Duration, log *slog.Logger) (res Result) {
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
@@ -176,7 +215,7 @@ func (r Runner) attempt(ctx context.Context, c Check, t Target, cfg Config, log 
 	}()
 	res = c.Probe(actx, t, cfg, log)
 	if res.Outcome == Error && errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-		res.Reason = fmt.Sprintf("timed out after %s: %s", r.CheckTimeout, res.Reason)
+		res.Reason = fmt.Sprintf("timed out after %s: %s", timeout.Round(time.Millisecond), res.Reason)
 	}
 	return res
 }

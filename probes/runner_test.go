@@ -157,13 +157,14 @@ func TestSelect(t *testing.T) {
 		names = append(names, c.Name)
 	}
 	joined := strings.Join(names, ",")
-	if joined != "login,new-secret-in-use,refresh,security-alg-none,security-hs512,security-expired,security-tampered-signature,security-empty-key,security-refresh-as-access" {
+	if joined != "login,new-secret-in-use,refresh,security-alg-none,security-hs384-hs512,security-expired,security-no-exp,security-tampered-signature,security-empty-key,security-refresh-as-access" {
 		t.Errorf("got %s", joined)
 	}
 	if _, err := Select(Catalog(), []string{"nope"}); err == nil {
 		t.Error("unknown name accepted")
 	}
-	if g := ForExpect(Catalog(), Grace); len(g) != len(Catalog())-1 {
+	// Two checks are strict only: old-token-rejected and old-refresh-rejected.
+	if g := ForExpect(Catalog(), Grace); len(g) != len(Catalog())-2 {
 		t.Errorf("grace selection has %d checks", len(g))
 	}
 }

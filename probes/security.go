@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,7 +27,7 @@ func securityProbe(attack, impact string, forge forgery) Probe {
 		if stop != nil {
 			return *stop
 		}
-		resp, err := t.API.MeDeliberately(ctx, tok, DeliberateMarker(cfg.ProbePassword))
+		resp, err := t.meDeliberately(ctx, tok, cfg)
 		if err != nil {
 			return fromCallError("sending "+attack, err)
 		}
@@ -47,9 +48,62 @@ var AlgNone = securityProbe("an unsigned alg=none token",
 	"anyone can forge any identity without a secret",
 	func(s Session, _ Config) (Token, *Result) { return orErrored(UnsignedToken(s.Access)) })
 
-// AlgHS512 sends the fresh token's claims signed HS512 with the current secret.
-var AlgHS512 = securityProbe("an HS512 token signed with the current secret",
-	"the API does not pin HS256, so it trusts whatever algorithm a token names",
+// AlgHS384HS512 sends the fresh token's claims signed HS384 and HS512
+// with the current secret: a backend that verifies without naming the
+// algorithm (jsonwebtoken's verify(token, secret) with no algorithms, as the
+// real Valine backend does) accepts both. The finding names exactly which
+// were accepted.
+func AlgHS384HS512(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
+	s, skip := needSession(t)
+	if skip != nil {
+		return *skip
+	}
+	if stop := needCurrentSecret(s, cfg); stop != nil {
+		return *stop
+	}
+	claims, err := Claims(s.Access)
+	if err != nil {
+		return errored("building the attack token: "+err.Error(), nil)
+	}
+	var accepted, refused, odd []string
+	statuses := map[string]int{}
+	for _, m := range []jwt.SigningMethod{jwt.SigningMethodHS384, jwt.SigningMethodHS512} {
+		tok, err := Forge(claims, m, cfg.CurrentSecret)
+		if err != nil {
+			return errored("building the "+m.Alg()+" attack token: "+err.Error(), nil)
+		}
+		resp, err := t.meDeliberately(ctx, tok, cfg)
+		if err != nil {
+			return fromCallError("sending an "+m.Alg()+" token signed with the current secret", err)
+		}
+		statuses[m.Alg()] = resp.Status
+		switch {
+		case t.API.IsRejection(resp):
+			refused = append(refused, m.Alg())
+		case resp.Status >= 200 && resp.Status < 300:
+			accepted = append(accepted, m.Alg())
+		default:
+			odd = append(odd, fmt.Sprintf("%s got HTTP %d %s", m.Alg(), resp.Status, resp.Body))
+		}
+	}
+	details := map[string]any{"statuses": statuses, "accepted": accepted, "refused": refused}
+	switch {
+	case len(accepted) > 0:
+		msg := fmt.Sprintf("FINDING: accepted %s tokens signed with the current secret: the algorithm is not pinned to HS256, so the API trusts whatever algorithm a token names", strings.Join(accepted, " and "))
+		if len(refused) > 0 {
+			msg += "; " + strings.Join(refused, " and ") + " refused"
+		}
+		return failed(msg, details)
+	case len(odd) > 0:
+		return warned(fmt.Sprintf("HS384 and HS512 tokens were not accepted, but %s instead of the rejection %d", strings.Join(odd, "; "), t.API.Profile.RejectStatus), details)
+	}
+	return passed("HS384 and HS512 tokens signed with the current secret were both refused: HS256 is pinned", details)
+}
+
+// NoExp sends the fresh token's claims without exp, signed HS256 with the
+// current secret.
+var NoExp = securityProbe("a token without exp, signed with the current secret",
+	"it never expires, so a stolen token works forever",
 	func(s Session, cfg Config) (Token, *Result) {
 		if stop := needCurrentSecret(s, cfg); stop != nil {
 			return Token{}, stop
@@ -58,7 +112,8 @@ var AlgHS512 = securityProbe("an HS512 token signed with the current secret",
 		if err != nil {
 			return orErrored(Token{}, err)
 		}
-		return orErrored(Forge(claims, jwt.SigningMethodHS512, cfg.CurrentSecret))
+		delete(claims, "exp")
+		return orErrored(Forge(claims, jwt.SigningMethodHS256, cfg.CurrentSecret))
 	})
 
 // Expired sends the fresh token's claims, expired an hour ago, signed with the current secret.

@@ -24,12 +24,15 @@ var afterRotationCommand = &cli.Command{
 	Description: `Logs in as the probe user and checks: the new token is accepted; fresh tokens are signed
 with the new secret; a token signed with the old secret is refused (--expect strict, after a
 maintenance or emergency rotation or a finalize) or still accepted (--expect grace, during a
-zero-downtime rotation); refresh works; no JWT verification failures in the function's logs;
-and that forged tokens (alg=none, HS512, expired, tampered, empty key, refresh-as-access) are
-refused.
+zero-downtime rotation); refresh works, and a refresh token from before the rotation is refused
+(strict) or still refreshes into a token signed with the new secret (grace); no JWT verification
+failures in the function's logs; and that forged tokens (alg=none, HS384 and HS512, expired, no
+exp, tampered, empty key, refresh-as-access) are refused. It is a strict gate: every finding
+fails it. HTTP 5xx and 429 answers are retried within the check's deadline, then reported as
+errors (exit 3), never as failures.
 
 The old token is forged from a fresh token's claims and the old secret (VALINE_OLD_SECRET), or
-given as VALINE_OLD_TOKEN. Secrets come from the environment or --env-stdin, never arguments:
+given as VALINE_OLD_TOKEN (the old refresh token likewise, or VALINE_OLD_REFRESH_TOKEN). Secrets come from the environment or --env-stdin, never arguments:
 
   printf 'VALINE_PROBE_PASSWORD=%s\nVALINE_OLD_SECRET=%s\n' "$PW" "$OLD" |
     valine-check after-rotation --api-url https://api.example --probe-email probe@example --env-stdin
@@ -184,6 +187,7 @@ func afterRotationInput(cCtx *cli.Context) (runInput, error) {
 	cfg := setup.cfg
 	cfg.Expect = expect
 	cfg.OldToken = setup.secrets.token(envOldToken)
+	cfg.OldRefresh = setup.secrets.token(envOldRefresh)
 	cfg.OldSecret = setup.secrets.secret(envOldSecret)
 	cfg.CurrentSecret = setup.secrets.secret(envSecret)
 	cfg.LogsSince = since

@@ -33,8 +33,10 @@ func TestAfterRotationExitCodes(t *testing.T) {
 			wantCode: exitFailed, wantInOutput: []string{"FAIL  old-token-rejected", "failed: old-token-rejected"}},
 		{name: "secondary ignored in grace", grace: true, misbehaviours: testbed.IgnoreSecondary, args: []string{"after-rotation", "--expect", "grace"},
 			wantCode: exitFailed, wantInOutput: []string{"failed: old-token-accepted"}},
-		{name: "refresh broken", misbehaviours: testbed.RefreshFails, args: []string{"after-rotation"},
-			wantCode: exitFailed, wantInOutput: []string{"FAIL  refresh", "HTTP 500"}},
+		// A 500 says nothing about tokens: could not tell (exit 3), after
+		// retrying within the check's deadline.
+		{name: "refresh answers 500", misbehaviours: testbed.RefreshFails, args: []string{"after-rotation", "--check-timeout", "500ms"},
+			wantCode: exitEnvError, wantInOutput: []string{"ERROR  refresh", "HTTP 500", "still unavailable", "environment failure"}},
 		{name: "alg none accepted", misbehaviours: testbed.AcceptAlgNone, args: []string{"after-rotation"},
 			wantCode: exitFailed, wantInOutput: []string{"FINDING", "security-alg-none"}},
 		{name: "api down", misbehaviours: testbed.Down, args: []string{"after-rotation"},

@@ -20,11 +20,12 @@ const (
 	envOldSecret     = "VALINE_OLD_SECRET"
 	envSecret        = "VALINE_SECRET"
 	envOldToken      = "VALINE_OLD_TOKEN"
+	envOldRefresh    = "VALINE_OLD_REFRESH_TOKEN"
 	envToken         = "VALINE_TOKEN"
 	envNewSecret     = "VALINE_NEW_SECRET"
 )
 
-var secretEnvNames = []string{envProbePassword, envOldSecret, envSecret, envOldToken, envToken, envNewSecret}
+var secretEnvNames = []string{envProbePassword, envOldSecret, envSecret, envOldToken, envOldRefresh, envToken, envNewSecret}
 
 var envStdinFlag = &cli.BoolFlag{Name: "env-stdin",
 	Usage: "read secret inputs as KEY=VALUE lines from standard input (keys: " + strings.Join(secretEnvNames, ", ") + ")"}

@@ -159,7 +159,7 @@ func TestHandlerDuringGrace(t *testing.T) {
 	if res, ok := inv.report.Result("old-token-accepted"); !ok || res.Outcome != probes.Pass {
 		t.Errorf("old-token-accepted: %+v", res)
 	}
-	if inv.percent(t, "all") != 100 || inv.percent(t, "old-token-accepted") != 100 || inv.percent(t, "security-hs512") != 100 {
+	if inv.percent(t, "all") != 100 || inv.percent(t, "old-token-accepted") != 100 || inv.percent(t, "security-hs384-hs512") != 100 {
 		t.Errorf("percents: %s", inv.stdout)
 	}
 	// One line per check that ran, and the overall one.

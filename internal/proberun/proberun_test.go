@@ -26,8 +26,8 @@ const (
 // withoutJournal is a healthy run that cannot know the signer.
 var withoutJournal = map[string]probes.Outcome{
 	login: pass, "new-token-valid": pass, "new-secret-in-use": skip, "refresh": pass,
-	"security-alg-none": pass, "security-hs512": skip, "security-expired": skip,
-	"security-tampered-signature": pass, "security-empty-key": pass, "security-refresh-as-access": pass,
+	"security-alg-none": pass, "security-hs384-hs512": skip, "security-expired": skip,
+	"security-no-exp": skip, "security-tampered-signature": pass, "security-empty-key": pass, "security-refresh-as-access": pass,
 }
 
 // with returns base with the changes applied.
@@ -38,7 +38,7 @@ func with(base map[string]probes.Outcome, changes map[string]probes.Outcome) map
 }
 
 // signerKnown is a healthy run whose journal names the signer.
-var signerKnown = with(withoutJournal, map[string]probes.Outcome{"new-secret-in-use": pass, "security-hs512": pass, "security-expired": pass})
+var signerKnown = with(withoutJournal, map[string]probes.Outcome{"new-secret-in-use": pass, "security-hs384-hs512": pass, "security-expired": pass, "security-no-exp": pass})
 
 func TestRunWithoutJournal(t *testing.T) {
 	t.Parallel()
@@ -230,10 +230,10 @@ func TestRunWhenTheJournalCannotBeRead(t *testing.T) {
 	if res.Outcome != errd || !strings.Contains(res.Reason, "AccessDenied") {
 		t.Fatalf("new-secret-in-use: %s", res.GomegaString())
 	}
-	if o := outcomes(rep); o[login] != pass || o["refresh"] != pass || o["security-hs512"] != skip {
+	if o := outcomes(rep); o[login] != pass || o["refresh"] != pass || o["security-hs384-hs512"] != skip {
 		t.Errorf("outcomes %v", o)
 	}
-	if s := report.Successes(rep); s.Percent == 100 || s.PerCheck["security-hs512"] != 0 {
+	if s := report.Successes(rep); s.Percent == 100 || s.PerCheck["security-hs384-hs512"] != 0 {
 		t.Errorf("an unreadable journal must show in SuccessPercent: %+v", s)
 	}
 }

@@ -77,15 +77,49 @@ func WriteText(w io.Writer, rep probes.Report) error {
 		if r.ConvergedAfter != nil && r.Attempts > 1 {
 			timing += fmt.Sprintf(", converged after %s", round(*r.ConvergedAfter))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.ToUpper(string(r.Outcome)), r.Name, timing, r.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.ToUpper(string(r.Outcome)), r.Name, timing, reason(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	s := rep.Summary
-	_, err := fmt.Fprintf(w, "%s: %d passed, %d failed, %d warned, %d skipped, %d errors in %s (checks total %s)\n",
-		strings.ToUpper(string(rep.Status())), s.Passed, s.Failed, s.Warned, s.Skipped, s.Errored, round(rep.Duration), round(rep.ChecksTotal()))
-	return err
+	if _, err := fmt.Fprintf(w, "%s: %d passed, %d failed, %d warned, %d skipped, %d errors in %s (checks total %s)\n",
+		strings.ToUpper(string(rep.Status())), s.Passed, s.Failed, s.Warned, s.Skipped, s.Errored, round(rep.Duration), round(rep.ChecksTotal())); err != nil {
+		return err
+	}
+	if g := rep.Gate; g != nil {
+		_, err := fmt.Fprintf(w, "gate (judged against the baseline before the change): %s\n", GateSummary(*g))
+		return err
+	}
+	return nil
+}
+
+// GateSummary says in one line what the gate found: what the change caused,
+// what could not be told, and the findings it does not count.
+func GateSummary(g probes.Gate) string {
+	var parts []string
+	add := func(names []string, what string) {
+		if len(names) > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s (%s)", len(names), what, strings.Join(names, ", ")))
+		}
+	}
+	add(g.Caused, "caused by the change")
+	add(g.Pending, "could not tell")
+	add(g.PreExisting, "pre-existing findings, not counted against the change")
+	add(g.Findings, "other findings, not counted against the change")
+	if len(parts) == 0 {
+		return "nothing failed"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// reason is a result's reason, saying first when the failure is a finding
+// the deployment already had before the change.
+func reason(r probes.Result) string {
+	if r.PreExisting {
+		return "pre-existing (also before the change, not counted against it): " + r.Reason
+	}
+	return r.Reason
 }
 
 func round(d time.Duration) time.Duration {
@@ -128,7 +162,7 @@ func WriteJUnit(w io.Writer, rep probes.Report) error {
 		}
 		switch r.Outcome {
 		case probes.Fail:
-			tc.Failure = &reporters.JUnitFailure{Message: r.Reason, Type: "failed", Description: r.Reason}
+			tc.Failure = &reporters.JUnitFailure{Message: reason(r), Type: "failed", Description: reason(r)}
 		case probes.Error:
 			tc.Error = &reporters.JUnitError{Message: r.Reason, Type: "error", Description: r.Reason}
 		case probes.Skip:

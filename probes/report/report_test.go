@@ -23,7 +23,7 @@ func sampleReport() probes.Report {
 			{Name: "old-token-rejected", Outcome: probes.Fail, Reason: "old token <accepted> & more", Duration: time.Second, Attempts: 4, Details: map[string]any{"status": 200}},
 			{Name: "new-secret-in-use", Outcome: probes.Pass, Reason: "ok", Duration: conv, Attempts: 3, ConvergedAfter: &conv},
 			{Name: "no-log-errors", Outcome: probes.Warn, Reason: "silent", Attempts: 1},
-			{Name: "security-hs512", Outcome: probes.Skip, Reason: "no secret", Attempts: 1},
+			{Name: "security-hs384-hs512", Outcome: probes.Skip, Reason: "no secret", Attempts: 1},
 			{Name: "refresh", Outcome: probes.Error, Reason: "unreachable", Attempts: 1},
 		},
 	}
@@ -50,7 +50,7 @@ func TestJUnitIsValidXMLWithCounts(t *testing.T) {
 	if f := cases["old-token-rejected"].Failure; f == nil || f.Message != "old token <accepted> & more" {
 		t.Errorf("failure not carried: %+v", f)
 	}
-	if cases["refresh"].Error == nil || cases["security-hs512"].Skipped == nil || cases["login"].Failure != nil {
+	if cases["refresh"].Error == nil || cases["security-hs384-hs512"].Skipped == nil || cases["login"].Failure != nil {
 		t.Error("outcomes not mapped to error/skipped/pass")
 	}
 	if !strings.Contains(cases["no-log-errors"].SystemOut, "WARNING: silent") {
