@@ -13,13 +13,17 @@ import (
 	"github.com/valine/valine-check/probes"
 )
 
-// API is the running reference Valine auth API and its controls. It serves
-// the World's Profile: login, profile and refresh endpoints, HS256 tokens,
-// dual-secret verification read from the emulated Lambda function, and one
-// CloudWatch Logs line per verification.
+// API is the running Valine auth API and its controls. With the reference
+// backend (the default) it serves the World's Profile: login, profile and
+// refresh endpoints, HS256 tokens, dual-secret verification read from the
+// emulated Lambda function, and one CloudWatch Logs line per verification.
+// With Options.Backend = BackendValine it reproduces the real backend
+// instead (see the package documentation); the controls work on both.
 type API struct {
 	profile               probes.Profile
 	secrets               *secretSource
+	valine                *valineRuntime // nil with the reference backend
+	busy                  busyGate
 	logs                  *logWriter
 	users                 *userStore
 	accessTTL, refreshTTL time.Duration
@@ -141,6 +145,14 @@ func (a *API) close() {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
 	if !sleepCtx(r.Context(), time.Duration(a.latency.Load())) {
+		return
+	}
+	if a.Misbehaviours()&ServerBusy != 0 {
+		writeBusy(w, 1)
+		return
+	}
+	if a.valine != nil {
+		a.serveValine(w, r)
 		return
 	}
 	p := a.profile

@@ -9,6 +9,39 @@
 // the way it does in production: after the API next re-reads the function
 // configuration (Options.PropagationDelay).
 //
+// Options.Backend chooses the API. BackendReference, the default, serves any
+// Profile with dual-secret verification and one "JWT verification" log line
+// per verification. BackendValine reproduces the real Project Valine backend
+// as it was observed (valine_*.go): the profile defaults to
+// probes.Presets["valine"]; POST /auth/login answers {accessToken, user,
+// csrfToken} with Secure, SameSite=None cookies access_token and
+// refresh_token (HttpOnly) and XSRF-TOKEN (not HttpOnly, 15 minutes), is
+// limited to 100 attempts an hour per source IP (429) and answers every
+// 15th attempt 503 SERVER_BUSY by default (Options.Busy, API.SetBusy);
+// GET /auth/me and /me/profile take the access_token cookie first, then a
+// bearer header; POST /auth/refresh takes the refresh_token cookie only,
+// issues a new access token and never rotates the refresh token. Tokens are
+// HS256 {sub, type, iat, exp} (24 h access, 7 days refresh), verified as
+// jwt.verify(token, secret) verifies them: HS384 and HS512 pass, a token
+// without exp passes forever, a legacy userId claim stands in for sub,
+// alg=none and a missing or wrong type are refused. Only Profile.SecretVar
+// is read, and only when a new execution environment starts: at start and
+// when the function's RevisionId (kept by Front) differs from the one the
+// environment loaded, checked at most every PropagationDelay; a new
+// environment also forgets the rate limit. A secret under 32 characters
+// makes every request of the environment answer 500. Logs are Lambda's plain
+// text (START, END and REPORT lines around each invocation) with no JWT line
+// and no User-Agent: /auth/me logs INFO me_token_found where a token was
+// presented and WARN me_no_token for every refused or missing one. Routes
+// the stack lacks get API Gateway's 404 and no log. Of the misbehaviours,
+// Down, RefreshFails and ServerBusy (and SetLatency) act as in the reference
+// backend; AcceptOldTokens (every secret an earlier environment loaded),
+// AcceptAlgNone, AcceptExpired, AcceptRefreshAsAccess and SkipSignature relax
+// the valine verification as they name; IgnoreSecondary, AcceptAnyHMAC and
+// AcceptNoExp describe what it already does, and RefreshIgnoresSecondary and
+// RefreshSignsWithVerifier have nothing to act on (one secret), so these
+// five are ignored there.
+//
 // Gaps in kumo v0.33.1 that Front fills (see Front for details):
 //   - Lambda RevisionId: kumo never sets nor enforces it. Front keeps one per
 //     function, adds it to every response that carries a function

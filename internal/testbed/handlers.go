@@ -13,11 +13,15 @@ import (
 // login serves POST LoginPath: {EmailField, PasswordField} -> 200
 // {AccessField, RefreshField} (each only if the profile names it) plus the
 // profile's cookies; 401 on wrong credentials; 500 when no primary secret is
-// configured.
+// configured; 503 SERVER_BUSY when the busy schedule says so.
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "Bad Request", "statusCode": http.StatusBadRequest})
+		return
+	}
+	if retryAfter, busy := a.busy.next(); busy {
+		writeBusy(w, retryAfter)
 		return
 	}
 	email, _ := body[a.profile.EmailField].(string)
@@ -55,7 +59,8 @@ func (a *API) profileMe(w http.ResponseWriter, r *http.Request) {
 
 // refresh serves POST RefreshPath: the refresh token from the JSON body's
 // RefreshField (transport body) or only from the refresh cookie (transport
-// cookie) -> new tokens, else a rejection; 500 under RefreshFails.
+// cookie) -> new tokens signed with the primary (with the verifying secret
+// under RefreshSignsWithVerifier), else a rejection; 500 under RefreshFails.
 func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	if a.Misbehaviours()&RefreshFails != 0 {
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Internal Server Error", "statusCode": http.StatusInternalServerError})
@@ -75,7 +80,11 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := user{id: v.claims.Subject, email: v.claims.Email}
-	a.issue(w, set.primary, u, a.profile.RefreshTransport == probes.TransportCookie)
+	secret := set.primary
+	if a.Misbehaviours()&RefreshSignsWithVerifier != 0 && v.key != "" {
+		secret = v.key
+	}
+	a.issue(w, secret, u, a.profile.RefreshTransport == probes.TransportCookie)
 }
 
 // issue signs a new access and refresh token for u with secret and writes
@@ -114,6 +123,9 @@ func (a *API) issue(w http.ResponseWriter, secret string, u user, cookieRefresh 
 // from real ones (probes.DeliberateUserAgent).
 func (a *API) verify(ctx context.Context, raw, want, path, userAgent string) (verdict, secretSet) {
 	m := a.Misbehaviours()
+	if want == typeRefresh && m&RefreshIgnoresSecondary != 0 {
+		m |= IgnoreSecondary
+	}
 	set, err := a.secrets.get(ctx)
 	if err != nil {
 		a.log.Warn("reading secrets failed", "err", err)

@@ -46,10 +46,17 @@ type response struct {
 	body    map[string]any
 	raw     string
 	cookies []*http.Cookie
+	header  http.Header
 }
 
 // call sends one request to the API without a cookie jar or keep-alives.
 func call(t *testing.T, method, url string, body any, header http.Header, cookies ...*http.Cookie) response {
+	t.Helper()
+	return callVia(t, &http.Transport{DisableKeepAlives: true}, method, url, body, header, cookies...)
+}
+
+// callVia is call through the given transport.
+func callVia(t *testing.T, transport *http.Transport, method, url string, body any, header http.Header, cookies ...*http.Cookie) response {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -72,7 +79,7 @@ func call(t *testing.T, method, url string, body any, header http.Header, cookie
 	for _, c := range cookies {
 		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Transport: transport}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
@@ -82,7 +89,7 @@ func call(t *testing.T, method, url string, body any, header http.Header, cookie
 	if err != nil {
 		t.Fatalf("reading body: %v", err)
 	}
-	r := response{status: resp.StatusCode, raw: string(raw), cookies: resp.Cookies()}
+	r := response{status: resp.StatusCode, raw: string(raw), cookies: resp.Cookies(), header: resp.Header}
 	_ = json.Unmarshal(raw, &r.body)
 	return r
 }

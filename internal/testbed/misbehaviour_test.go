@@ -82,6 +82,45 @@ func TestEachMisbehaviourChangesWhatItNames(t *testing.T) {
 				return forge(t, jwt.SigningMethodHS256, []byte("wrong"), "access", hour())
 			},
 			false, 401, 401, `reason="signature is invalid"`},
+		{"AcceptNoExp", testbed.AcceptNoExp, nil,
+			func(t *testing.T, w world) string {
+				return forgeClaims(t, jwt.SigningMethodHS256, []byte(w.InitialSecret()), jwt.MapClaims{"sub": "usr_forged", "typ": "access"})
+			},
+			false, 401, 200, "secret=primary"},
+		{"AcceptNoExp keeps the expiry check", testbed.AcceptNoExp, nil,
+			func(t *testing.T, w world) string {
+				return forge(t, jwt.SigningMethodHS256, []byte(w.InitialSecret()), "access", time.Now().Add(-time.Hour))
+			},
+			false, 401, 401, `reason="token is expired"`},
+		{"AcceptNoExp with SkipSignature", testbed.AcceptNoExp | testbed.SkipSignature, nil,
+			func(t *testing.T, w world) string {
+				return forgeClaims(t, jwt.SigningMethodHS256, []byte("wrong"), jwt.MapClaims{"sub": "usr_forged", "typ": "access"})
+			},
+			false, 401, 200, "secret=unverified"},
+		{"RefreshIgnoresSecondary", testbed.RefreshIgnoresSecondary,
+			func(t *testing.T, w world) { setSecrets(t, w, next, w.InitialSecret()) },
+			func(t *testing.T, w world) string {
+				return forge(t, jwt.SigningMethodHS256, []byte(w.InitialSecret()), "refresh", hour())
+			},
+			true, 200, 401, `reason="signature is invalid"`},
+		{"RefreshIgnoresSecondary leaves the profile endpoint", testbed.RefreshIgnoresSecondary,
+			func(t *testing.T, w world) { setSecrets(t, w, next, w.InitialSecret()) },
+			func(t *testing.T, w world) string {
+				return forge(t, jwt.SigningMethodHS256, []byte(w.InitialSecret()), "access", hour())
+			},
+			false, 200, 200, "secret=secondary"},
+		{"RefreshSignsWithVerifier keeps the status", testbed.RefreshSignsWithVerifier,
+			func(t *testing.T, w world) { setSecrets(t, w, next, w.InitialSecret()) },
+			func(t *testing.T, w world) string {
+				return forge(t, jwt.SigningMethodHS256, []byte(w.InitialSecret()), "refresh", hour())
+			},
+			true, 200, 200, "secret=secondary"},
+		{"ServerBusy", testbed.ServerBusy, nil,
+			func(t *testing.T, w world) string { return mustLogin(t, w).access },
+			false, 200, 503, ""},
+		{"ServerBusy on refresh", testbed.ServerBusy, nil,
+			func(t *testing.T, w world) string { return mustLogin(t, w).refresh },
+			true, 200, 503, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,5 +213,99 @@ func TestLatencyIsInjected(t *testing.T) {
 	w.API.SetLatency(0)
 	if r, _ := login(t, w, w.ProbeEmail, w.ProbePassword); r.status != http.StatusOK {
 		t.Errorf("after removing latency: %d", r.status)
+	}
+}
+
+func TestRefreshSignsWithVerifier(t *testing.T) {
+	t.Parallel()
+	const next = "rotated-secret-for-the-verifier"
+	w := startWorld(t, testbed.Options{})
+	old := mustLogin(t, w)
+	setSecrets(t, w, next, w.InitialSecret())
+	fresh := mustLogin(t, w)
+	tests := []struct {
+		name     string
+		m        testbed.Misbehaviour
+		token    string
+		wantKey  string
+		wantLine string // the new access token's verification line
+	}{
+		{"old refresh token, correct", 0, old.refresh, next, "secret=primary"},
+		{"old refresh token, misbehaving", testbed.RefreshSignsWithVerifier, old.refresh, w.InitialSecret(), "secret=secondary"},
+		{"new refresh token, misbehaving", testbed.RefreshSignsWithVerifier, fresh.refresh, next, "secret=primary"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w.API.SetMisbehaviours(tt.m)
+			r, s := refresh(t, w, tt.token)
+			if r.status != http.StatusOK {
+				t.Fatalf("refresh: %d %s", r.status, r.raw)
+			}
+			if !signedWith(s.access, tt.wantKey) || !signedWith(s.refresh, tt.wantKey) {
+				t.Errorf("new tokens not signed with the %s", map[bool]string{true: "new primary", false: "old secret"}[tt.wantKey == next])
+			}
+			before := len(logLines(t, w, tt.wantLine))
+			if p := getProfile(t, w, s.access); p.status != http.StatusOK {
+				t.Errorf("the new access token: %d", p.status)
+			}
+			if after := len(logLines(t, w, tt.wantLine)); after != before+1 {
+				t.Errorf("lines with %q went from %d to %d, want +1", tt.wantLine, before, after)
+			}
+		})
+	}
+}
+
+func TestServerBusyAnswersEveryRequest(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []testbed.Backend{testbed.BackendReference, testbed.BackendValine} {
+		t.Run("backend "+string(backend), func(t *testing.T) {
+			t.Parallel()
+			w := startWorld(t, testbed.Options{Backend: backend, Busy: &testbed.BusyOptions{}, Misbehaviours: testbed.ServerBusy})
+			p := w.Profile
+			creds := map[string]string{p.EmailField: w.ProbeEmail, p.PasswordField: w.ProbePassword}
+			answers := map[string]response{
+				"login":   call(t, http.MethodPost, w.APIURL+p.LoginPath, creds, nil),
+				"profile": getProfile(t, w, "any"),
+				"refresh": call(t, http.MethodPost, w.APIURL+p.RefreshPath, nil, nil),
+				"unknown": call(t, http.MethodGet, w.APIURL+"/nowhere", nil, nil),
+			}
+			for name, r := range answers {
+				if r.status != http.StatusServiceUnavailable || !jsonEqual(t, r.raw, `{"error":"SERVER_BUSY","retryAfter":1}`) || r.header.Get("Retry-After") != "1" {
+					t.Errorf("%s: %d %s Retry-After %q, want 503 SERVER_BUSY retryAfter 1", name, r.status, r.raw, r.header.Get("Retry-After"))
+				}
+			}
+			if lines := allLogLines(t, w); len(lines) != 0 {
+				t.Errorf("a busy backend logged %d lines, want none: %q", len(lines), lines)
+			}
+			w.API.SetMisbehaviours(0)
+			if r, _ := login(t, w, w.ProbeEmail, w.ProbePassword); r.status != http.StatusOK {
+				t.Errorf("login after clearing ServerBusy: %d", r.status)
+			}
+		})
+	}
+}
+
+func TestMisbehaviourNamesTheNewFlags(t *testing.T) {
+	t.Parallel()
+	m := testbed.AcceptNoExp | testbed.RefreshIgnoresSecondary | testbed.RefreshSignsWithVerifier | testbed.ServerBusy
+	if got, want := m.String(), "AcceptNoExp|RefreshIgnoresSecondary|RefreshSignsWithVerifier|ServerBusy"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if testbed.AcceptNoExp != testbed.SkipSignature<<1 {
+		t.Error("AcceptNoExp is not the flag after SkipSignature: existing flags were renumbered")
+	}
+}
+
+func TestOptionsRefuseAnUnknownBackendAndANegativeBusy(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string]testbed.Options{
+		"unknown backend": {Backend: "serverless"},
+		"negative every":  {Busy: &testbed.BusyOptions{Every: -1}},
+		"negative retry":  {Backend: testbed.BackendValine, Busy: &testbed.BusyOptions{Every: 2, RetryAfterSeconds: -1}},
+	} {
+		if w, err := testbed.Start(t.Context(), opts); err == nil {
+			w.Close()
+			t.Errorf("%s: Start succeeded, want an error", name)
+		}
 	}
 }

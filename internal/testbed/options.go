@@ -12,7 +12,15 @@ import (
 
 // Options configures a World. Zero values give sensible defaults.
 type Options struct {
-	// Profile is the deployment shape the API serves; default probes.Presets["runbook"].
+	// Backend is which implementation of the Valine API the World runs:
+	// BackendReference (the default) or BackendValine. BackendValine takes
+	// the Profile's paths, field and cookie names and SecretVar, but its
+	// transports, answers and logs are the real backend's whatever the
+	// Profile says.
+	Backend Backend
+	// Profile is the deployment shape the API serves; default
+	// probes.Presets["runbook"], or probes.Presets["valine"] with
+	// BackendValine.
 	Profile probes.Profile
 	// Functions are the Lambda functions sharing the secret; default one
 	// unique name "valine-tb-<random hex>". The API reads its secrets from
@@ -28,19 +36,28 @@ type Options struct {
 	// CORS_ORIGIN). Given entries are added to, and override, the defaults.
 	ExtraEnv map[string]string
 	// InitialSecret is the primary secret set at start; default 32 random
-	// bytes in base64, like `openssl rand -base64 32`.
+	// bytes in base64, like `openssl rand -base64 32`. With BackendValine a
+	// secret under 32 characters makes every request answer 500.
 	InitialSecret string
 	// ProbeEmail and ProbePassword are the one seeded user's credentials;
 	// defaults "probe@valine.test" and a random password.
 	ProbeEmail, ProbePassword string
 	// PropagationDelay is how stale the API's view of its secrets may get:
 	// it re-reads them from the function configuration no more often than
-	// this (0 = on every request).
+	// this (0 = on every request). With BackendValine it is how often the
+	// API checks whether the function's RevisionId changed, which starts a
+	// new execution environment that reads the secret.
 	PropagationDelay time.Duration
 	// Latency is injected before each Valine API request is served.
 	Latency time.Duration
-	// AccessTTL and RefreshTTL are the token lifetimes; defaults 15m and 7*24h.
+	// AccessTTL and RefreshTTL are the token lifetimes; defaults 15m and
+	// 7*24h, or 24h and 7*24h with BackendValine.
 	AccessTTL, RefreshTTL time.Duration
+	// Busy makes every n-th login answer 503 SERVER_BUSY (see BusyOptions
+	// and API.SetBusy). nil means never with BackendReference and
+	// {Every: 15, RetryAfterSeconds: 3} with BackendValine; &BusyOptions{}
+	// means never with either.
+	Busy *BusyOptions
 	// Misbehaviours are the API's deliberate defects at start; see
 	// API.SetMisbehaviours to change them later.
 	Misbehaviours Misbehaviour
@@ -76,12 +93,48 @@ const (
 	// SkipSignature accepts any signature, so tampered and empty-key tokens
 	// pass (logged as secret=unverified).
 	SkipSignature
+	// AcceptNoExp accepts a token without exp (the reference backend
+	// requires one); a token whose exp has passed is still refused.
+	AcceptNoExp
+	// RefreshIgnoresSecondary makes the refresh endpoint verify refresh
+	// tokens with the primary only, so during a grace period a refresh
+	// token signed with the old secret (now the secondary) is refused. The
+	// profile endpoint still reads the secondary.
+	RefreshIgnoresSecondary
+	// RefreshSignsWithVerifier makes a successful refresh sign the new
+	// tokens with the secret that verified the refresh token instead of the
+	// primary, so during a grace period an old refresh token yields tokens
+	// signed with the old secret.
+	RefreshSignsWithVerifier
+	// ServerBusy makes every request of the Valine API, whatever its path
+	// and in both backends, answer 503 {"error":"SERVER_BUSY","retryAfter":1}
+	// with the header Retry-After: 1, and log nothing: a backend
+	// overloaded for a while.
+	ServerBusy
 )
 
 var misbehaviourNames = []string{
 	"AcceptOldTokens", "IgnoreSecondary", "AcceptAlgNone", "AcceptAnyHMAC", "RefreshFails",
 	"Down", "AcceptExpired", "AcceptRefreshAsAccess", "SkipSignature",
+	"AcceptNoExp", "RefreshIgnoresSecondary", "RefreshSignsWithVerifier", "ServerBusy",
 }
+
+// Backend names an implementation of the Valine API that a World runs.
+type Backend string
+
+const (
+	// BackendReference is the testbed's reference API (the zero value): it
+	// serves any Profile, verifies with a primary and an optional secondary
+	// secret re-read every Options.PropagationDelay, and logs one "JWT
+	// verification" line per verification.
+	BackendReference Backend = ""
+	// BackendValine reproduces the real Project Valine backend as observed
+	// (VALINE-BACKEND.md): cookie tokens, one secret read only when a new
+	// execution environment starts, jwt.verify's weaknesses, a login rate
+	// limit, occasional SERVER_BUSY at login and Lambda's plain text logs
+	// with no JWT lines. See the package documentation.
+	BackendValine Backend = "valine"
+)
 
 // String lists the set flags, joined with "|", or "none".
 func (m Misbehaviour) String() string {
@@ -102,8 +155,15 @@ func (m Misbehaviour) String() string {
 
 // withDefaults fills the zero fields of o and validates the profile.
 func (o Options) withDefaults() (Options, error) {
+	valine := o.Backend == BackendValine
+	if o.Backend != BackendReference && !valine {
+		return o, fmt.Errorf("testbed options: unknown backend %q (known: %q, %q)", o.Backend, BackendReference, BackendValine)
+	}
 	if o.Profile == (probes.Profile{}) {
 		o.Profile = probes.Presets["runbook"]
+		if valine {
+			o.Profile = probes.Presets["valine"]
+		}
 	}
 	if err := o.Profile.Validate(); err != nil {
 		return o, fmt.Errorf("testbed options: %w", err)
@@ -153,6 +213,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.AccessTTL == 0 {
 		o.AccessTTL = 15 * time.Minute
+		if valine {
+			o.AccessTTL = valineAccessTTL
+		}
 	}
 	if o.RefreshTTL == 0 {
 		o.RefreshTTL = 7 * 24 * time.Hour
@@ -160,5 +223,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	busy, err := busyDefaults(o.Busy, valine)
+	if err != nil {
+		return o, err
+	}
+	o.Busy = busy
 	return o, nil
 }

@@ -74,8 +74,9 @@ func createLogGroup(ctx context.Context, c *cloudwatchlogs.Client, group string)
 }
 
 // startAPI builds the Valine API on its own SDK clients (tagged so a fault
-// hook can recognise them), reads its secrets once, creates its log stream,
-// seeds the probe user and starts listening.
+// hook can recognise them), reads its secrets once (with BackendValine:
+// starts its first execution environment), creates its log stream, seeds
+// the probe user and starts listening.
 func (w *World) startAPI(ctx context.Context) (*API, error) {
 	o := w.opts
 	cfg := awsConfig(w.Region, w.AWSURL, testbedAPIAppID)
@@ -104,8 +105,22 @@ func (w *World) startAPI(ctx context.Context) (*API, error) {
 	}
 	a.misbehaviours.Store(uint64(o.Misbehaviours))
 	a.latency.Store(int64(o.Latency))
+	a.busy.set(o.Busy.Every, o.Busy.RetryAfterSeconds)
 	a.users.add(o.ProbeEmail, o.ProbePassword)
-	if _, err := a.secrets.get(ctx); err != nil {
+	if o.Backend == BackendValine {
+		// The secondary variable is never read: the real module knows one.
+		a.valine = &valineRuntime{
+			client:    a.secrets.client,
+			function:  w.Function,
+			secretVar: o.Profile.SecretVar,
+			revision:  w.AWSFront.revision,
+			delay:     o.PropagationDelay,
+			log:       o.Logger,
+		}
+		if _, err := a.valine.current(ctx); err != nil {
+			return nil, fmt.Errorf("starting the api: %w", err)
+		}
+	} else if _, err := a.secrets.get(ctx); err != nil {
 		return nil, fmt.Errorf("starting the api: %w", err)
 	}
 	if err := a.listen(); err != nil {

@@ -39,11 +39,13 @@ func issueToken(secret string, u user, typ string, ttl time.Duration) (string, e
 }
 
 // verdict is the outcome of one verification. secret names the key that
-// verified the token (primary, secondary, accepted-old, none, unverified);
-// reason is a fixed phrase for a failure.
+// verified the token (primary, secondary, accepted-old, none, unverified)
+// and key is that key ("" for none and unverified); reason is a fixed
+// phrase for a failure.
 type verdict struct {
 	ok     bool
 	secret string
+	key    string
 	claims tokenClaims
 	reason string
 }
@@ -53,9 +55,9 @@ type candidate struct{ key, label string }
 
 // verifyToken checks raw as a token of type want against the secrets:
 // HS256 only, primary first, then the secondary when one is set; exp is
-// required and checked; the typ claim must match; a subject is required.
-// Each misbehaviour in m relaxes exactly the check it names. old is every
-// secret the API has ever read (for AcceptOldTokens).
+// required (unless AcceptNoExp) and checked; the typ claim must match; a
+// subject is required. Each misbehaviour in m relaxes exactly the check it
+// names. old is every secret the API has ever read (for AcceptOldTokens).
 func verifyToken(raw, want string, set secretSet, old []string, m Misbehaviour) verdict {
 	fail := func(reason string) verdict { return verdict{reason: reason} }
 	if raw == "" {
@@ -84,6 +86,9 @@ func verifyToken(raw, want string, set secretSet, old []string, m Misbehaviour) 
 		return fail("unexpected signing method " + plain(alg))
 	}
 	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithExpirationRequired()}
+	if m&AcceptNoExp != 0 {
+		opts = []jwt.ParserOption{jwt.WithValidMethods(methods)}
+	}
 	if m&AcceptExpired != 0 {
 		opts = []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithoutClaimsValidation()}
 	}
@@ -98,7 +103,7 @@ func verifyToken(raw, want string, set secretSet, old []string, m Misbehaviour) 
 			return []byte(c.key), nil
 		}, opts...)
 		if err == nil {
-			v = verdict{ok: true, secret: c.label, claims: claims}
+			v = verdict{ok: true, secret: c.label, key: c.key, claims: claims}
 			break
 		}
 		if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
@@ -106,7 +111,8 @@ func verifyToken(raw, want string, set secretSet, old []string, m Misbehaviour) 
 		}
 	}
 	if !v.ok && m&SkipSignature != 0 {
-		if m&AcceptExpired == 0 && (unverified.ExpiresAt == nil || !time.Now().Before(unverified.ExpiresAt.Time)) {
+		noExp := unverified.ExpiresAt == nil
+		if m&AcceptExpired == 0 && (noExp && m&AcceptNoExp == 0 || !noExp && !time.Now().Before(unverified.ExpiresAt.Time)) {
 			return fail("token is expired")
 		}
 		v = verdict{ok: true, secret: "unverified", claims: unverified}

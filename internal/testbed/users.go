@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,7 +51,9 @@ func (s *userStore) check(email, password string) (user, bool) {
 
 // SimulateUsers makes n ordinary users each log in and fetch their profile,
 // the way a browser or app would with the World's Profile, so the log group
-// holds successful verification lines. Each user is a fresh account.
+// holds successful verification lines. Each user is a fresh account. A login
+// answered 503 (the busy schedule, see BusyOptions) is tried again at once,
+// up to three attempts; under ServerBusy it fails.
 func (w *World) SimulateUsers(ctx context.Context, n int) error {
 	for i := range n {
 		email := fmt.Sprintf("user-%s@valine.test", randomHex(4))
@@ -76,16 +79,26 @@ func (w *World) simulateUser(ctx context.Context, email, password string) error 
 	if err != nil {
 		return fmt.Errorf("encoding login: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.APIURL+p.LoginPath, bytes.NewReader(login))
-	if err != nil {
-		return fmt.Errorf("building login: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
 	var tokens map[string]any
-	if err := do(client, req, &tokens); err != nil {
-		return fmt.Errorf("login: %w", err)
+	// A user whose login meets SERVER_BUSY tries again at once, as an app
+	// would; the busy schedule makes the next attempt go through.
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.APIURL+p.LoginPath, bytes.NewReader(login))
+		if err != nil {
+			return fmt.Errorf("building login: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		err = do(client, req, &tokens)
+		var se *statusError
+		if errors.As(err, &se) && se.status == http.StatusServiceUnavailable && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
+		break
 	}
-	req, err = http.NewRequestWithContext(ctx, http.MethodGet, w.APIURL+p.ProfilePath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.APIURL+p.ProfilePath, nil)
 	if err != nil {
 		return fmt.Errorf("building profile request: %w", err)
 	}
@@ -111,7 +124,7 @@ func do(c *http.Client, req *http.Request, out any) error {
 		return fmt.Errorf("reading %s: %w", req.URL.Path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+		return &statusError{method: req.Method, path: req.URL.Path, status: resp.StatusCode}
 	}
 	if out != nil {
 		if err := json.Unmarshal(body, out); err != nil {
@@ -119,4 +132,14 @@ func do(c *http.Client, req *http.Request, out any) error {
 		}
 	}
 	return nil
+}
+
+// statusError is a simulated user's answer other than 200.
+type statusError struct {
+	method, path string
+	status       int
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s %s: status %d", e.method, e.path, e.status)
 }
