@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -77,32 +78,42 @@ func (t Target) refreshDeliberately(ctx context.Context, s Session, cfg Config) 
 	return next, err
 }
 
-// absorbDeliberate drops from events (failure lines, in any order) those
-// the spans account for: for each span, earliest first, the earliest line
-// not yet taken whose time falls within it (widened by DeliberateSlack). It
-// returns the lines left and how many were dropped.
-func absorbDeliberate(events []logEvent, spans []Span) (kept []logEvent, absorbed int) {
+// withoutDeliberate drops from events (failure lines, in any order) the
+// probe's own refusals and returns the lines left and how many were
+// dropped. A line carrying marker (the probe's User-Agent, where the API
+// logs it) is the probe's, from this run or an earlier one; each span
+// (this run's deliberate requests) accounts for one line stamped while it
+// was in flight: a marked one if there is one, else an unmarked one stamped
+// within the span itself, else one within DeliberateSlack of it.
+func withoutDeliberate(events []logEvent, marker string, spans []Span) (kept []logEvent, dropped int) {
 	sorted := slices.Clone(events)
 	slices.SortStableFunc(sorted, func(a, b logEvent) int { return a.at.Compare(b.at) })
+	marked := func(e logEvent) bool { return marker != "" && strings.Contains(e.msg, marker) }
 	taken := make([]bool, len(sorted))
-	for _, sp := range spans {
-		from, to := sp.Start.Add(-DeliberateSlack), sp.End.Add(DeliberateSlack)
+	claim := func(sp Span, slack time.Duration, want func(logEvent) bool) bool {
+		from, to := sp.Start.Add(-slack), sp.End.Add(slack)
 		for i, e := range sorted {
-			if taken[i] || e.at.Before(from) {
+			switch {
+			case taken[i] || e.at.Before(from) || !want(e):
 				continue
-			}
-			if e.at.After(to) {
-				break
+			case e.at.After(to):
+				return false
 			}
 			taken[i] = true
-			absorbed++
-			break
+			return true
 		}
+		return false
+	}
+	unmarked := func(e logEvent) bool { return !marked(e) }
+	for _, sp := range spans {
+		_ = claim(sp, DeliberateSlack, marked) || claim(sp, 0, unmarked) || claim(sp, DeliberateSlack, unmarked)
 	}
 	for i, e := range sorted {
-		if !taken[i] {
-			kept = append(kept, e)
+		if taken[i] || marked(e) {
+			dropped++
+			continue
 		}
+		kept = append(kept, e)
 	}
-	return kept, absorbed
+	return kept, dropped
 }

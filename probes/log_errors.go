@@ -52,9 +52,7 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 	if err != nil {
 		return errored("reading "+window+": "+err.Error(), nil)
 	}
-	failures, marked := withoutDeliberate(failures, DeliberateMarker(cfg.ProbePassword))
-	failures, timed := absorbDeliberate(failures, t.Deliberate.Spans())
-	deliberate := marked + timed
+	failures, deliberate := withoutDeliberate(failures, DeliberateMarker(cfg.ProbePassword), spansWithin(t.Deliberate.Spans(), cfg.LogsSince, until))
 	details := map[string]any{"logGroup": group, "since": cfg.LogsSince.UTC().Format(logTime),
 		"until": until.UTC().Format(logTime), "failures": len(failures), "probeRejectionsIgnored": deliberate}
 	if len(failures) > 0 {
@@ -171,14 +169,16 @@ func ceilMilli(t time.Time) int64 {
 	return ms
 }
 
-// withoutDeliberate drops the lines of the probe's own deliberate rejections.
-func withoutDeliberate(events []logEvent, marker string) (kept []logEvent, dropped int) {
-	for _, e := range events {
-		if strings.Contains(e.msg, marker) {
-			dropped++
-			continue
+// spansWithin keeps the deliberate requests that began and ended inside
+// the window's whole milliseconds: only their refusals are surely in the
+// window, and a span whose line fell outside must not take a real one.
+func spansWithin(spans []Span, since, until time.Time) []Span {
+	first, last := time.UnixMilli(ceilMilli(since)), time.UnixMilli(until.UnixMilli())
+	var in []Span
+	for _, sp := range spans {
+		if !sp.Start.Before(first) && sp.End.Before(last) {
+			in = append(in, sp)
 		}
-		kept = append(kept, e)
 	}
-	return kept, dropped
+	return in
 }

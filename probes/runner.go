@@ -114,6 +114,10 @@ func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) R
 						<-done[j]
 					}
 				}
+				// Log events carry whole milliseconds and the window ends
+				// before the one holding its end: step into the next one,
+				// so the last check's lines are inside.
+				time.Sleep(time.Until(time.Now().Truncate(time.Millisecond).Add(time.Millisecond)))
 				ccfg.LogsUntil = cfg.now()
 			}
 			sem <- struct{}{}

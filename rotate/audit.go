@@ -26,6 +26,16 @@ type AuditRecord struct {
 	Message        string          `json:"message,omitempty"`
 	Verification   *probes.Summary `json:"verification,omitempty"`
 	Failed         []string        `json:"failedChecks,omitempty"`
+	// Baseline is, on the "baseline" step, the security battery's verdicts
+	// against the secret in force before the first write.
+	Baseline probes.Baseline `json:"baseline,omitempty"`
+	// The gate's judgement of a verification (see probes.Judge), by check:
+	// failures the change caused, checks that could not tell, findings the
+	// baseline already had, and other findings not counted.
+	Caused       []string `json:"causedByChange,omitempty"`
+	CouldNotTell []string `json:"couldNotTell,omitempty"`
+	PreExisting  []string `json:"preExistingFindings,omitempty"`
+	Findings     []string `json:"otherFindings,omitempty"`
 }
 
 // AuditLog appends records to a file, created with mode 0600. A nil

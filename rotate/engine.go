@@ -71,6 +71,9 @@ type Outcome struct {
 	Plan   []string
 	// Comparison is the before/after verdict, when the engine has a Watch.
 	Comparison *alarms.Verdict
+	// Baseline is the run of the checks against the secret in force before
+	// the operation's first write, when one ran.
+	Baseline *probes.Report
 }
 
 // secretPair is what a phase puts on every function.
@@ -116,6 +119,7 @@ func (e *Engine) say(format string, args ...any) {
 // towards the new phase), then the audit record, then the test stop.
 func (e *Engine) step(ctx context.Context, j *Journal, p Phase, outcome, message string, rep *probes.Report) error {
 	j.Phase = p
+	j.Verification = "" // a new phase has nothing outstanding
 	j.UpdatedAt = e.now().UTC()
 	if err := e.Backup.WriteJournal(ctx, *j); err != nil {
 		return fmt.Errorf("journalling phase %s: %w", p, err)
@@ -144,10 +148,13 @@ func (e *Engine) audit(j Journal, step, outcome, message string, rep *probes.Rep
 	if rep != nil {
 		s := rep.Summary
 		rec.Verification = &s
-		for _, r := range rep.Results {
-			if r.Outcome == probes.Fail || r.Outcome == probes.Error {
-				rec.Failed = append(rec.Failed, r.Name)
-			}
+		for _, r := range rep.Failed() {
+			rec.Failed = append(rec.Failed, r.Name)
+		}
+		if g := rep.Gate; g != nil {
+			rec.Caused, rec.CouldNotTell, rec.PreExisting, rec.Findings = g.Caused, g.Pending, g.PreExisting, g.Findings
+		} else if step == "baseline" {
+			rec.Baseline = probes.BaselineOf(*rep)
 		}
 	}
 	if err := e.Audit.Append(rec); err != nil {
@@ -157,19 +164,35 @@ func (e *Engine) audit(j Journal, step, outcome, message string, rep *probes.Rep
 
 // apply puts pair on every function (read-modify-write, bounded
 // concurrency), then reads the fleet back: an operation never reports
-// success while any function disagrees.
-func (e *Engine) apply(ctx context.Context, pair secretPair) error {
+// success while any function disagrees. Every write is audited (under j's
+// rotation, if any).
+func (e *Engine) apply(ctx context.Context, j Journal, pair secretPair) (err error) {
 	if pair.primary.IsEmpty() {
 		return ErrEmptySecret
 	}
+	change := fmt.Sprintf("%s=%s", e.Profile.SecretVar, pair.primary)
+	if e.Profile.SecondaryVar != "" {
+		if pair.secondary.IsEmpty() {
+			change += fmt.Sprintf(", no %s", e.Profile.SecondaryVar)
+		} else {
+			change += fmt.Sprintf(", %s=%s", e.Profile.SecondaryVar, pair.secondary)
+		}
+	}
+	defer func() {
+		outcome, msg := "ok", fmt.Sprintf("%d functions hold %s", len(e.Fleet), change)
+		if err != nil {
+			outcome, msg = "failed", fmt.Sprintf("putting %s on %d functions: %v", change, len(e.Fleet), err)
+		}
+		e.audit(j, "update", outcome, msg, nil)
+	}()
 	limit := e.concurrency()
-	change := SetSecrets(e.Profile, pair.primary, pair.secondary)
+	set := SetSecrets(e.Profile, pair.primary, pair.secondary)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit)
 	failed := make([]error, len(e.Fleet))
 	for i, fn := range e.Fleet {
 		g.Go(func() error {
-			if _, err := UpdateEnv(gctx, e.Lambda, fn, change, EnvUpdate{}); err != nil {
+			if _, err := UpdateEnv(gctx, e.Lambda, fn, set, EnvUpdate{}); err != nil {
 				failed[i] = err
 			}
 			return nil // let the others finish: a half-applied step is resumed, not abandoned
@@ -204,6 +227,11 @@ func (e *Engine) secretsOf(ctx context.Context, j Journal) (old, next probes.Sec
 	}
 	if next, err = e.Backup.Current(ctx); err != nil {
 		return old, next, fmt.Errorf("reading the current secret from backup %s: %w", e.Backup.Name, err)
+	}
+	if rolled := j.Phase == PhaseRollingBack || j.Phase == PhaseRolledBack; rolled && old.Fingerprint() == j.NewFingerprint && next.Fingerprint() == j.OldFingerprint {
+		// A rollback records the restored secret as AWSCURRENT again; a
+		// run that stopped just after that finds the stages swapped.
+		return next, old, nil
 	}
 	if old.Fingerprint() != j.OldFingerprint || next.Fingerprint() != j.NewFingerprint {
 		return old, next, fmt.Errorf("%w: journal of %s says old %s, new %s; backup holds previous %s, current %s",

@@ -40,14 +40,14 @@ func TestEngineAuditTrail(t *testing.T) {
 	if _, err := r.finalize(t, r.engine(), rotate.FinalizeOptions{Force: true}); err != nil {
 		t.Fatalf("Finalize: %v", err)
 	}
-	dry(r.engine().Rollback(t.Context(), true))
+	dry(r.engine().Rollback(t.Context(), rotate.RollbackOptions{DryRun: true}))
 	if _, err := r.rollback(t, r.engine()); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
 	if _, err := r.rollback(t, r.engine()); !errors.Is(err, rotate.ErrNothingToRollBack) {
 		t.Fatalf("second Rollback: %v", err)
 	}
-	_, aNext := r.journalSecrets(t, a.Journal)
+	_, aNext := r.journalSecrets(t, r.status(t).Journal) // a, rolled back
 	if _, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{New: r.old}); !errors.Is(err, rotate.ErrReusedSecret) {
 		t.Fatalf("Rotate to the current secret: %v", err)
 	}
@@ -63,8 +63,11 @@ func TestEngineAuditTrail(t *testing.T) {
 		j     rotate.Journal
 		steps []string
 	}{
-		{a.Journal, []string{"backed-up", "probing", "staged", "grace", "finalizing", "completed", "rolling-back", "rolled-back"}},
-		{b.Journal, []string{"backed-up", "applied", "completed"}},
+		// Every operation starts with its baseline; every write to the
+		// functions is an "update" record.
+		{a.Journal, []string{"baseline", "backed-up", "probing", "update", "staged", "update", "grace",
+			"baseline", "finalizing", "update", "completed", "baseline", "rolling-back", "update", "rolled-back"}},
+		{b.Journal, []string{"baseline", "backed-up", "applied", "update", "completed"}},
 	} {
 		got := byID[want.j.ID]
 		var steps []string
@@ -86,7 +89,10 @@ func TestEngineAuditTrail(t *testing.T) {
 			if verifies && (rec.Verification == nil || rec.Verification.Passed == 0 || len(rec.Failed) > 0) {
 				t.Errorf("%s %s: verification summary %+v, failed %q", rec.RotationID, rec.Step, rec.Verification, rec.Failed)
 			}
-			if !strings.Contains(r.progress.String(), rec.Step+": ") {
+			if rec.Step == "baseline" && rec.Baseline == nil {
+				t.Errorf("%s: the baseline record has no verdicts", rec.RotationID)
+			}
+			if _, err := rotate.ParsePhase(rec.Step); err == nil && !strings.Contains(r.progress.String(), rec.Step+": ") {
 				t.Errorf("the progress output has no line for step %s", rec.Step)
 			}
 		}

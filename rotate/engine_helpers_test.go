@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -97,6 +98,13 @@ type rigOptions struct {
 	roles []string
 	// propagation is the API's propagation delay (default none).
 	propagation time.Duration
+	// backend is the testbed API's backend (default the reference one);
+	// busy its login busy schedule (default never).
+	backend testbed.Backend
+	busy    *testbed.BusyOptions
+	// logs turns the verifier's log check on: it reads the log group of
+	// the function the API logs to, through the engine's marked client.
+	logs bool
 }
 
 // fleetRig is a local world with a fleet of functions sharing one secret,
@@ -134,7 +142,12 @@ func newFleetRig(t *testing.T, o rigOptions) *fleetRig {
 		o.convergence = 3 * time.Second
 	}
 	_, names := fleetNames("eng", o.roles...)
+	if o.busy == nil {
+		o.busy = &testbed.BusyOptions{}
+	}
 	w, _ := start(t, testbed.Options{
+		Backend:          o.backend,
+		Busy:             o.busy,
 		Profile:          o.profile,
 		Functions:        names,
 		ExtraEnv:         trickyEnv,
@@ -206,11 +219,19 @@ func (r *fleetRig) setFault(fn func(*http.Request) *testbed.Fault) {
 // verifier is the probes verifier the engines use. The log check is
 // skipped (no Target.Function) in every engine test.
 func (r *fleetRig) verifier() rotate.ProbeVerifier {
-	return rotate.ProbeVerifier{
+	v := rotate.ProbeVerifier{
 		Target: probes.Target{API: r.client()},
 		Config: probes.Config{ProbeEmail: r.w.ProbeEmail, ProbePassword: probes.NewSecret(r.w.ProbePassword)},
-		Runner: probes.Runner{Convergence: r.opts.convergence, RetryInterval: 20 * time.Millisecond, MaxRetryInterval: 100 * time.Millisecond},
+		Runner: probes.Runner{CheckTimeout: 2 * time.Second, Convergence: r.opts.convergence, RetryInterval: 20 * time.Millisecond, MaxRetryInterval: 100 * time.Millisecond},
 	}
+	if r.opts.logs {
+		v.Target.Function = r.w.Function
+		v.Target.Logs = cloudwatchlogs.NewFromConfig(r.w.AWS, func(o *cloudwatchlogs.Options) {
+			o.AppID = engineAppID
+			o.Retryer = fastRetryer()
+		})
+	}
+	return v
 }
 
 // client is a probes client for the world's API.
@@ -262,7 +283,7 @@ func (r *fleetRig) finalize(t *testing.T, e *rotate.Engine, opt rotate.FinalizeO
 
 func (r *fleetRig) rollback(t *testing.T, e *rotate.Engine) (rotate.Outcome, error) {
 	t.Helper()
-	out, err := e.Rollback(t.Context(), false)
+	out, err := e.Rollback(t.Context(), rotate.RollbackOptions{})
 	return out, r.note(err)
 }
 
@@ -457,10 +478,19 @@ func (r *fleetRig) wantTokens(t *testing.T, accepted map[string]probes.Secret, r
 }
 
 // journalSecrets returns the secrets the journal's fingerprints name, read
-// from the backup, and checks that the backup agrees with the journal.
+// from the backup, and checks that the backup agrees with the journal:
+// AWSCURRENT the new secret, AWSPREVIOUS the old one, swapped once a
+// rollback has restored the old one (AWSCURRENT names what the fleet holds).
 func (r *fleetRig) journalSecrets(t *testing.T, j rotate.Journal) (old, next probes.Secret) {
 	t.Helper()
 	current, previous := r.backupSecrets(t)
+	if j.Phase == rotate.PhaseRolledBack {
+		if current.Fingerprint() != j.OldFingerprint || previous.Fingerprint() != j.NewFingerprint {
+			t.Fatalf("after the rollback of %s the backup holds current %s, previous %s; want current %s (the restored secret), previous %s",
+				j.ID, current, previous, j.OldFingerprint, j.NewFingerprint)
+		}
+		return current, previous
+	}
 	if current.Fingerprint() != j.NewFingerprint || previous.Fingerprint() != j.OldFingerprint {
 		t.Fatalf("backup holds current %s, previous %s; journal of %s says new %s, old %s",
 			current, previous, j.ID, j.NewFingerprint, j.OldFingerprint)

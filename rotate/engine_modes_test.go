@@ -2,6 +2,7 @@ package rotate_test
 
 import (
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,8 +109,11 @@ func TestEngineModesEndToEnd(t *testing.T) {
 			r.wantFleet(t, old, probes.Secret{})
 			r.wantTokens(t, map[string]probes.Secret{"old": old}, map[string]probes.Secret{"new": next})
 			r.wantOthersKept(t, nil)
-			if st := r.status(t); !st.Drift.Consistent || st.Unfinished() || st.BackupPrevious != old.Fingerprint() {
-				t.Errorf("status after rollback: drift %s, unfinished %v, backup previous %s", st.Drift, st.Unfinished(), st.BackupPrevious)
+			// The backup's stages name what the fleet holds: AWSCURRENT is
+			// the restored secret, AWSPREVIOUS the one rolled back from.
+			if st := r.status(t); !st.Drift.Consistent || st.Unfinished() || st.BackupCurrent != old.Fingerprint() || st.BackupPrevious != next.Fingerprint() {
+				t.Errorf("status after rollback: drift %s, unfinished %v, backup current %s previous %s; want current %s previous %s",
+					st.Drift, st.Unfinished(), st.BackupCurrent, st.BackupPrevious, old, next)
 			}
 
 			updates := r.updates()
@@ -262,7 +266,7 @@ func TestEngineDryRunChangesNothing(t *testing.T) {
 			name:  "rollback a completed rotation",
 			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) },
 			run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
-				return r.engine().Rollback(t.Context(), true)
+				return r.engine().Rollback(t.Context(), rotate.RollbackOptions{DryRun: true})
 			},
 		},
 		{
@@ -298,7 +302,7 @@ func TestEngineDryRunChangesNothing(t *testing.T) {
 				t.Errorf("dry run made %d UpdateFunctionConfiguration calls", n)
 			}
 			r.wantEnvsEqual(t, before.envs)
-			if after.journal != before.journal || after.has != before.has || after.current != before.current {
+			if !reflect.DeepEqual(after.journal, before.journal) || after.has != before.has || after.current != before.current {
 				t.Errorf("dry run changed the journal or the backup: %s %s (backup %q) → %s %s (backup %q)",
 					before.journal.ID, before.journal.Phase, before.current, after.journal.ID, after.journal.Phase, after.current)
 			}

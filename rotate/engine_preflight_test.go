@@ -29,23 +29,23 @@ func TestEnginePreflight(t *testing.T) {
 	}{
 		{
 			name: "healthy, no backup yet", prove: true, writes: true,
-			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Pass},
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "headroom": probes.Pass, "zero-downtime": probes.Pass},
 			says: map[string]string{"backup": "does not exist yet", "fleet": "all 3 functions agree"},
 		},
 		{
 			name: "healthy, after a rotation", prove: true, writes: true,
 			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) },
-			want:  map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Pass, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Pass},
+			want:  map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Pass, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "headroom": probes.Pass, "zero-downtime": probes.Pass},
 		},
 		{
 			name: "read-only",
-			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Skip},
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "headroom": probes.Pass, "zero-downtime": probes.Skip},
 		},
 		{
 			name: "API ignores the secondary", prove: true, writes: true,
 			opts: rigOptions{misbehaviours: testbed.IgnoreSecondary, convergence: 300 * time.Millisecond},
-			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Fail},
-			says: map[string]string{"dual-secret": "maintenance"},
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Warn, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "headroom": probes.Pass, "zero-downtime": probes.Fail},
+			says: map[string]string{"zero-downtime": "maintenance"},
 		},
 		{
 			name: "drifted fleet", prove: true,
@@ -54,18 +54,34 @@ func TestEnginePreflight(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Fail, "dual-secret": probes.Skip},
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Fail, "zero-downtime": probes.Skip},
 			says: map[string]string{"fleet": "DRIFT"},
 		},
 		{
 			name: "in a grace period", prove: true,
 			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace) },
-			want:  map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Pass, "journal": probes.Warn, "api": probes.Pass, "dual-secret": probes.Skip},
+			want:  map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Pass, "journal": probes.Warn, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "zero-downtime": probes.Skip},
 		},
 		{
 			name: "profile without a secondary variable", prove: true,
 			opts: rigOptions{profile: probes.Presets["cookie"]},
-			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "api": probes.Pass, "headroom": probes.Pass, "dual-secret": probes.Skip},
+			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "headroom": probes.Pass, "zero-downtime": probes.Warn},
+			says: map[string]string{"zero-downtime": "impossible: profile cookie names no secondary variable", "maintenance": "possible"},
+		},
+		{
+			// The battery's findings are the ones a rotation will report as
+			// pre-existing: warnings here, since they do not stop it.
+			name: "pre-existing findings", prove: true, writes: true,
+			opts: rigOptions{misbehaviours: testbed.AcceptAnyHMAC},
+			want: map[string]probes.Outcome{"login": probes.Pass, "security-hs384-hs512": probes.Warn, "security-alg-none": probes.Pass, "zero-downtime": probes.Pass},
+			says: map[string]string{"security-hs384-hs512": "pre-existing finding"},
+		},
+		{
+			// A wrong password: nothing is written, not even the proof.
+			name: "probe cannot log in", prove: true,
+			setup: func(t *testing.T, r *fleetRig) { r.w.API.AddUser(r.w.ProbeEmail, "another password") },
+			want:  map[string]probes.Outcome{"login": probes.Fail, "baseline": probes.Fail, "zero-downtime": probes.Skip},
+			says:  map[string]string{"zero-downtime": "nothing is written"},
 		},
 	}
 	for _, tc := range cases {

@@ -51,13 +51,17 @@ func TestEngineRefusesZeroDowntimeWithoutDualSecretSupport(t *testing.T) {
 	t.Run("profile without a secondary variable", func(t *testing.T) {
 		t.Parallel()
 		r := newFleetRig(t, rigOptions{profile: probes.Presets["cookie"]})
-		before := r.updates()
+		before, requests := r.updates(), r.w.API.Requests()
 		_, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{})
-		if !errors.Is(err, rotate.ErrNoDualSecret) {
-			t.Fatalf("Rotate: %v, want ErrNoDualSecret", err)
+		if !errors.Is(err, rotate.ErrNoSecondaryVar) || !strings.Contains(err.Error(), "profile cookie") {
+			t.Fatalf("Rotate: %v, want ErrNoSecondaryVar naming the profile", err)
 		}
 		if n := r.updates() - before; n != 0 {
 			t.Errorf("%d UpdateFunctionConfiguration calls before the refusal", n)
+		}
+		// The profile alone decides it: nothing is asked of the API first.
+		if n := r.w.API.Requests() - requests; n != 0 {
+			t.Errorf("the refusal sent %d requests to the API; the profile alone rules it out", n)
 		}
 		if st := r.status(t); st.HasJournal || st.BackupCurrent != "" {
 			t.Errorf("the refusal left a journal (%v) or a backup (%q)", st.HasJournal, st.BackupCurrent)
@@ -222,9 +226,14 @@ func TestEngineRollsBackAFailedVerification(t *testing.T) {
 		{name: "maintenance", run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
 			return r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
 		}, says: "rolled back", phase: rotate.PhaseRolledBack},
-		{name: "emergency, no rollback", run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
-			return r.rotate(t, r.engine(), rotate.ModeEmergency, rotate.RotateOptions{NoRollback: true})
+		{name: "maintenance, no rollback", run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
+			return r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{NoRollback: true})
 		}, says: "left in place", phase: rotate.PhaseApplied, onNew: true},
+		// An emergency never restores the compromised secret by itself,
+		// asked to roll back or not.
+		{name: "emergency", run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
+			return r.rotate(t, r.engine(), rotate.ModeEmergency, rotate.RotateOptions{})
+		}, says: "the new secret stays", phase: rotate.PhaseApplied, onNew: true},
 		{name: "finalize", setup: func(t *testing.T, r *fleetRig) {
 			r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
 		}, run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {

@@ -44,8 +44,9 @@ type oldTokensKeepArriving struct {
 	n int
 }
 
-func (v oldTokensKeepArriving) Verify(ctx context.Context, expect probes.Expect, old, current probes.Secret) probes.Report {
-	rep := v.ProbeVerifier.Verify(ctx, expect, old, current)
+func (v oldTokensKeepArriving) Verify(ctx context.Context, ver rotate.Verification) probes.Report {
+	rep := v.ProbeVerifier.Verify(ctx, ver)
+	old := ver.Old
 	c := v.r.client()
 	s, err := c.Login(ctx, v.r.w.ProbeEmail, probes.NewSecret(v.r.w.ProbePassword))
 	if err == nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/valine/valine-check/probes"
 )
 
 // FinalizeOptions tune Finalize.
@@ -14,20 +16,17 @@ type FinalizeOptions struct {
 	NoRollback bool
 	// DryRun plans and changes nothing.
 	DryRun bool
+	// FailOnFindings: see RotateOptions.
+	FailOnFindings bool
 }
 
 // Finalize ends a zero-downtime rotation's grace period: the secondary is
 // removed from every function and the old secret is verified refused.
 // Before the deadline it refuses unless Force. An unfinished step of the
-// rotation (a stop before the grace period began) is resumed first.
+// rotation (a stop before the grace period began) is resumed first. Like
+// every change it runs a baseline first and refuses, writing nothing, when
+// the probe cannot log in.
 func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, error) {
-	if !opt.DryRun {
-		unlock, err := e.lock(ctx, "finalize")
-		if err != nil {
-			return Outcome{}, err
-		}
-		defer unlock()
-	}
 	j, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)
@@ -35,23 +34,24 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 	if !found || j.Phase.Terminal() {
 		return Outcome{Journal: j}, fmt.Errorf("%w: there is no grace period to finalize", ErrNoRotation)
 	}
+	var resumed []probes.Report
 	if j.Phase != PhaseGrace && j.Phase != PhaseFinalizing {
 		if opt.DryRun {
 			return Outcome{Journal: j, DryRun: true, Plan: []string{fmt.Sprintf("resume rotation %s from phase %s first", j.ID, j.Phase)}}, nil
 		}
 		e.say("rotation %s stopped in phase %s: resuming it first", j.ID, j.Phase)
-		out, err := e.resume(ctx, j, RotateOptions{NoRollback: opt.NoRollback})
+		out, err := e.resumeRotation(ctx, j, RotateOptions{NoRollback: opt.NoRollback})
 		if err != nil {
 			return out, err
 		}
 		if out.Journal.Phase != PhaseGrace {
 			return out, fmt.Errorf("%w: the resumed rotation %s ended in phase %s, so there is no grace period to finalize", ErrNoRotation, j.ID, out.Journal.Phase)
 		}
-		j = out.Journal
+		j, resumed = out.Journal, out.Reports
 	}
 	if j.Phase == PhaseGrace {
 		if left := j.GraceDeadline.Sub(e.now()); left > 0 && !opt.Force {
-			return Outcome{Journal: j}, fmt.Errorf("%w: %s left (until %s); tokens issued before the rotation may still be in use; --force finalizes now",
+			return Outcome{Journal: j, Reports: resumed}, fmt.Errorf("%w: %s left (until %s); tokens issued before the rotation may still be in use; --force finalizes now",
 				ErrGraceNotOver, left.Round(time.Minute), j.GraceDeadline.Format(time.RFC3339))
 		}
 	}
@@ -61,35 +61,64 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 	}
 	if opt.DryRun {
 		return Outcome{Journal: j, DryRun: true, Plan: []string{
+			fmt.Sprintf("baseline: login, refresh and the security battery against %s (refused if the probe cannot log in)", next),
 			fmt.Sprintf("remove %s (%s) from %d functions, keeping %s=%s; verify in strict mode", e.Profile.SecondaryVar, old, len(e.Fleet), e.Profile.SecretVar, next),
 		}}, nil
 	}
+	g, base, err := e.runBaseline(ctx, next, nil)
+	if err != nil {
+		return Outcome{Journal: j, Baseline: base, Reports: resumed}, err
+	}
+	if j.Phase == PhaseFinalizing && j.Baseline != nil {
+		g.baseline = j.Baseline // judge a resumed finalize by its own baseline
+	}
+	g.failOnFindings = opt.FailOnFindings
+	unlock, err := e.lock(ctx, "finalize")
+	if err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
+	}
+	defer unlock()
+	if err := e.journalUnchanged(ctx, j, true); err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
+	}
 	watch := e.snapshotBefore(ctx)
 	if j.Phase == PhaseGrace {
+		j.Baseline = g.baseline
+		e.audit(j, "baseline", "ok", baselineMessage(base, next), base)
 		if err := e.step(ctx, &j, PhaseFinalizing, "ok", "removing the secondary", nil); err != nil {
-			return Outcome{Journal: j}, err
+			return Outcome{Journal: j, Baseline: base}, err
 		}
 	}
-	out, err := e.run(ctx, j, old, next, RotateOptions{NoRollback: opt.NoRollback})
+	out, err := e.run(ctx, j, old, next, g, RotateOptions{NoRollback: opt.NoRollback})
+	out.Baseline, out.Reports = base, append(resumed, out.Reports...)
 	if err == nil {
 		err = e.compareAfter(ctx, &out, watch, true)
+	}
+	if err == nil {
+		err = g.findingsError()
 	}
 	return out, err
 }
 
+// RollbackOptions tune Rollback.
+type RollbackOptions struct {
+	// DryRun plans and changes nothing.
+	DryRun bool
+	// FailOnFindings: see RotateOptions.
+	FailOnFindings bool
+}
+
 // Rollback puts the previous secret back on every function, from the
-// backup, and verifies that tokens signed with the rolled-back secret are
-// refused. It refuses when the journal shows nothing to undo, and before any
-// change when the backup does not hold the journalled secrets (or holds an
-// empty or short one).
-func (e *Engine) Rollback(ctx context.Context, dryRun bool) (Outcome, error) {
-	if !dryRun {
-		unlock, err := e.lock(ctx, "rollback")
-		if err != nil {
-			return Outcome{}, err
-		}
-		defer unlock()
-	}
+// backup, verifies that tokens signed with the rolled-back secret are
+// refused, and makes the backup's AWSCURRENT the restored secret again. It
+// refuses when the journal shows nothing to undo, and before any change
+// when the backup does not hold the journalled secrets (or holds an empty
+// or short one), or when the baseline gets a wrong answer at login (a
+// wrong password); an API that does not answer at all does not stop it,
+// since a broken API may be why it runs. A verification that fails after
+// the rollback is ErrVerificationFailed. Rolling back an emergency
+// rotation restores the compromised secret: callers confirm that first.
+func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, error) {
 	j, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)
@@ -105,23 +134,66 @@ func (e *Engine) Rollback(ctx context.Context, dryRun bool) (Outcome, error) {
 	if err != nil {
 		return Outcome{Journal: j}, err
 	}
-	if dryRun {
-		return Outcome{Journal: j, DryRun: true, Plan: []string{
-			fmt.Sprintf("set %s=%s (from backup %s, AWSPREVIOUS) on %d functions, removing %s; verify tokens signed with %s are refused",
-				e.Profile.SecretVar, old, e.Backup.Name, len(e.Fleet), orNothing(e.Profile.SecondaryVar), next),
-		}}, nil
+	if opt.DryRun {
+		plan := []string{fmt.Sprintf("set %s=%s (from backup %s, AWSPREVIOUS) on %d functions, removing %s; verify tokens signed with %s are refused; AWSCURRENT becomes %s again",
+			e.Profile.SecretVar, old, e.Backup.Name, len(e.Fleet), orNothing(e.Profile.SecondaryVar), next, old)}
+		if j.Mode == ModeEmergency {
+			plan = append(plan, fmt.Sprintf("WARNING: rotation %s was an emergency: %s is the compromised secret", j.ID, old))
+		}
+		return Outcome{Journal: j, DryRun: true, Plan: plan}, nil
+	}
+	g, base, err := e.runBaseline(ctx, target(j.Phase, old, next).primary, func(login probes.Result) (bool, string) {
+		return login.Outcome == probes.Error, "a rollback undoes a change that may have broken the API"
+	})
+	if err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
+	}
+	if j.Phase == PhaseRollingBack && j.Baseline != nil {
+		g.baseline = j.Baseline
+	}
+	g.failOnFindings = opt.FailOnFindings
+	unlock, err := e.lock(ctx, "rollback")
+	if err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
+	}
+	defer unlock()
+	if err := e.journalUnchanged(ctx, j, true); err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
 	}
 	watch := e.snapshotBefore(ctx)
 	if j.Phase != PhaseRollingBack {
-		if err := e.step(ctx, &j, PhaseRollingBack, "ok", fmt.Sprintf("rolling back rotation %s (was %s)", j.ID, j.Phase), nil); err != nil {
-			return Outcome{Journal: j}, err
+		was := j.Phase
+		j.Baseline = g.baseline
+		e.audit(j, "baseline", "ok", baselineMessage(base, target(was, old, next).primary), base)
+		if err := e.step(ctx, &j, PhaseRollingBack, "ok", fmt.Sprintf("rolling back rotation %s (was %s)", j.ID, was), nil); err != nil {
+			return Outcome{Journal: j, Baseline: base}, err
 		}
 	}
-	out, err := e.run(ctx, j, old, next, RotateOptions{})
+	out, err := e.run(ctx, j, old, next, g, RotateOptions{})
+	out.Baseline = base
 	if err == nil {
 		err = e.compareAfter(ctx, &out, watch, true)
 	}
+	if err == nil {
+		err = g.findingsError()
+	}
 	return out, err
+}
+
+// recordRollback makes the backup's stages name what the fleet holds after
+// a rollback: AWSCURRENT the restored secret, AWSPREVIOUS the one rolled
+// back from (which the next rotation then may not reuse). A legacy secret
+// shorter than MinSecretBytes is never stored as current: the backup then
+// keeps its stages, and says so.
+func (e *Engine) recordRollback(ctx context.Context, restored, removed probes.Secret) error {
+	if len(restored.Reveal()) < MinSecretBytes {
+		e.say("warning: the restored secret %s is shorter than %d bytes, so backup %s keeps AWSCURRENT %s", restored, MinSecretBytes, e.Backup.Name, removed)
+		return nil
+	}
+	if err := e.Backup.Store(ctx, removed, restored); err != nil {
+		return fmt.Errorf("recording the rollback in backup %s: %w", e.Backup.Name, err)
+	}
+	return nil
 }
 
 func orNothing(v string) string {

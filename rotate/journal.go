@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/valine/valine-check/probes"
 )
 
 // Mode is how a rotation treats the tokens signed with the old secret.
@@ -92,8 +94,8 @@ func joinValues[T ~string](values []T) string {
 // Journal is a rotation's state, kept as tags on the backup secret so the
 // next run (or `status`) reads it: "valine-check:rotation-id", ":mode",
 // ":phase", ":old", ":new", ":grace-deadline", ":started-at",
-// ":updated-at" and ":reason". Times are RFC 3339 in UTC. It holds
-// fingerprints only, never a secret.
+// ":updated-at", ":reason", ":baseline" and ":verification". Times are RFC
+// 3339 in UTC. It holds fingerprints only, never a secret.
 type Journal struct {
 	ID                             string // e.g. "rot-20261129T031500Z-1a2b3c", see NewRotationID
 	Mode                           Mode
@@ -104,7 +106,22 @@ type Journal struct {
 	// Reason is the operator's --reason. WriteJournal stores it through
 	// SanitizeTagValue, so ReadJournal returns the sanitised text.
 	Reason string
+	// Baseline is the security battery's verdicts against the secret in
+	// force before the operation in progress made its first write: what
+	// the verification after it is judged against (":baseline").
+	Baseline probes.Baseline
+	// Verification is "" while nothing is outstanding, VerificationPending
+	// when the last verification could not tell (a re-run verifies again)
+	// and VerificationFailed when it failed and the change was left in
+	// place (an emergency, or --no-rollback) (":verification").
+	Verification string
 }
+
+// The values of Journal.Verification.
+const (
+	VerificationPending = "pending"
+	VerificationFailed  = "failed"
+)
 
 // ErrBadJournal is returned when the backup's journal tags cannot be read
 // back as a Journal (a missing id, mode or phase, an unknown value, a bad
@@ -125,6 +142,8 @@ const (
 	tagStartedAt     = "started-at"
 	tagUpdatedAt     = "updated-at"
 	tagReason        = "reason"
+	tagBaseline      = "baseline"
+	tagVerification  = "verification"
 )
 
 // maxTagValue is AWS's limit on a tag value, in characters.
@@ -219,7 +238,43 @@ func (j Journal) tags() (map[string]string, error) {
 		tagStartedAt:     when(j.StartedAt),
 		tagUpdatedAt:     when(j.UpdatedAt),
 		tagReason:        SanitizeTagValue(j.Reason),
+		tagBaseline:      encodeBaseline(j.Baseline),
+		tagVerification:  j.Verification,
 	}, nil
+}
+
+// batteryPrefix is left out of the baseline tag, which must fit in 256
+// characters: "alg-none=pass hs384-hs512=fail …".
+const batteryPrefix = "security-"
+
+// encodeBaseline writes a baseline as "name=outcome" pairs, sorted.
+func encodeBaseline(b probes.Baseline) string {
+	parts := make([]string, 0, len(b))
+	for _, name := range slices.Sorted(maps.Keys(b)) {
+		parts = append(parts, strings.TrimPrefix(name, batteryPrefix)+"="+string(b[name]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// decodeBaseline reads encodeBaseline's form; nil for "".
+func decodeBaseline(s string) (probes.Baseline, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	b := probes.Baseline{}
+	for _, part := range strings.Fields(s) {
+		name, outcome, ok := strings.Cut(part, "=")
+		switch probes.Outcome(outcome) {
+		case probes.Pass, probes.Fail, probes.Warn, probes.Skip, probes.Error:
+		default:
+			ok = false
+		}
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%q is not check=outcome", part)
+		}
+		b[batteryPrefix+name] = probes.Outcome(outcome)
+	}
+	return b, nil
 }
 
 // WriteJournal records j as tags on the backup secret: empty fields are
@@ -285,6 +340,14 @@ func (b Backup) ReadJournal(ctx context.Context) (Journal, bool, error) {
 	}
 	if j.Phase, err = ParsePhase(tags[tagPhase]); err != nil {
 		return bad("%s: %v", journalPrefix+tagPhase, err)
+	}
+	if j.Baseline, err = decodeBaseline(tags[tagBaseline]); err != nil {
+		return bad("%s: %v", journalPrefix+tagBaseline, err)
+	}
+	switch j.Verification = tags[tagVerification]; j.Verification {
+	case "", VerificationPending, VerificationFailed:
+	default:
+		return bad("%s: unknown value %q", journalPrefix+tagVerification, j.Verification)
 	}
 	for k, t := range map[string]*time.Time{tagGraceDeadline: &j.GraceDeadline, tagStartedAt: &j.StartedAt, tagUpdatedAt: &j.UpdatedAt} {
 		if tags[k] == "" {

@@ -3,6 +3,7 @@ package rotate_test
 import (
 	"errors"
 	"maps"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -43,7 +45,7 @@ func sameJournal(a, b rotate.Journal) bool {
 	return a.ID == b.ID && a.Mode == b.Mode && a.Phase == b.Phase &&
 		a.OldFingerprint == b.OldFingerprint && a.NewFingerprint == b.NewFingerprint &&
 		a.GraceDeadline.Equal(b.GraceDeadline) && a.StartedAt.Equal(b.StartedAt) && a.UpdatedAt.Equal(b.UpdatedAt) &&
-		a.Reason == b.Reason
+		a.Reason == b.Reason && maps.Equal(a.Baseline, b.Baseline) && a.Verification == b.Verification
 }
 
 func TestJournalRoundTrip(t *testing.T) {
@@ -66,6 +68,10 @@ func TestJournalRoundTrip(t *testing.T) {
 		StartedAt:      started,
 		UpdatedAt:      started.Add(90 * time.Second),
 		Reason:         "quarterly rotation, ticket OPS-42",
+		Baseline: probes.Baseline{"security-alg-none": probes.Pass, "security-hs384-hs512": probes.Fail,
+			"security-no-exp": probes.Fail, "security-tampered-signature": probes.Pass, "security-empty-key": probes.Pass,
+			"security-expired": probes.Pass, "security-refresh-as-access": probes.Skip},
+		Verification: rotate.VerificationPending,
 	}
 	fullRead := full
 	fullRead.Reason = "quarterly rotation ticket OPS-42" // the comma is not tag-safe
@@ -96,6 +102,9 @@ func TestJournalRoundTrip(t *testing.T) {
 				"valine-check:started-at":     "2026-11-29T03:15:00.123456789Z",
 				"valine-check:updated-at":     "2026-11-29T03:16:30.123456789Z",
 				"valine-check:reason":         "quarterly rotation ticket OPS-42",
+				"valine-check:baseline": "alg-none=pass empty-key=pass expired=pass hs384-hs512=fail no-exp=fail " +
+					"refresh-as-access=skip tampered-signature=pass",
+				"valine-check:verification": "pending",
 			},
 		},
 		{
@@ -190,7 +199,7 @@ func TestJournalAbsent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			j, ok, err := tc.b.ReadJournal(t.Context())
-			if err != nil || ok || j != (rotate.Journal{}) {
+			if err != nil || ok || !reflect.DeepEqual(j, rotate.Journal{}) {
 				t.Errorf("ReadJournal = %+v, %v, %v; want nothing, false, nil", j, ok, err)
 			}
 		})

@@ -13,6 +13,12 @@ import (
 // runbook's refresh-token lifetime.
 const DefaultGrace = 7 * 24 * time.Hour
 
+// ErrNoSecondaryVar is returned, before anything is read or written, for
+// a zero-downtime rotation with a profile that names no secondary
+// variable: the deployment verifies with one secret, so no grace period is
+// possible.
+var ErrNoSecondaryVar = errors.New("the profile names no secondary variable")
+
 // RotateOptions tune Rotate.
 type RotateOptions struct {
 	// Grace is the zero-downtime grace period (default DefaultGrace); it is
@@ -22,6 +28,10 @@ type RotateOptions struct {
 	NoRollback bool
 	// DryRun plans and changes nothing.
 	DryRun bool
+	// FailOnFindings makes findings the change did not cause (pre-existing
+	// ones, log failures) an error (ErrFindingsReported) once the rotation
+	// is done; they never roll anything back.
+	FailOnFindings bool
 	// New is the new secret; empty means generate one.
 	New probes.Secret
 }
@@ -29,20 +39,28 @@ type RotateOptions struct {
 // Rotate runs a rotation in mode, or, when the journal shows an unfinished
 // one, resumes that one (whatever mode was asked) and says so.
 //
+// Before its first write it runs a baseline against the secret in force
+// and refuses, writing nothing, when the probe cannot log in (except in
+// emergency mode: a leaked secret is replaced even while the API is down).
 // Zero-downtime: back up; give every function the new secret as its
-// secondary and prove the API accepts tokens signed with it (refusing, with
-// every function restored, when it does not); swap to new primary + old
-// secondary; verify in grace mode; record the grace deadline. Finalize ends
-// it. Maintenance and emergency: back up; new primary, no secondary; verify
-// in strict mode. A verification failure rolls back unless NoRollback.
+// secondary and prove the API accepts tokens signed with it (refusing,
+// with every function restored, when the API rejects them); swap to new
+// primary + old secondary; verify in grace mode; record the grace
+// deadline. Finalize ends it. Maintenance and emergency: back up; new
+// primary, no secondary; verify in strict mode.
+//
+// A verification is judged against the baseline (probes.Judge): a failure
+// the change caused rolls back (unless NoRollback; an emergency never
+// restores the compromised secret by itself); a check that could not tell
+// leaves the fleet as it is with the verification pending
+// (ErrVerificationPending), and running Rotate again verifies again; a
+// finding the deployment already had is reported, not rolled back for.
 func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outcome, error) {
-	if !opt.DryRun {
-		unlock, err := e.lock(ctx, "rotate --mode "+string(mode))
-		if err != nil {
-			return Outcome{}, err
-		}
-		defer unlock()
+	if mode == ModeZeroDowntime && e.Profile.SecondaryVar == "" {
+		return Outcome{}, fmt.Errorf("%w: profile %s says the deployment verifies with one secret (no secondary variable), so no grace period is possible; rotate with --mode maintenance",
+			ErrNoSecondaryVar, e.Profile.Name)
 	}
+	// Everything up to the lock only reads: a refusal writes nothing.
 	j, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)
@@ -56,15 +74,17 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 			return Outcome{Journal: j, DryRun: true, Plan: []string{
 				fmt.Sprintf("resume rotation %s (%s), stopped in phase %s, to its end first", j.ID, j.Mode, j.Phase)}}, nil
 		}
-		e.say("resuming rotation %s (%s), stopped in phase %s", j.ID, j.Mode, j.Phase)
-		out, err := e.resume(ctx, j, opt)
-		if err != nil || j.Mode == mode {
+		out, err := e.resumeRotation(ctx, j, opt)
+		if err != nil || out.Journal.Mode == mode {
 			return out, err // running the same command again finishes it: that is all
 		}
 		if !out.Journal.Phase.Terminal() {
 			return out, fmt.Errorf("%w: the resumed rotation %s is in phase %s; your %s rotation did not start", ErrGraceInProgress, j.ID, out.Journal.Phase, mode)
 		}
 		e.say("rotation %s is %s; starting the %s rotation asked for", j.ID, out.Journal.Phase, mode)
+		next, err := e.Rotate(ctx, mode, opt)
+		next.Reports = append(out.Reports, next.Reports...)
+		return next, err
 	}
 	// The grace period is worked out once, before the plan that shows it
 	// (it may log in to read the refresh tokens' lifetime).
@@ -73,32 +93,135 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	if err != nil || opt.DryRun {
 		return Outcome{DryRun: opt.DryRun, Plan: plan}, err
 	}
+	g, base, err := e.runBaseline(ctx, old, func(probes.Result) (bool, string) {
+		return mode == ModeEmergency, "an emergency replaces a leaked secret even while the API is down"
+	})
+	if err != nil {
+		return Outcome{Baseline: base}, err
+	}
+	g.failOnFindings = opt.FailOnFindings
+	unlock, err := e.lock(ctx, "rotate --mode "+string(mode))
+	if err != nil {
+		return Outcome{Baseline: base}, err
+	}
+	defer unlock()
+	if err := e.journalUnchanged(ctx, j, found); err != nil {
+		return Outcome{Baseline: base}, err
+	}
 	watch := e.snapshotBefore(ctx)
 	now := e.now().UTC()
 	j = Journal{ID: NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
-		StartedAt: now, Reason: e.Reason}
+		StartedAt: now, Reason: e.Reason, Baseline: g.baseline}
 	if mode == ModeZeroDowntime {
 		j.GraceDeadline = now.Add(grace)
 	}
+	e.audit(j, "baseline", "ok", baselineMessage(base, old), base)
 	if err := e.Backup.Store(ctx, old, next); err != nil {
-		return Outcome{Journal: j}, fmt.Errorf("backing up before any change: %w", err)
+		return Outcome{Journal: j, Baseline: base}, fmt.Errorf("backing up before any change: %w", err)
 	}
 	if err := e.step(ctx, &j, PhaseBackedUp, "ok", fmt.Sprintf("old %s and new %s stored in %s", old, next, e.Backup.Name), nil); err != nil {
-		return Outcome{Journal: j}, err
+		return Outcome{Journal: j, Baseline: base}, err
 	}
-	out, err := e.run(ctx, j, old, next, opt)
+	out, err := e.run(ctx, j, old, next, g, opt)
+	out.Baseline = base
 	if err == nil {
 		err = e.compareAfter(ctx, &out, watch, out.Journal.Phase == PhaseCompleted)
 	}
+	if err == nil {
+		err = g.findingsError()
+	}
 	return out, err
+}
+
+// resumeRotation finishes the unfinished rotation j: a baseline against
+// what the fleet holds in j's phase (which must log in, unless the
+// rotation is an emergency or a rollback), the lock, then the phases left,
+// judged against the baseline journalled when the operation began.
+func (e *Engine) resumeRotation(ctx context.Context, j Journal, opt RotateOptions) (Outcome, error) {
+	old, next, err := e.secretsOf(ctx, j)
+	if err != nil {
+		return Outcome{Journal: j}, err
+	}
+	g, base, err := e.runBaseline(ctx, target(j.Phase, old, next).primary, goAheadFor(j))
+	if err != nil {
+		return Outcome{Journal: j, Baseline: base}, fmt.Errorf("%w; rotation %s stays in phase %s", err, j.ID, j.Phase)
+	}
+	if j.Baseline != nil {
+		g.baseline = j.Baseline
+	}
+	g.failOnFindings = opt.FailOnFindings
+	unlock, err := e.lock(ctx, "rotate (resuming "+j.ID+")")
+	if err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
+	}
+	defer unlock()
+	if err := e.journalUnchanged(ctx, j, true); err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
+	}
+	e.say("resuming rotation %s (%s), stopped in phase %s", j.ID, j.Mode, j.Phase)
+	if j.Phase == PhaseStarted {
+		j.Phase = PhaseBackedUp
+	}
+	out, err := e.run(ctx, j, old, next, g, opt)
+	out.Baseline = base
+	if err == nil {
+		err = g.findingsError()
+	}
+	return out, err
+}
+
+// goAheadFor says when a resumed operation goes on although the baseline
+// could not log in: an emergency always; a rollback when the API did not
+// answer (a change may have broken it), never on a wrong answer.
+func goAheadFor(j Journal) func(probes.Result) (bool, string) {
+	return func(login probes.Result) (bool, string) {
+		switch {
+		case j.Mode == ModeEmergency && j.Phase != PhaseRollingBack:
+			return true, "an emergency replaces a leaked secret even while the API is down"
+		case j.Phase == PhaseRollingBack && login.Outcome == probes.Error:
+			return true, "a rollback undoes a change that may have broken the API"
+		}
+		return false, ""
+	}
+}
+
+// journalUnchanged refuses when the journal is no longer what the
+// operation read before taking the lock: another operator's run finished
+// in between.
+func (e *Engine) journalUnchanged(ctx context.Context, was Journal, wasFound bool) error {
+	now, found, err := e.Backup.ReadJournal(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the rotation journal: %w", err)
+	}
+	if found != wasFound || now.ID != was.ID || now.Phase != was.Phase || !now.UpdatedAt.Equal(was.UpdatedAt) {
+		return fmt.Errorf("%w: the journal changed while this run prepared (rotation %s is now %s): another operator ran; nothing was changed, look at 'valine-check status' and run again",
+			ErrLocked, orDash(now.ID), orDash(string(now.Phase)))
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// baselineMessage says what the baseline found, for the audit.
+func baselineMessage(rep *probes.Report, current probes.Secret) string {
+	if rep == nil {
+		return "no verifier: no baseline"
+	}
+	found := probes.BaselineOf(*rep).Findings()
+	if len(found) == 0 {
+		return fmt.Sprintf("against %s: no findings", current)
+	}
+	return fmt.Sprintf("against %s: pre-existing findings %v", current, found)
 }
 
 // plan checks everything that can be checked before a change and says what
 // the rotation would do.
 func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt RotateOptions) (plan []string, old, next probes.Secret, err error) {
-	if mode == ModeZeroDowntime && e.Profile.SecondaryVar == "" {
-		return nil, old, next, fmt.Errorf("%w: profile %s names no secondary variable; use --mode maintenance", ErrNoDualSecret, e.Profile.Name)
-	}
 	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
 	if err != nil {
 		return nil, old, next, fmt.Errorf("inspecting the fleet: %w", err)
@@ -128,7 +251,9 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 	if h := fs.Headroom(e.Profile); mode == ModeZeroDowntime && h < 0 {
 		return nil, old, next, fmt.Errorf("%w: adding %s leaves %d bytes", ErrEnvTooLarge, e.Profile.SecondaryVar, h)
 	}
-	plan = append(plan, fmt.Sprintf("back up old %s and new %s in Secrets Manager secret %s", old, next, e.Backup.Name))
+	plan = append(plan,
+		fmt.Sprintf("baseline: login, refresh and the security battery against %s (refused if the probe cannot log in%s)", old, emergencyNote(mode)),
+		fmt.Sprintf("back up old %s and new %s in Secrets Manager secret %s", old, next, e.Backup.Name))
 	switch mode {
 	case ModeZeroDowntime:
 		plan = append(plan,
@@ -142,6 +267,13 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 		plan = append(plan, fmt.Sprintf("  %s: %s %s → %s, %d other variables kept", f.Name, e.Profile.SecretVar, f.Primary, next, f.OtherVars))
 	}
 	return plan, old, next, nil
+}
+
+func emergencyNote(mode Mode) string {
+	if mode == ModeEmergency {
+		return "; an emergency goes ahead with a warning"
+	}
+	return ""
 }
 
 // grace is the grace period: asked (or the default), never shorter than the
@@ -162,23 +294,16 @@ func (e *Engine) grace(ctx context.Context, mode Mode, asked time.Duration) time
 	return asked
 }
 
-// resume continues an unfinished rotation from its journalled phase.
-func (e *Engine) resume(ctx context.Context, j Journal, opt RotateOptions) (Outcome, error) {
-	old, next, err := e.secretsOf(ctx, j)
-	if err != nil {
-		return Outcome{Journal: j}, err
-	}
-	if j.Phase == PhaseStarted {
-		j.Phase = PhaseBackedUp
-	}
-	return e.run(ctx, j, old, next, opt)
-}
-
 // run drives the journal's phase to the end of the operation: each phase
 // first puts its target state on every function (idempotent, so a resumed
 // phase converges), then does its work and moves on.
-func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, opt RotateOptions) (out Outcome, err error) {
+func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, g *gate, opt RotateOptions) (out Outcome, err error) {
 	defer func() { out.Journal = j }() // whichever way it ends, report the last phase
+	if g.since.IsZero() {
+		// The log window of this run's verifications starts before its
+		// first write (a resumed phase converges with one).
+		g.since = e.now()
+	}
 	for {
 		out.Journal = j
 		if j.Phase.Terminal() {
@@ -187,7 +312,7 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, op
 		// backed-up changed no function (a stop inside the next step is
 		// journalled as that step), so there is nothing to converge.
 		if j.Phase != PhaseBackedUp {
-			if err := e.apply(ctx, target(j.Phase, old, next)); err != nil {
+			if err := e.apply(ctx, j, target(j.Phase, old, next)); err != nil {
 				return out, e.applyFailed(ctx, &j, old, next, err)
 			}
 		}
@@ -201,30 +326,7 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, op
 				return out, err
 			}
 		case PhaseProbing:
-			r := e.Verifier.Honours(ctx, next)
-			if r.Outcome == probes.Error {
-				// No answer is not a "no": restore, and say what failed.
-				if err := e.apply(ctx, target(PhaseAbandoned, old, next)); err != nil {
-					return out, e.applyFailed(ctx, &j, old, next, err)
-				}
-				msg := fmt.Sprintf("could not prove the API honours the secondary: %s; every function is back on %s alone", r.Reason, old)
-				if err := e.step(ctx, &j, PhaseAbandoned, "failed", msg, nil); err != nil {
-					return out, err
-				}
-				return out, errors.New(msg)
-			}
-			if r.Outcome != probes.Pass {
-				if err := e.apply(ctx, target(PhaseAbandoned, old, next)); err != nil {
-					return out, e.applyFailed(ctx, &j, old, next, err)
-				}
-				msg := fmt.Sprintf("refused: %s; every function is back on %s alone; rotate with --mode maintenance instead", r.Reason, old)
-				if err := e.step(ctx, &j, PhaseAbandoned, "refused", msg, nil); err != nil {
-					return out, err
-				}
-				out.Journal = j
-				return out, fmt.Errorf("%w: %s", ErrNoDualSecret, msg)
-			}
-			if err := e.step(ctx, &j, PhaseStaged, "ok", "the API honours the secondary; swapping primary and secondary", nil); err != nil {
+			if done, err := e.probeSecondary(ctx, &j, old, next, g); done || err != nil {
 				return out, err
 			}
 		case PhaseStaged, PhaseApplied, PhaseFinalizing:
@@ -232,16 +334,20 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, op
 			if j.Phase == PhaseStaged {
 				expect = probes.Grace
 			}
-			rep := e.Verifier.Verify(ctx, expect, old, next)
+			rep, jd := e.verify(ctx, g, expect, old, next)
 			out.Reports = append(out.Reports, rep)
-			if rep.Status() != probes.Pass {
-				return out, e.verificationFailed(ctx, &j, old, next, rep, opt.NoRollback)
+			switch jd.Verdict() {
+			case probes.Fail:
+				return out, e.verificationFailed(ctx, &j, old, next, g, rep, jd, opt.NoRollback)
+			case probes.Error:
+				return out, e.pending(ctx, &j, "the verification could not tell ("+judged(jd)+")", &rep)
 			}
+			g.note(jd)
 			done := PhaseCompleted
-			msg := "verified in strict mode: old tokens are refused"
+			msg := "verified in strict mode: old tokens are refused; " + judged(jd)
 			if j.Phase == PhaseStaged {
 				done = PhaseGrace
-				msg = fmt.Sprintf("verified in grace mode; finalize after %s", j.GraceDeadline.Format(time.RFC3339))
+				msg = fmt.Sprintf("verified in grace mode (%s); finalize after %s", judged(jd), j.GraceDeadline.Format(time.RFC3339))
 			}
 			if err := e.step(ctx, &j, done, "ok", msg, &rep); err != nil {
 				return out, err
@@ -253,14 +359,30 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, op
 		case PhaseGrace:
 			return out, nil
 		case PhaseRollingBack:
-			rep := e.Verifier.Verify(ctx, probes.Strict, next, old)
+			rep, jd := e.verify(ctx, g, probes.Strict, next, old)
 			out.Reports = append(out.Reports, rep)
-			outcome, msg := "ok", fmt.Sprintf("every function is back on %s; tokens signed with %s are refused", old, next)
-			if rep.Status() != probes.Pass {
-				outcome, msg = "verification failed", fmt.Sprintf("every function is back on %s, but verification failed: %s", old, failedNames(rep))
+			if jd.Verdict() == probes.Error {
+				return out, e.pending(ctx, &j, "the verification of the rollback could not tell ("+judged(jd)+")", &rep)
+			}
+			// The backup's stages name what the fleet holds: AWSCURRENT is
+			// live again.
+			if err := e.recordRollback(ctx, old, next); err != nil {
+				return out, fmt.Errorf("every function is back on %s, but %w; re-run to finish", old, err)
+			}
+			outcome, msg := "ok", fmt.Sprintf("every function is back on %s (AWSCURRENT in %s again); tokens signed with %s are refused; %s", old, e.Backup.Name, next, judged(jd))
+			var failure error
+			if jd.Verdict() == probes.Fail {
+				outcome, msg = "verification failed", fmt.Sprintf("every function is back on %s (AWSCURRENT in %s again), but verification failed: %s", old, e.Backup.Name, judged(jd))
+				failure = fmt.Errorf("%w after the rollback: %s", ErrVerificationFailed, judged(jd))
+			} else {
+				g.note(jd)
 			}
 			if err := e.step(ctx, &j, PhaseRolledBack, outcome, msg, &rep); err != nil {
-				return out, err
+				return out, errors.Join(failure, err)
+			}
+			if failure != nil {
+				out.Journal = j
+				return out, failure
 			}
 		default:
 			return out, fmt.Errorf("journal of %s has phase %q, which this version cannot resume", j.ID, j.Phase)
@@ -268,18 +390,64 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, op
 	}
 }
 
-// verificationFailed rolls back (unless told not to) after a change that
-// did not verify, and says which way it went.
-func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next probes.Secret, rep probes.Report, noRollback bool) error {
-	failure := fmt.Errorf("%w in phase %s: %s", ErrVerificationFailed, j.Phase, failedNames(rep))
-	what := failure.Error()
-	if noRollback {
-		e.audit(*j, string(j.Phase), "verification failed", what+"; left in place (--no-rollback)", &rep)
-		return fmt.Errorf("%w; left in place (--no-rollback): run 'valine-check rollback' or fix and re-run", failure)
+// probeSecondary proves, in phase probing, that the API honours the new
+// secret given as the secondary. Only the API's rejection of a token
+// signed with it is a "no" (the rotation is abandoned, every function
+// restored); a login the change broke rolls back too; anything that could
+// not tell leaves the harmless probing state with the verification
+// pending. done reports that the operation ends here.
+func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next probes.Secret, g *gate) (done bool, err error) {
+	rep := e.Verifier.Honours(ctx, next, g.deliberate)
+	login, _ := rep.Result("login")
+	honoured, _ := rep.Result(CheckSecretHonoured)
+	switch {
+	case honoured.Outcome == probes.Pass:
+		return false, e.step(ctx, j, PhaseStaged, "ok", "the API honours the secondary; swapping primary and secondary", &rep)
+	case login.Outcome == probes.Fail, honoured.Outcome == probes.Fail:
+		if err := e.apply(ctx, *j, target(PhaseAbandoned, old, next)); err != nil {
+			return true, e.applyFailed(ctx, j, old, next, err)
+		}
+		cause, outcome, wrap := honoured.Reason, "refused", ErrNoDualSecret
+		if login.Outcome == probes.Fail {
+			cause, outcome, wrap = "after the secondary was set, login failed: "+login.Reason, "verification failed", ErrVerificationFailed
+		}
+		msg := fmt.Sprintf("%s; every function is back on %s alone", cause, old)
+		if wrap == ErrNoDualSecret {
+			msg += "; rotate with --mode maintenance instead"
+		}
+		if err := e.step(ctx, j, PhaseAbandoned, outcome, msg, &rep); err != nil {
+			return true, err
+		}
+		return true, fmt.Errorf("%w: %s", wrap, msg)
 	}
-	if j.Phase == PhaseFinalizing {
+	why := honoured.Reason
+	if login.Outcome != probes.Pass {
+		why = "login: " + login.Reason
+	}
+	return true, e.pending(ctx, j, "could not tell whether the API honours the secondary ("+why+"); the functions hold the old primary and the new secondary, which changes nothing for users", &rep)
+}
+
+// verificationFailed acts on a verification that found a failure the
+// change caused: it rolls back, unless told not to or the rotation is an
+// emergency, which never restores the compromised secret by itself.
+func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next probes.Secret, g *gate, rep probes.Report, jd probes.Judgement, noRollback bool) error {
+	failure := fmt.Errorf("%w in phase %s: %s", ErrVerificationFailed, j.Phase, judged(jd))
+	what := failure.Error()
+	switch {
+	case j.Mode == ModeEmergency && j.Phase == PhaseApplied:
+		msg := what + fmt.Sprintf("; the new secret %s stays (an emergency never restores the compromised secret %s by itself): fix what failed and run the same command again to verify, or 'valine-check rollback' to restore the compromised secret", next, old)
+		if err := e.mark(ctx, j, VerificationFailed, "verification failed", msg, &rep); err != nil {
+			return errors.Join(failure, err)
+		}
+		return fmt.Errorf("%w; the new secret stays (emergency): fix what failed and re-run, or 'valine-check rollback' restores the compromised secret", failure)
+	case noRollback:
+		if err := e.mark(ctx, j, VerificationFailed, "verification failed", what+"; left in place (--no-rollback)", &rep); err != nil {
+			return errors.Join(failure, err)
+		}
+		return fmt.Errorf("%w; left in place (--no-rollback): run 'valine-check rollback' or fix and re-run", failure)
+	case j.Phase == PhaseFinalizing:
 		// Undoing a finalize is going back to the grace period.
-		if err := e.apply(ctx, target(PhaseGrace, old, next)); err != nil {
+		if err := e.apply(ctx, *j, target(PhaseGrace, old, next)); err != nil {
 			return fmt.Errorf("%w; restoring the secondary also failed: %w", failure, err)
 		}
 		if err := e.step(ctx, j, PhaseGrace, "rolled back", what+"; the secondary is restored, the grace period goes on", &rep); err != nil {
@@ -290,27 +458,36 @@ func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next p
 	if err := e.step(ctx, j, PhaseRollingBack, "verification failed", what+"; rolling back", &rep); err != nil {
 		return errors.Join(failure, err)
 	}
-	back, err := e.run(ctx, *j, old, next, RotateOptions{})
+	back, err := e.run(ctx, *j, old, next, g, RotateOptions{})
 	*j = back.Journal
-	if err != nil {
-		return fmt.Errorf("%w; rollback failed: %w", failure, err)
+	switch {
+	case err != nil && j.Phase == PhaseRolledBack:
+		return fmt.Errorf("%w; rolled back to %s, but the rollback did not verify either: %v", failure, old, err)
+	case err != nil:
+		return fmt.Errorf("%w; rollback: %w", failure, err)
 	}
 	return fmt.Errorf("%w; rolled back to %s", failure, old)
 }
 
 // applyFailed is called when the fleet could not be put in a phase's state
 // even after the SDK's retries. A rotation that had started changing
-// functions is rolled back; if that fails too, the journal keeps the phase
-// and the next run resumes it. Either way the error says so.
+// functions is rolled back (an emergency is not: the compromised secret is
+// never restored by itself); if that fails too, the journal keeps the
+// phase and the next run resumes it. Either way the error says so.
 func (e *Engine) applyFailed(ctx context.Context, j *Journal, old, next probes.Secret, cause error) error {
 	e.audit(*j, string(j.Phase), "failed", cause.Error(), nil)
-	switch j.Phase {
-	case PhaseProbing, PhaseStaged, PhaseApplied:
+	switch {
+	case j.Mode == ModeEmergency && j.Phase == PhaseApplied:
+		return fmt.Errorf("%w; the journal keeps phase %s: re-run to finish putting the new secret everywhere (an emergency never restores the compromised secret by itself)", cause, j.Phase)
+	case j.Phase == PhaseProbing, j.Phase == PhaseStaged, j.Phase == PhaseApplied:
 		if err := e.step(ctx, j, PhaseRollingBack, "failed", "could not update every function; rolling back", nil); err != nil {
 			return errors.Join(cause, err)
 		}
-		if err := e.apply(ctx, target(PhaseRollingBack, old, next)); err != nil {
+		if err := e.apply(ctx, *j, target(PhaseRollingBack, old, next)); err != nil {
 			return fmt.Errorf("%w; rolling back failed too (%v): the fleet is half-rotated, 'valine-check status' shows it and re-running finishes the rollback", cause, err)
+		}
+		if err := e.recordRollback(ctx, old, next); err != nil {
+			return fmt.Errorf("%w; every function is back on %s, but %v: re-run to finish", cause, old, err)
 		}
 		if err := e.step(ctx, j, PhaseRolledBack, "rolled back", fmt.Sprintf("every function is back on %s", old), nil); err != nil {
 			return errors.Join(cause, err)
@@ -318,17 +495,4 @@ func (e *Engine) applyFailed(ctx context.Context, j *Journal, old, next probes.S
 		return fmt.Errorf("%w; rolled back: every function is back on %s", cause, old)
 	}
 	return fmt.Errorf("%w; the journal keeps phase %s: re-run to finish", cause, j.Phase)
-}
-
-func failedNames(rep probes.Report) string {
-	var names []string
-	for _, r := range rep.Results {
-		if r.Outcome == probes.Fail || r.Outcome == probes.Error {
-			names = append(names, r.Name+" ("+string(r.Outcome)+")")
-		}
-	}
-	if len(names) == 0 {
-		return "no failing check"
-	}
-	return fmt.Sprint(names)
 }

@@ -27,11 +27,13 @@ func Identity(ctx context.Context, api STSAPI) (string, error) {
 
 // Preflight checks, before a rotation, what can be checked: identity, that
 // the fleet can be read and agrees, the backup, an unfinished rotation,
-// that the API accepts tokens signed with the current secret, the
-// environment's room for a secondary, and (with proveSecondary) that the API
-// honours a secondary secret: a throwaway one is set on every function,
-// tried, and removed, the primary untouched. Results use the probes'
-// outcomes so they render like any report.
+// the baseline a rotation runs first (login, refresh, the security battery
+// against the current secret: its findings are warnings, reported by a
+// rotation as pre-existing), which modes are possible, the environment's
+// room for a secondary, and (with proveSecondary) that the API honours a
+// secondary secret: a throwaway one is set on every function, tried, and
+// removed, the primary untouched. Results use the probes' outcomes so they
+// render like any report.
 func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary bool) []probes.Result {
 	var out []probes.Result
 	add := func(name string, o probes.Outcome, format string, args ...any) {
@@ -72,15 +74,30 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 		add("journal", probes.Warn, "rotation %s (%s) is in phase %s: rotate, finalize or rollback continues it", j.ID, j.Mode, j.Phase)
 	}
 
+	loggedIn := false
 	if e.Verifier != nil && !primary.IsEmpty() {
-		r := e.Verifier.Honours(ctx, primary)
-		r.Name = "api"
-		out = append(out, r)
+		// The baseline a rotation will run first: whether it can log in,
+		// and the findings it will report as pre-existing (a warning
+		// here: they do not stop a rotation).
+		base := e.Verifier.Baseline(ctx, primary)
+		for _, r := range base.Results {
+			if r.Outcome == probes.Fail && probes.RoleOf(r.Name) == probes.RoleBattery {
+				r.Outcome = probes.Warn
+				r.Reason = "a rotation reports this as a pre-existing finding and does not roll back for it: " + r.Reason
+			}
+			out = append(out, r)
+		}
+		login, _ := base.Result("login")
+		loggedIn = login.Outcome == probes.Pass
+		if !loggedIn {
+			add("baseline", probes.Fail, "the probe cannot log in against the secret in force: rotate, finalize and rollback refuse before any write (an emergency rotation goes ahead with a warning)")
+		}
 	}
 
+	add("maintenance", probes.Pass, "possible: a new primary and no secondary on every function; old tokens are refused at once (emergency: the same, now)")
 	if e.Profile.SecondaryVar == "" {
 		add("headroom", probes.Pass, "profile %s uses no secondary variable; smallest room left: %d bytes", e.Profile.Name, fs.Headroom(e.Profile))
-		add("dual-secret", probes.Skip, "profile %s names no secondary variable: only maintenance or emergency rotations", e.Profile.Name)
+		add("zero-downtime", probes.Warn, "impossible: profile %s names no secondary variable, so the deployment verifies with one secret and no grace period can be given; use --mode maintenance", e.Profile.Name)
 		return out
 	}
 	if h := fs.Headroom(e.Profile); h < 0 {
@@ -90,9 +107,11 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 	}
 	switch {
 	case !proveSecondary:
-		add("dual-secret", probes.Skip, "not proven (--read-only): a zero-downtime rotation proves it before changing the primary")
+		add("zero-downtime", probes.Skip, "not proven (--read-only): a zero-downtime rotation proves the API honours %s before changing the primary", e.Profile.SecondaryVar)
 	case !consistent || primary.IsEmpty() || !secondary.IsEmpty() || e.Verifier == nil:
-		add("dual-secret", probes.Skip, "not tried: the fleet must agree on one primary and have no secondary")
+		add("zero-downtime", probes.Skip, "not tried: the fleet must agree on one primary and have no secondary")
+	case !loggedIn:
+		add("zero-downtime", probes.Skip, "not tried: the probe cannot log in, and nothing is written before it can")
 	default:
 		out = append(out, e.proveSecondary(ctx, primary))
 	}
@@ -100,10 +119,12 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 }
 
 // proveSecondary sets a throwaway secondary, checks a token signed with it
-// is accepted, and removes it again, whatever happened in between.
+// is accepted, and removes it again, whatever happened in between. Each
+// write is audited. Only the API's rejection of the token is a "no"; a
+// proof that could not tell says so.
 func (e *Engine) proveSecondary(ctx context.Context, primary probes.Secret) probes.Result {
 	res := func(o probes.Outcome, format string, args ...any) probes.Result {
-		return probes.Result{Name: "dual-secret", Outcome: o, Reason: fmt.Sprintf(format, args...), Attempts: 1}
+		return probes.Result{Name: "zero-downtime", Outcome: o, Reason: fmt.Sprintf(format, args...), Attempts: 1}
 	}
 	unlock, err := e.lock(ctx, "preflight")
 	if err != nil {
@@ -114,16 +135,26 @@ func (e *Engine) proveSecondary(ctx context.Context, primary probes.Secret) prob
 	if err != nil {
 		return res(probes.Error, "%v", err)
 	}
-	if err := e.apply(ctx, secretPair{primary, throwaway}); err != nil {
-		_ = e.apply(context.WithoutCancel(ctx), secretPair{primary, probes.Secret{}})
+	e.audit(Journal{}, "preflight", "ok", fmt.Sprintf("setting a throwaway %s=%s on %d functions to prove the API honours it", e.Profile.SecondaryVar, throwaway, len(e.Fleet)), nil)
+	if err := e.apply(ctx, Journal{}, secretPair{primary, throwaway}); err != nil {
+		_ = e.apply(context.WithoutCancel(ctx), Journal{}, secretPair{primary, probes.Secret{}})
 		return res(probes.Error, "setting a throwaway secondary (lambda:UpdateFunctionConfiguration): %v", err)
 	}
-	r := e.Verifier.Honours(ctx, throwaway)
-	if err := e.apply(context.WithoutCancel(ctx), secretPair{primary, probes.Secret{}}); err != nil {
+	rep := e.Verifier.Honours(ctx, throwaway, nil)
+	if err := e.apply(context.WithoutCancel(ctx), Journal{}, secretPair{primary, probes.Secret{}}); err != nil {
 		return res(probes.Error, "removing the throwaway secondary %s failed: %v; remove %s by hand", throwaway, err, e.Profile.SecondaryVar)
 	}
-	if r.Outcome != probes.Pass {
-		return res(probes.Fail, "the API ignores %s: %s; zero-downtime rotation is not possible, use --mode maintenance", e.Profile.SecondaryVar, r.Reason)
+	e.audit(Journal{}, "preflight", "ok", fmt.Sprintf("removed the throwaway %s from %d functions", e.Profile.SecondaryVar, len(e.Fleet)), nil)
+	honoured, _ := rep.Result(CheckSecretHonoured)
+	switch honoured.Outcome {
+	case probes.Pass:
+		return res(probes.Pass, "possible: the API honours %s (a throwaway secondary was set, accepted and removed)", e.Profile.SecondaryVar)
+	case probes.Fail:
+		return res(probes.Fail, "impossible: the API ignores %s: %s; use --mode maintenance", e.Profile.SecondaryVar, honoured.Reason)
 	}
-	return res(probes.Pass, "the API honours %s (a throwaway secondary was set, accepted and removed)", e.Profile.SecondaryVar)
+	why := honoured.Reason
+	if login, _ := rep.Result("login"); login.Outcome != probes.Pass {
+		why = "login: " + login.Reason
+	}
+	return res(probes.Error, "could not tell whether the API honours %s (%s); the throwaway secondary was removed", e.Profile.SecondaryVar, why)
 }

@@ -7,51 +7,84 @@ import (
 	"github.com/valine/valine-check/probes"
 )
 
-// Verifier proves a rotation with the probes. The engine calls it after
-// every change; ProbeVerifier is the real one.
+// Verifier proves a change with the probes. The engine calls Baseline
+// before an operation's first write and Verify after each change;
+// ProbeVerifier is the real one.
 type Verifier interface {
-	// Verify runs the after-rotation checks expecting expect, with the secret
-	// that was replaced (old) and the one now in force (current).
-	Verify(ctx context.Context, expect probes.Expect, old, current probes.Secret) probes.Report
+	// Baseline runs probes.BaselineChecks (login, new-token-valid, refresh,
+	// the security battery) against the secret in force now, concurrently.
+	Baseline(ctx context.Context, current probes.Secret) probes.Report
+	// Verify runs the after-rotation checks of v.
+	Verify(ctx context.Context, v Verification) probes.Report
 	// Honours proves, waiting for propagation, that the API accepts a token
-	// signed with key.
-	Honours(ctx context.Context, key probes.Secret) probes.Result
+	// signed with key: a report of login and "secret-honoured". Its
+	// deliberate requests are recorded in d (nil: not recorded).
+	Honours(ctx context.Context, key probes.Secret, d *probes.DeliberateLog) probes.Report
 	// RefreshLifetime is the lifetime of the refresh tokens the API issues,
 	// when it can be read from one (false when not).
 	RefreshLifetime(ctx context.Context) (time.Duration, bool)
 }
 
+// Verification is what one verification after a change checks.
+type Verification struct {
+	// Expect is strict (old tokens refused) or grace (still accepted).
+	Expect probes.Expect
+	// Old is the secret the change replaced, Current the one now in force.
+	Old, Current probes.Secret
+	// OldRefresh is a refresh token issued before the change (the
+	// baseline's), tried across it; empty means forge one from Old.
+	OldRefresh probes.Token
+	// Since is the operation's first write: the log check reads from there
+	// to the end of the verification.
+	Since time.Time
+	// Deliberate holds the operation's deliberate requests (the proof of a
+	// secondary, say); the verification adds its own.
+	Deliberate *probes.DeliberateLog
+}
+
 // ProbeVerifier runs the catalog's checks against Target.
 type ProbeVerifier struct {
 	Target probes.Target
-	// Config carries the probe user's credentials; Expect, OldSecret,
-	// CurrentSecret and the log window are set per call.
+	// Config carries the probe user's credentials; Expect, the secrets,
+	// the old tokens and the log window are set per call.
 	Config probes.Config
 	Runner probes.Runner
 }
 
-// Verify runs every catalog check for expect. The log window starts when
-// Verify is called: the change it verifies has just been made.
-func (v ProbeVerifier) Verify(ctx context.Context, expect probes.Expect, old, current probes.Secret) probes.Report {
+// Baseline runs the baseline checks against current.
+func (v ProbeVerifier) Baseline(ctx context.Context, current probes.Secret) probes.Report {
 	cfg := v.Config
-	cfg.Expect, cfg.OldSecret, cfg.CurrentSecret = expect, old, current
-	cfg.OldToken = probes.Token{}
+	cfg.Expect, cfg.OldSecret, cfg.CurrentSecret = probes.Strict, probes.Secret{}, current
+	cfg.OldToken, cfg.OldRefresh = probes.Token{}, probes.Token{}
+	return v.Runner.Run(ctx, probes.BaselineChecks(), v.Target, cfg)
+}
+
+// Verify runs every catalog check for v.Expect. The log check reads from
+// v.Since to the end of the run and leaves out the deliberate requests.
+func (v ProbeVerifier) Verify(ctx context.Context, ver Verification) probes.Report {
+	cfg := v.Config
+	cfg.Expect, cfg.OldSecret, cfg.CurrentSecret = ver.Expect, ver.Old, ver.Current
+	cfg.OldToken, cfg.OldRefresh = probes.Token{}, ver.OldRefresh
+	cfg.LogsSince, cfg.LogsUntil, cfg.LogsThroughRun = ver.Since, time.Time{}, true
 	if cfg.LogsSince.IsZero() {
 		cfg.LogsSince = time.Now()
 	}
-	return v.Runner.Run(ctx, probes.ForExpect(probes.Catalog(), expect), v.Target, cfg)
+	t := v.Target
+	t.Deliberate = ver.Deliberate
+	return v.Runner.Run(ctx, probes.ForExpect(probes.Catalog(), ver.Expect), t, cfg)
 }
 
 // Honours runs login and a check that a token signed with key is accepted.
-func (v ProbeVerifier) Honours(ctx context.Context, key probes.Secret) probes.Result {
+func (v ProbeVerifier) Honours(ctx context.Context, key probes.Secret, d *probes.DeliberateLog) probes.Report {
 	login, _ := probes.CatalogCheck("login")
-	rep := v.Runner.Run(ctx, []probes.Check{login, probes.HonouredCheck("secret-honoured", key)}, v.Target, v.Config)
-	if r, _ := rep.Result("login"); r.Outcome != probes.Pass {
-		return r
-	}
-	r, _ := rep.Result("secret-honoured")
-	return r
+	t := v.Target
+	t.Deliberate = d
+	return v.Runner.Run(ctx, []probes.Check{login, probes.HonouredCheck(CheckSecretHonoured, key)}, t, v.Config)
 }
+
+// CheckSecretHonoured names the proof, in Honours's report, that the API
+// accepts a token signed with a secret it was given as the secondary.
+const CheckSecretHonoured = "secret-honoured"
 
 // RefreshLifetime logs in and reads exp - iat of the refresh token.
 func (v ProbeVerifier) RefreshLifetime(ctx context.Context) (time.Duration, bool) {

@@ -126,8 +126,12 @@ func engineExit(err error) error {
 	}
 	switch {
 	case errors.Is(err, rotate.ErrVerificationFailed), errors.Is(err, rotate.ErrNoDualSecret), errors.Is(err, rotate.ErrDrift),
-		errors.Is(err, rotate.ErrFindings):
+		errors.Is(err, rotate.ErrFindings), errors.Is(err, rotate.ErrFindingsReported):
 		return cli.Exit(err.Error(), exitFailed)
+	case errors.Is(err, rotate.ErrVerificationPending):
+		return cli.Exit(err.Error(), exitEnvError)
+	case errors.Is(err, rotate.ErrBaselineFailed), errors.Is(err, rotate.ErrNoSecondaryVar):
+		return cli.Exit(err.Error(), exitUsage)
 	case errors.Is(err, rotate.ErrGraceNotOver), errors.Is(err, rotate.ErrGraceInProgress), errors.Is(err, rotate.ErrNothingToRollBack),
 		errors.Is(err, rotate.ErrLocked), errors.Is(err, rotate.ErrNoRotation),
 		errors.Is(err, rotate.ErrEmptySecret), errors.Is(err, rotate.ErrShortSecret), errors.Is(err, rotate.ErrReusedSecret),

@@ -20,6 +20,8 @@ func changeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "dry-run", Category: changeCategory, Usage: "print the plan (functions, variables, fingerprints) and change nothing"},
 		&cli.BoolFlag{Name: "no-rollback", Category: changeCategory, Usage: "leave a change that fails verification in place instead of rolling it back"},
+		&cli.BoolFlag{Name: "fail-on-findings", EnvVars: []string{"VALINE_FAIL_ON_FINDINGS"}, Category: changeCategory,
+			Usage: "exit 1 when the verification reports findings the change did not cause (pre-existing ones, log failures); nothing is rolled back for them"},
 		&cli.StringFlag{Name: "reason", EnvVars: []string{"VALINE_REASON"}, Category: changeCategory, Usage: "why, for the audit record"},
 		&cli.BoolFlag{Name: "break-lock", Category: changeCategory,
 			Usage: "free the fleet's lock left by a run that died on another machine (a dead run on this machine is taken over by itself)"},
@@ -83,7 +85,7 @@ Every step is appended to --audit-file. Secrets are shown only as fingerprints.`
 		}
 		out, err := op.engine.Rotate(cCtx.Context, mode, rotate.RotateOptions{
 			Grace: cCtx.Duration("grace"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
-			New: op.setup.secrets.secret(envNewSecret),
+			FailOnFindings: cCtx.Bool("fail-on-findings"), New: op.setup.secrets.secret(envNewSecret),
 		})
 		return op.finish(cCtx, out, err)
 	},
@@ -101,7 +103,8 @@ var finalizeCommand = &cli.Command{
 			return err
 		}
 		out, err := op.engine.Finalize(cCtx.Context, rotate.FinalizeOptions{
-			Force: cCtx.Bool("force"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run")})
+			Force: cCtx.Bool("force"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
+			FailOnFindings: cCtx.Bool("fail-on-findings")})
 		return op.finish(cCtx, out, err)
 	},
 }
@@ -109,15 +112,41 @@ var finalizeCommand = &cli.Command{
 var rollbackCommand = &cli.Command{
 	Name:  "rollback",
 	Usage: "put the previous secret (from the backup) back on every function, and verify",
-	Flags: withFlags(changeFlags(), fleetFlags(), probeFlags()),
+	Description: `Rolling back an emergency rotation restores the secret that leaked: it asks for the rotation's
+id to be typed (--yes skips the question). Exit 1 when the verification after the rollback fails.`,
+	Flags: withFlags([]cli.Flag{
+		&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the confirmation before restoring the compromised secret of an emergency rotation"},
+	}, changeFlags(), fleetFlags(), probeFlags()),
 	Action: func(cCtx *cli.Context) error {
 		op, err := newOperation(cCtx, true)
 		if err != nil {
 			return err
 		}
-		out, err := op.engine.Rollback(cCtx.Context, cCtx.Bool("dry-run"))
+		if !cCtx.Bool("dry-run") && !cCtx.Bool("yes") {
+			if err := confirmCompromisedRestore(cCtx, op.engine); err != nil {
+				return err
+			}
+		}
+		out, err := op.engine.Rollback(cCtx.Context, rotate.RollbackOptions{DryRun: cCtx.Bool("dry-run"), FailOnFindings: cCtx.Bool("fail-on-findings")})
 		return op.finish(cCtx, out, err)
 	},
+}
+
+// confirmCompromisedRestore asks, before rolling back an emergency
+// rotation, for its id to be typed: the secret a rollback restores is the
+// one that leaked. Anything else, or no terminal to ask, stops with exit 2.
+func confirmCompromisedRestore(cCtx *cli.Context, e *rotate.Engine) error {
+	j, found, err := e.Backup.ReadJournal(cCtx.Context)
+	if err != nil || !found || j.Mode != rotate.ModeEmergency || j.Phase == rotate.PhaseRolledBack || j.Phase == rotate.PhaseAbandoned {
+		return nil // the rollback itself reports what it finds
+	}
+	fmt.Fprintf(cCtx.App.ErrWriter, "WARNING: rotation %s was an EMERGENCY: rolling it back puts the COMPROMISED secret %s back on %d functions.\nType the rotation id (%s) to continue: ",
+		j.ID, j.OldFingerprint, len(e.Fleet), j.ID)
+	line, _ := bufio.NewReader(cCtx.App.Reader).ReadString('\n')
+	if strings.TrimSpace(line) != j.ID {
+		return cli.Exit("not confirmed: nothing changed (--yes skips the question)", exitUsage)
+	}
+	return nil
 }
 
 // confirmEmergency asks the operator to type the word; anything else, or no
@@ -141,6 +170,12 @@ func (op operation) finish(cCtx *cli.Context, out rotate.Outcome, err error) err
 		}
 		return engineExit(err)
 	}
+	if out.Baseline != nil {
+		fmt.Fprintln(w, "baseline, against the secret in force before any change:")
+		if werr := report.WriteText(w, *out.Baseline); werr != nil {
+			return cli.Exit(werr.Error(), exitEnvError)
+		}
+	}
 	for _, rep := range out.Reports {
 		if werr := report.WriteText(w, rep); werr != nil {
 			return cli.Exit(werr.Error(), exitEnvError)
@@ -152,6 +187,9 @@ func (op operation) finish(cCtx *cli.Context, out rotate.Outcome, err error) err
 		fmt.Fprintf(w, "rotation %s (%s): phase %s; old %s, new %s", j.ID, j.Mode, j.Phase, orDash(j.OldFingerprint), orDash(j.NewFingerprint))
 		if j.Phase == rotate.PhaseGrace {
 			fmt.Fprintf(w, "; grace until %s (%s left)", j.GraceDeadline.Format(time.RFC3339), time.Until(j.GraceDeadline).Round(time.Minute))
+		}
+		if j.Verification != "" {
+			fmt.Fprintf(w, "; verification %s", j.Verification)
 		}
 		fmt.Fprintf(w, "\naudit: %s\n", op.auditPath)
 	}

@@ -147,7 +147,7 @@ func TestRotateCommandsEndToEnd(t *testing.T) {
 		}
 		steps = append(steps, rec.Step)
 	}
-	if got := strings.Join(steps, ","); got != "backed-up,probing,staged,grace,compare,finalizing,completed,compare,rolling-back,rolled-back,compare" {
+	if got := strings.Join(steps, ","); got != "baseline,backed-up,probing,update,staged,update,grace,compare,baseline,finalizing,update,completed,compare,baseline,rolling-back,update,rolled-back,compare" {
 		t.Errorf("audit steps %s", got)
 	}
 }
@@ -240,7 +240,7 @@ func TestPreflightCommand(t *testing.T) {
 	f := startFleet(t, testbed.Options{})
 	before := f.envs(t)
 	got := runCLI(t, f.env, "", "preflight")
-	if got.code != exitOK || !strings.Contains(got.stdout, "PASS  dual-secret") || !strings.Contains(got.stdout, "arn:aws") {
+	if got.code != exitOK || !strings.Contains(got.stdout, "PASS  zero-downtime") || !strings.Contains(got.stdout, "arn:aws") {
 		t.Fatalf("preflight:\n%s", got)
 	}
 	if !sameEnvs(before, f.envs(t)) {
@@ -248,7 +248,7 @@ func TestPreflightCommand(t *testing.T) {
 	}
 	bad := startFleet(t, testbed.Options{Misbehaviours: testbed.IgnoreSecondary})
 	got = runCLI(t, bad.env, "", "preflight")
-	if got.code != exitFailed || !strings.Contains(got.stdout, "FAIL  dual-secret") {
+	if got.code != exitFailed || !strings.Contains(got.stdout, "FAIL  zero-downtime") {
 		t.Fatalf("preflight against an API ignoring the secondary:\n%s", got)
 	}
 }

@@ -195,12 +195,9 @@ type usersFirst struct {
 	world *testbed.World
 }
 
-func (u usersFirst) Verify(ctx context.Context, expect probes.Expect, old, current probes.Secret) probes.Report {
-	v := u.ProbeVerifier
-	v.Config.LogsSince = testbed.NextLogMillisecond()
+func (u usersFirst) Verify(ctx context.Context, v rotate.Verification) probes.Report {
 	_ = u.world.SimulateUsers(ctx, 3) // a failure shows as a warning of the log check
-	testbed.NextLogMillisecond()
-	return v.Verify(ctx, expect, old, current)
+	return u.ProbeVerifier.Verify(ctx, v)
 }
 
 // prefixWriter prefixes every write (one progress line each).

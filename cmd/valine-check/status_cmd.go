@@ -87,6 +87,10 @@ func writeStatus(cCtx *cli.Context, st rotate.Status, op operation) {
 		fmt.Fprintf(w, "grace period: %s left (until %s), then 'valine-check finalize'\n", st.GraceRemaining.Round(time.Minute), j.GraceDeadline.Format(time.RFC3339))
 	case j.Phase == rotate.PhaseGrace:
 		fmt.Fprintf(w, "grace period over since %s: 'valine-check finalize'\n", j.GraceDeadline.Format(time.RFC3339))
+	case st.Unfinished() && j.Verification == rotate.VerificationPending:
+		fmt.Fprintf(w, "VERIFICATION PENDING: the check after phase %s could not tell (network, 5xx, throttling); the fleet was left as it is; running the same command again verifies again and carries on\n", j.Phase)
+	case st.Unfinished() && j.Verification == rotate.VerificationFailed:
+		fmt.Fprintf(w, "VERIFICATION FAILED: the change of phase %s is in place but did not verify (emergency or --no-rollback); fix what failed and run the same command again, or roll back\n", j.Phase)
 	case st.Unfinished():
 		fmt.Fprintf(w, "INTERRUPTED: the rotation stopped in phase %s; running rotate (or finalize / rollback) again finishes it\n", j.Phase)
 	}
@@ -105,7 +109,8 @@ func statusJSON(st rotate.Status, backup string) map[string]any {
 	if st.HasJournal {
 		out["rotation"] = map[string]any{"id": st.Journal.ID, "mode": st.Journal.Mode, "phase": st.Journal.Phase,
 			"old": st.Journal.OldFingerprint, "new": st.Journal.NewFingerprint, "startedAt": st.Journal.StartedAt,
-			"graceDeadline": st.Journal.GraceDeadline, "graceRemainingSeconds": int64(st.GraceRemaining.Seconds())}
+			"graceDeadline": st.Journal.GraceDeadline, "graceRemainingSeconds": int64(st.GraceRemaining.Seconds()),
+			"verification": st.Journal.Verification, "baselineFindings": st.Journal.Baseline.Findings()}
 	}
 	return out
 }
