@@ -22,6 +22,11 @@ type CompareThresholds struct {
 	// secret in the after window a finding: set it after finalize, when no
 	// instance should hold a secondary any more.
 	SecondaryUseIsFinding bool `json:"secondaryUseIsFinding"`
+	// ProbeRefusalsAfter is how many tokens the probe sent in the after
+	// window expecting a refusal. Where the API logs no User-Agent (the
+	// after snapshot's probe-refusals query found none of them), the
+	// failed verifications after are counted less these.
+	ProbeRefusalsAfter int `json:"probeRefusalsAfter,omitempty"`
 }
 
 // DefaultCompareThresholds tolerate 5 more failed verifications and 5 more
@@ -42,6 +47,9 @@ type Verdict struct {
 	Unchecked []string `json:"unchecked,omitempty"`
 	// Figures are the numbers compared.
 	Figures []Figure `json:"figures"`
+	// Blind is true when a window showed no verification line at all: the
+	// failure and secondary-use figures could not have seen anything.
+	Blind bool `json:"blind,omitempty"`
 }
 
 // Figure is one number before and after.
@@ -90,8 +98,10 @@ func Compare(before, after Snapshot, th CompareThresholds) Verdict {
 			Figure{Name: name + " per 5m", Before: rate(b, hasB, field), After: rate(a, hasA, field)},
 			Figure{Name: name + " total", Before: b.Total(field), After: a.Total(field)})
 	}
-	v.rise(before, after, QueryJWTFailures, "failed JWT verifications", th.MaxFailureIncreasePer5m)
-	v.rise(before, after, QueryErrors, "function errors", th.MaxErrorIncreasePer5m)
+	v.blindness(before, "before")
+	v.blindness(after, "after")
+	v.rise(before, after, QueryJWTFailures, "failed JWT verifications", th.MaxFailureIncreasePer5m, v.probeRefusals(after, th.ProbeRefusalsAfter))
+	v.rise(before, after, QueryErrors, "function errors", th.MaxErrorIncreasePer5m, 0)
 	if th.SecondaryUseIsFinding {
 		v.secondaryUse(after)
 	}
@@ -100,19 +110,46 @@ func Compare(before, after Snapshot, th CompareThresholds) Verdict {
 	return v
 }
 
-// rise checks that query's rate did not rise by more than allowed.
-func (v *Verdict) rise(before, after Snapshot, query, what string, allowed float64) {
+// blindness notes a snapshot whose verifications query ran and found no
+// line: its other figures could not have seen anything.
+func (v *Verdict) blindness(s Snapshot, side string) {
+	r, ok := s.Queries[QueryVerifications]
+	if !ok || r.Total(r.Field) > 0 {
+		return
+	}
+	v.Blind = true
+	v.Unchecked = append(v.Unchecked, fmt.Sprintf("BLIND %s the change: no verification line at all between %s and %s, so the failure and secondary-use figures could not see anything (is the profile's logVerificationPattern right?)",
+		side, clock(s.Window.Start), clock(s.Window.End)))
+}
+
+// probeRefusals is how many of the after window's failed verifications
+// are the probe's own refusals that the queries could not leave out: all
+// of them when its marker shows on no line (the API logs no User-Agent),
+// none when the marker is seen (the queries left them out already).
+func (v *Verdict) probeRefusals(after Snapshot, sent int) float64 {
+	r, ok := after.Queries[QueryProbeRefusals]
+	if sent <= 0 || !ok || r.Total(r.Field) > 0 {
+		return 0
+	}
+	v.Figures = append(v.Figures, Figure{Name: "probe refusals left out", After: float64(sent)})
+	return float64(sent)
+}
+
+// rise checks that query's rate did not rise by more than allowed, the
+// after window counted less discount (the probe's own lines).
+func (v *Verdict) rise(before, after Snapshot, query, what string, allowed, discount float64) {
 	b, okB := before.Queries[query]
 	a, okA := after.Queries[query]
 	if !okB || !okA {
 		v.Unchecked = append(v.Unchecked, missing(query, before, after, okB, okA))
 		return
 	}
-	rb, ra := b.RatePer5m(b.Field), a.RatePer5m(a.Field)
+	totalA := max(0, a.Total(a.Field)-discount)
+	rb, ra := b.RatePer5m(b.Field), totalA*float64(5*time.Minute)/float64(max(a.End.Sub(a.Start), 5*time.Minute))
 	if ra-rb > allowed {
 		v.Findings = append(v.Findings, fmt.Sprintf(
 			"%s rose from %s to %s per 5 minutes (%g in the %s before, %g in the %s after), more than the %g allowed",
-			what, oneDecimal(rb), oneDecimal(ra), b.Total(b.Field), windowLength(before.Window), a.Total(a.Field), windowLength(after.Window), allowed))
+			what, oneDecimal(rb), oneDecimal(ra), b.Total(b.Field), windowLength(before.Window), totalA, windowLength(after.Window), allowed))
 	}
 }
 
@@ -175,7 +212,7 @@ func (v *Verdict) alarms(before, after Snapshot) {
 
 // queryNamesOf lists the queries of either snapshot, the known ones first.
 func queryNamesOf(snaps ...Snapshot) []string {
-	known := []string{QueryJWTFailures, QuerySecondaryUse, QueryUnauthorized, QueryErrors}
+	known := []string{QueryJWTFailures, QuerySecondaryUse, QueryUnauthorized, QueryErrors, QueryVerifications, QueryProbeRefusals}
 	seen := map[string]bool{}
 	for _, s := range snaps {
 		for n := range s.Queries {

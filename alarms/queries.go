@@ -16,6 +16,15 @@ const (
 	QuerySecondaryUse = "secondary-use"
 	QueryUnauthorized = "unauthorized"
 	QueryErrors       = "errors"
+	// QueryVerifications counts every verification line: zero means the
+	// other queries could not have matched anything (the comparison and
+	// status then say they are blind).
+	QueryVerifications = "verifications"
+	// QueryProbeRefusals counts the failed verification lines that carry
+	// the probe's deliberate marker (built only with ExcludeDeliberate):
+	// none while the probe refused tokens on purpose means the API logs no
+	// User-Agent, so the other counts include the probe's refusals.
+	QueryProbeRefusals = "probe-refusals"
 )
 
 // binField is the bin of the queries that count by time: the runbook's
@@ -79,6 +88,9 @@ func ExcludeDeliberate(marker string) QueryOption {
 //     verification line (a wrong password at login) is not counted; API
 //     Gateway's 4XXError alarm sees every one.
 //   - errors: the runtime's ERROR and "Task timed out" lines, by 5-minute bin.
+//   - verifications: every verification line, by 5-minute bin (silence is
+//     not health: zero means the others could not see anything).
+//   - probe-refusals, with ExcludeDeliberate: the probe's marked refusals.
 //
 // A profile pattern that is a JSON or space-delimited filter pattern
 // ("{...}" or "[...]") cannot be turned into a regular expression; the
@@ -94,7 +106,7 @@ func Queries(p probes.Profile, opts ...QueryOption) []Query {
 	if o.deliberate != "" {
 		exclude = " and @message not like /ua=" + quoteRegex(o.deliberate) + "/"
 	}
-	return []Query{
+	qs := []Query{
 		{
 			Name:        QueryJWTFailures,
 			Description: "failed JWT verifications by 5-minute bin",
@@ -122,7 +134,23 @@ func Queries(p probes.Profile, opts ...QueryOption) []Query {
 			String:      fmt.Sprintf("filter @message like /%s/ | stats count(*) as errors by %s", errorPattern, binField),
 			Field:       "errors",
 		},
+		{
+			Name:        QueryVerifications,
+			Description: "verification lines of any outcome, by 5-minute bin: zero means the log shows nothing the other queries could match",
+			String:      fmt.Sprintf("filter @message like /%s/ | stats count(*) as verifications by %s", verification, binField),
+			Field:       "verifications",
+		},
 	}
+	if o.deliberate != "" {
+		qs = append(qs, Query{
+			Name:        QueryProbeRefusals,
+			Description: "the probe's own deliberate refusals (failed verifications with its marker as User-Agent), by 5-minute bin: zero while it refused tokens means the API logs no User-Agent",
+			String: fmt.Sprintf("filter @message like /%s/ and @message like /ua=%s/ | stats count(*) as probeRefusals by %s",
+				failure, quoteRegex(o.deliberate), binField),
+			Field: "probeRefusals",
+		})
+	}
+	return qs
 }
 
 // FindQuery returns the query named name.

@@ -47,8 +47,9 @@ func TestQueriesFollowTheProfile(t *testing.T) {
 			profile: probes.Presets["cookie"],
 			opts:    []alarms.QueryOption{alarms.ExcludeDeliberate("valine-check-deliberate/0123456789abcdef")},
 			want: map[string]string{
-				alarms.QueryJWTFailures:  `like /JWT verification failed/ and @message not like /ua=valine-check-deliberate\/0123456789abcdef/ | stats`,
-				alarms.QueryUnauthorized: `and @message not like /ua=valine-check-deliberate\/0123456789abcdef/ | parse`,
+				alarms.QueryJWTFailures:   `like /JWT verification failed/ and @message not like /ua=valine-check-deliberate\/0123456789abcdef/ | stats`,
+				alarms.QueryUnauthorized:  `and @message not like /ua=valine-check-deliberate\/0123456789abcdef/ | parse`,
+				alarms.QueryProbeRefusals: `like /JWT verification failed/ and @message like /ua=valine-check-deliberate\/0123456789abcdef/ | stats count(*) as probeRefusals`,
 			},
 		},
 	}
@@ -56,8 +57,12 @@ func TestQueriesFollowTheProfile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			qs := alarms.Queries(tt.profile, tt.opts...)
-			if names := alarms.QueryNames(qs); !slices.Equal(names, []string{"jwt-failures", "secondary-use", "unauthorized", "errors"}) {
-				t.Errorf("names %v", names)
+			want := []string{"jwt-failures", "secondary-use", "unauthorized", "errors", "verifications"}
+			if len(tt.opts) > 0 {
+				want = append(want, "probe-refusals") // only when there is a marker to count
+			}
+			if names := alarms.QueryNames(qs); !slices.Equal(names, want) {
+				t.Errorf("names %v, want %v", names, want)
 			}
 			for name, want := range tt.want {
 				q, ok := alarms.FindQuery(qs, name)

@@ -232,8 +232,8 @@ func TestTakeSnapshotKeepsWhatItCouldRead(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "starting query broken") {
 		t.Errorf("error %v, want the broken query's", err)
 	}
-	if len(s.Queries) != 4 || s.Errors["broken"] == "" || len(s.Errors) != 1 {
-		t.Errorf("queries %d, errors %v; want the 4 good ones and the broken one's error", len(s.Queries), s.Errors)
+	if len(s.Queries) != len(queries)-1 || s.Errors["broken"] == "" || len(s.Errors) != 1 {
+		t.Errorf("queries %d, errors %v; want the %d good ones and the broken one's error", len(s.Queries), s.Errors, len(queries)-1)
 	}
 	if !reflect.DeepEqual(s.Alarms, states) || !s.Window.Start.Equal(start) || !s.Window.End.Equal(end) {
 		t.Errorf("alarms %v, window %v", s.Alarms, s.Window)
@@ -291,5 +291,44 @@ func TestWaitForIngestion(t *testing.T) {
 	}
 	if _, _, err := alarms.WaitForIngestion(t.Context(), logs, []string{"/aws/lambda/absent-" + strconv.FormatInt(time.Now().UnixNano(), 36)}, mark, time.Second); err == nil {
 		t.Error("no error when no log group can be read")
+	}
+}
+
+// A window with no verification line at all is blind, and the comparison
+// says so instead of "no finding" from queries that could match nothing.
+// Where the API logs no User-Agent (no line carries the probe's marker),
+// the probe's own refusals in the after window are left out of the
+// failure count; where it does, the queries left them out already.
+func TestCompareBlindnessAndTheProbesOwnRefusals(t *testing.T) {
+	t.Parallel()
+	after := t0.Add(time.Hour)
+	with := func(s alarms.Snapshot, query, field string, n ...int) alarms.Snapshot {
+		s.Queries[query] = counted(query, field, s.Window.Start, s.Window.End, n...)
+		return s
+	}
+	quietBefore := with(snap(t0, time.Hour, nil, nil, nil), alarms.QueryVerifications, "verifications", 40)
+
+	blind := alarms.Compare(quietBefore, with(snap(after, 5*time.Minute, nil, nil, nil), alarms.QueryVerifications, "verifications"), alarms.DefaultCompareThresholds())
+	if !blind.Blind || !strings.Contains(strings.Join(blind.Unchecked, "\n"), "BLIND after the change") || !strings.Contains(blind.Summary(), "BLIND") {
+		t.Errorf("a window without verification lines: blind %v, %s", blind.Blind, blind.Summary())
+	}
+
+	// Twelve refusals by the probe, logged without a User-Agent.
+	th := alarms.DefaultCompareThresholds()
+	th.ProbeRefusalsAfter = 12
+	noUA := with(with(snap(after, 5*time.Minute, []int{12}, nil, nil), alarms.QueryVerifications, "verifications", 30), alarms.QueryProbeRefusals, "probeRefusals")
+	if v := alarms.Compare(quietBefore, noUA, th); !v.OK || v.Blind {
+		t.Errorf("the probe's own refusals counted as a rise: %s", v.Summary())
+	}
+	// Twelve more than the probe's: a finding.
+	worse := with(with(snap(after, 5*time.Minute, []int{24}, nil, nil), alarms.QueryVerifications, "verifications", 30), alarms.QueryProbeRefusals, "probeRefusals")
+	if v := alarms.Compare(quietBefore, worse, th); v.OK || !strings.Contains(v.Summary(), "rose from 0 to 12") {
+		t.Errorf("real failures beyond the probe's: %s", v.Summary())
+	}
+	// The API logs the marker: the queries excluded the probe's lines, so
+	// nothing more is left out and these 12 are real.
+	marked := with(with(snap(after, 5*time.Minute, []int{12}, nil, nil), alarms.QueryVerifications, "verifications", 30), alarms.QueryProbeRefusals, "probeRefusals", 12)
+	if v := alarms.Compare(quietBefore, marked, th); v.OK {
+		t.Errorf("with the marker logged, 12 unmarked failures must count: %s", v.Summary())
 	}
 }

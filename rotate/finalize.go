@@ -92,7 +92,7 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 	out, err := e.run(ctx, j, old, next, g, RotateOptions{NoRollback: opt.NoRollback})
 	out.Baseline, out.Reports = base, append(resumed, out.Reports...)
 	if err == nil {
-		err = e.compareAfter(ctx, &out, watch, true)
+		err = e.compareAfter(ctx, &out, watch, true, g)
 	}
 	if err == nil {
 		err = g.findingsError()
@@ -172,7 +172,7 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 	out, err := e.run(ctx, j, old, next, g, RotateOptions{})
 	out.Baseline = base
 	if err == nil {
-		err = e.compareAfter(ctx, &out, watch, true)
+		err = e.compareAfter(ctx, &out, watch, true, g)
 	}
 	if err == nil {
 		err = g.findingsError()

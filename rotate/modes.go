@@ -125,7 +125,7 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	out, err := e.run(ctx, j, old, next, g, opt)
 	out.Baseline = base
 	if err == nil {
-		err = e.compareAfter(ctx, &out, watch, out.Journal.Phase == PhaseCompleted)
+		err = e.compareAfter(ctx, &out, watch, out.Journal.Phase == PhaseCompleted, g)
 	}
 	if err == nil {
 		err = g.findingsError()

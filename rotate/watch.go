@@ -74,8 +74,9 @@ func (e *Engine) snapshotBefore(ctx context.Context) watched {
 // compareAfter waits for ingestion, snapshots the time since the change,
 // compares, and records the verdict in the outcome and the audit. strict
 // makes any secondary-secret use a finding (after a finalize, a
-// maintenance or an emergency rotation).
-func (e *Engine) compareAfter(ctx context.Context, out *Outcome, w watched, strict bool) error {
+// maintenance or an emergency rotation). The probe's deliberate refusals
+// since the change (g's) are left out where the API logs no User-Agent.
+func (e *Engine) compareAfter(ctx context.Context, out *Outcome, w watched, strict bool, g *gate) error {
 	if e.Watch == nil || !w.ok {
 		return nil
 	}
@@ -98,6 +99,11 @@ func (e *Engine) compareAfter(ctx context.Context, out *Outcome, w watched, stri
 		th = *e.Watch.Thresholds
 	}
 	th.SecondaryUseIsFinding = strict
+	for _, sp := range g.deliberate.Spans() {
+		if !sp.Start.Before(w.changed) {
+			th.ProbeRefusalsAfter++ // the probe's own refusals since the change
+		}
+	}
 	verdict := alarms.Compare(w.before, after, th)
 	out.Comparison = &verdict
 	outcome := "ok"

@@ -91,7 +91,7 @@ func TestInsightsCommands(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"unknown query", []string{"insights", "run", "nope"}, `unknown query "nope" (known: jwt-failures, secondary-use, unauthorized, errors)`},
+		{"unknown query", []string{"insights", "run", "nope"}, `unknown query "nope" (known: jwt-failures, secondary-use, unauthorized, errors, verifications)`},
 		{"no query", []string{"insights", "run"}, "give one query name"},
 		{"bad since", []string{"insights", "run", "errors", "--since", "yesterday"}, "--since"},
 		{"until before since", []string{"insights", "run", "errors", "--since", "1h", "--until", "2h"}, "must be after --since"},

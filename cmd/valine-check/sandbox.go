@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
@@ -33,7 +35,8 @@ Exits 0 only if every check passed. Needs no AWS account and no network.
 With --serve the world stays up afterwards, and the command prints how to point after-rotation
 at it (secrets go to a 0600 file, never the terminal).`,
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "profile", Value: "runbook", Usage: "deployment profile the sandbox API serves: runbook or cookie"},
+		&cli.StringFlag{Name: "profile", Value: "runbook", Usage: "deployment profile the sandbox API serves: " + strings.Join(probes.PresetNames(), ", ")},
+		&cli.StringFlag{Name: "backend", Value: "reference", Usage: "the sandbox API: reference (the project's reference implementation) or valine (behaves as the real Valine backend; profile valine)"},
 		&cli.DurationFlag{Name: "propagation", Value: 2 * time.Second, Usage: "how long the API may keep serving the old secret after a change"},
 		&cli.DurationFlag{Name: "latency", Usage: "latency injected into every API request"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "report format: text, json or junit"},
@@ -49,6 +52,17 @@ func sandboxAction(cCtx *cli.Context) error {
 	if err != nil {
 		return usageError(cCtx, "%v", err)
 	}
+	var backend testbed.Backend
+	switch b := cCtx.String("backend"); b {
+	case "reference":
+	case "valine":
+		backend = testbed.BackendValine
+		if !cCtx.IsSet("profile") {
+			cCtx.Set("profile", "valine") //nolint:errcheck // a defined flag
+		}
+	default:
+		return usageError(cCtx, "--backend %q: must be reference or valine", b)
+	}
 	profile, err := probes.ResolveProfile(cCtx.String("profile"))
 	if err != nil {
 		return usageError(cCtx, "%v", err)
@@ -60,6 +74,7 @@ func sandboxAction(cCtx *cli.Context) error {
 	}
 
 	world, err := testbed.Start(ctx, testbed.Options{
+		Backend:          backend,
 		Profile:          profile,
 		Functions:        sandboxFleet(),
 		PropagationDelay: cCtx.Duration("propagation"),
@@ -70,10 +85,10 @@ func sandboxAction(cCtx *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("starting the sandbox: %v", err), exitEnvError)
 	}
 	defer world.Close()
-	fmt.Fprintf(progress, "sandbox: Valine API (%s profile) at %s, AWS emulator at %s, fleet %s (the API reads %s)\n",
-		profile.Name, world.APIURL, world.AWSURL, strings.Join(world.Functions, ", "), world.Function)
+	fmt.Fprintf(progress, "sandbox: Valine API (%s backend, %s profile) at %s, AWS emulator at %s, fleet %s (the API reads %s)\n",
+		cCtx.String("backend"), profile.Name, world.APIURL, world.AWSURL, strings.Join(world.Functions, ", "), world.Function)
 
-	s := sandbox{world: world, progress: progress, profile: profile,
+	s := sandbox{world: world, progress: progress, profile: profile, backend: backend,
 		lambda: lambda.NewFromConfig(world.AWS), logs: cloudwatchlogs.NewFromConfig(world.AWS),
 		auditPath: filepath.Join(os.TempDir(), "valine-sandbox-audit-"+world.Function+".jsonl")}
 	defer os.Remove(s.auditPath)
@@ -102,6 +117,7 @@ func sandboxAction(cCtx *cli.Context) error {
 
 type sandbox struct {
 	world     *testbed.World
+	backend   testbed.Backend
 	profile   probes.Profile
 	progress  io.Writer
 	lambda    *lambda.Client
@@ -157,6 +173,9 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 		IngestionWait: 5 * time.Second,
 	}
 	var reports []probes.Report
+	if s.backend == testbed.BackendValine {
+		return s.realBackendFlow(ctx, e)
+	}
 	if s.profile.SecondaryVar == "" {
 		fmt.Fprintf(s.progress, "sandbox: profile %s names no secondary variable: maintenance rotation\n", s.profile.Name)
 		out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
@@ -179,6 +198,42 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 		fmt.Fprintf(s.progress, "sandbox: audit trail (%d records) in %s\n", countLines(s.auditPath), s.auditPath)
 	}
 	return reports, err
+}
+
+// realBackendFlow is the job against a backend that behaves as the real
+// one: preflight (the findings a rotation will report), a maintenance
+// rotation that completes with those findings reported as pre-existing,
+// and a zero-downtime attempt, which the profile refuses at once.
+func (s *sandbox) realBackendFlow(ctx context.Context, e *rotate.Engine) ([]probes.Report, error) {
+	fmt.Fprintln(s.progress, "sandbox: preflight")
+	start := time.Now()
+	results := rotate.Preflight(ctx, e, sts.NewFromConfig(s.world.AWS), true)
+	pre := probes.NewReport(results, s.world.APIURL, s.profile.Name, s.world.Function, start)
+	if err := report.WriteText(s.progress, pre); err != nil {
+		return nil, err
+	}
+	if pre.Status() != probes.Pass {
+		return nil, fmt.Errorf("%w: preflight did not pass", rotate.ErrVerificationFailed)
+	}
+	fmt.Fprintln(s.progress, "sandbox: maintenance rotation")
+	out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
+	s.noteNew(out)
+	writeComparison(s.progress, out.Comparison)
+	if err != nil {
+		return out.Reports, err
+	}
+	if n := len(out.Reports); n > 0 && out.Reports[n-1].Gate != nil {
+		fmt.Fprintf(s.progress, "sandbox: rotation %s completed; %s\n", out.Journal.ID, report.GateSummary(*out.Reports[n-1].Gate))
+	}
+	fmt.Fprintln(s.progress, "sandbox: a zero-downtime attempt on the same deployment")
+	zd := time.Now()
+	_, zerr := e.Rotate(ctx, rotate.ModeZeroDowntime, rotate.RotateOptions{})
+	if !errors.Is(zerr, rotate.ErrNoSecondaryVar) {
+		return out.Reports, fmt.Errorf("the zero-downtime attempt was not refused by the profile: %v", zerr)
+	}
+	fmt.Fprintf(s.progress, "sandbox: refused in %s, before any read or write: %v\n", time.Since(zd).Round(time.Millisecond), zerr)
+	fmt.Fprintf(s.progress, "sandbox: audit trail (%d records) in %s\n", countLines(s.auditPath), s.auditPath)
+	return out.Reports, nil
 }
 
 // noteNew keeps the new secret (from the backup) for --serve's secrets file.

@@ -115,27 +115,20 @@ func statusJSON(st rotate.Status, backup string) map[string]any {
 	return out
 }
 
-// secondaryUse runs the secondary-use query over the fleet's log groups for
-// the last 24 hours: while it is not zero, tokens signed with the old
-// secret are still arriving and a grace period should not end. A query
-// that cannot run is said, not fatal: status must still show the fleet.
+// secondaryUse measures secondary-secret use over the fleet's log groups in
+// the last 24 hours. A query that cannot run is said, not fatal: status
+// must still show the fleet.
 func secondaryUse(cCtx *cli.Context, op operation) string {
-	q, _ := alarms.FindQuery(alarms.Queries(op.engine.Profile), alarms.QuerySecondaryUse)
 	groups := make([]string, len(op.engine.Fleet))
 	for i, fn := range op.engine.Fleet {
 		groups[i] = "/aws/lambda/" + fn
 	}
 	end := time.Now()
-	res, err := (&alarms.Runner{Logs: op.aws.logs, Log: logger}).Run(cCtx.Context, q, groups, end.Add(-24*time.Hour), end)
+	u, err := alarms.MeasureSecondaryUse(cCtx.Context, &alarms.Runner{Logs: op.aws.logs, Log: logger}, op.engine.Profile, groups, end.Add(-24*time.Hour), end)
 	if err != nil {
 		return "unknown (" + err.Error() + ")"
 	}
-	total := res.Total(q.Field)
-	if total == 0 {
-		return "none"
-	}
-	peak, at := res.MaxPerBin(q.Field)
-	return fmt.Sprintf("%.0f verifications (peak %.0f in the 5 minutes from %s)", total, peak, at.UTC().Format(time.RFC3339))
+	return u.String()
 }
 
 var preflightCommand = &cli.Command{
