@@ -96,6 +96,7 @@ func TestNoCommandPrintsASecretOrToken(t *testing.T) {
 		{"help", env, "", []string{"after-rotation", "--help"}},
 		{"sandbox", nil, "", []string{"sandbox", "--propagation", "100ms"}},
 		{"sandbox json", nil, "", []string{"sandbox", "--propagation", "100ms", "-o", "junit", "--log-level", "debug"}},
+		{"sandbox valine", nil, "", []string{"sandbox", "--backend", "valine", "--propagation", "100ms", "--log-level", "debug"}},
 	}
 	for _, r := range runs {
 		t.Run(r.name, func(t *testing.T) {

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/valine/valine-check/internal/testbed"
+	"github.com/valine/valine-check/probes"
+)
+
+// writes counts the AWS requests that change something.
+func (f fleetWorld) writes() int {
+	n := 0
+	for _, op := range []string{"lambda:UpdateFunctionConfiguration", "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
+		"secretsmanager:TagResource", "secretsmanager:UntagResource", "secretsmanager:DeleteSecret"} {
+		n += f.w.AWSFront.Calls(op)
+	}
+	return n
+}
+
+func with(env []string, extra ...string) []string {
+	return append(append([]string{}, env...), extra...)
+}
+
+// The gate's exit codes, as the README's table gives them.
+func TestGateExitCodes(t *testing.T) {
+	t.Parallel()
+	t.Run("wrong probe password: exit 2, no AWS write", func(t *testing.T) {
+		t.Parallel()
+		f := startFleet(t, testbed.Options{})
+		for _, mode := range []string{"maintenance", "zero-downtime"} {
+			before := f.writes()
+			got := runCLI(t, with(f.env, "VALINE_PROBE_PASSWORD=wrong-password"), "", "rotate", "--mode", mode)
+			if got.code != exitUsage || !strings.Contains(got.stderr, "the baseline could not log in") || !strings.Contains(got.stderr, "nothing was changed") {
+				t.Fatalf("rotate --mode %s with a wrong password:\n%s", mode, got)
+			}
+			if n := f.writes() - before; n != 0 {
+				t.Errorf("rotate --mode %s with a wrong password made %d AWS writes", mode, n)
+			}
+			if strings.Contains(got.stdout+got.stderr, "wrong-password") {
+				t.Error("the output holds the password")
+			}
+		}
+	})
+	t.Run("pre-existing findings: exit 0, or 1 with --fail-on-findings, never a rollback", func(t *testing.T) {
+		t.Parallel()
+		f := startFleet(t, testbed.Options{Misbehaviours: testbed.AcceptAnyHMAC | testbed.AcceptNoExp})
+		got := runCLI(t, f.env, "", "rotate", "--mode", "maintenance", "--compare=false")
+		if got.code != exitOK || !strings.Contains(got.stdout, "pre-existing (also before the change") || !strings.Contains(got.stdout, "phase completed") ||
+			!strings.Contains(got.stdout, "2 pre-existing findings, not counted against the change (security-hs384-hs512, security-no-exp)") {
+			t.Fatalf("maintenance with pre-existing findings:\n%s", got)
+		}
+		got = runCLI(t, f.env, "", "rotate", "--mode", "emergency", "--yes", "--fail-on-findings", "--compare=false")
+		if got.code != exitFailed || !strings.Contains(got.stdout, "phase completed") || !strings.Contains(got.stderr, "nothing was rolled back") {
+			t.Fatalf("emergency --fail-on-findings:\n%s", got)
+		}
+		raw, err := os.ReadFile(f.audit)
+		if err != nil || !strings.Contains(string(raw), `"preExistingFindings":["security-hs384-hs512","security-no-exp"]`) {
+			t.Errorf("the audit does not record the pre-existing findings (%v):\n%s", err, raw)
+		}
+	})
+	t.Run("emergency with the API down rotates; verification pending: exit 3", func(t *testing.T) {
+		t.Parallel()
+		f := startFleet(t, testbed.Options{Misbehaviours: testbed.Down})
+		got := runCLI(t, f.env, "", "rotate", "--mode", "emergency", "--yes", "--compare=false")
+		if got.code != exitEnvError || !strings.Contains(got.stdout, "WARNING: the baseline could not log in") || !strings.Contains(got.stderr, "verification could not tell") {
+			t.Fatalf("emergency with the API down:\n%s", got)
+		}
+		st := runCLI(t, f.env, "", "status")
+		if st.code != exitFailed || !strings.Contains(st.stdout, "VERIFICATION PENDING") {
+			t.Errorf("status after a pending verification:\n%s", st)
+		}
+	})
+	t.Run("rollback of an emergency asks for the rotation id", func(t *testing.T) {
+		t.Parallel()
+		f := startFleet(t, testbed.Options{})
+		if got := runCLI(t, f.env, "", "rotate", "--mode", "emergency", "--yes", "--compare=false"); got.code != exitOK {
+			t.Fatalf("emergency:\n%s", got)
+		}
+		var js struct {
+			Rotation struct{ ID string } `json:"rotation"`
+		}
+		st := runCLI(t, f.env, "", "status", "-o", "json")
+		if err := json.Unmarshal([]byte(st.stdout), &js); err != nil || js.Rotation.ID == "" {
+			t.Fatalf("status json: %v\n%s", err, st)
+		}
+		before := f.writes()
+		refused := runCLI(t, f.env, "emergency\n", "rollback", "--compare=false")
+		if refused.code != exitUsage || !strings.Contains(refused.stderr, "COMPROMISED") || !strings.Contains(refused.stderr, js.Rotation.ID) {
+			t.Fatalf("rollback of an emergency, wrong answer:\n%s", refused)
+		}
+		if n := f.writes() - before; n != 0 {
+			t.Errorf("a refused rollback made %d AWS writes", n)
+		}
+		done := runCLI(t, f.env, js.Rotation.ID+"\n", "rollback", "--compare=false")
+		if done.code != exitOK || !strings.Contains(done.stdout, "phase rolled-back") {
+			t.Fatalf("rollback of an emergency, confirmed:\n%s", done)
+		}
+	})
+	t.Run("expect grace with a profile without a secondary fails at once", func(t *testing.T) {
+		t.Parallel()
+		rw := startRotated(t, testbed.Options{Profile: probes.Presets["cookie"]}, false)
+		got := runCLI(t, rw.env, "", "after-rotation", "--expect", "grace", "-o", "json", "--check", "old-token-accepted")
+		var rep probes.Report
+		if err := json.Unmarshal([]byte(got.stdout), &rep); err != nil || got.code != exitFailed {
+			t.Fatalf("after-rotation --expect grace on cookie: %v\n%s", err, got)
+		}
+		res, _ := rep.Result("old-token-accepted")
+		if res.Outcome != probes.Fail || res.Attempts != 1 || !strings.Contains(res.Reason, "no grace period is possible") {
+			t.Errorf("old-token-accepted: %s after %d attempts: %s", res.Outcome, res.Attempts, res.Reason)
+		}
+	})
+}
+
+// The sandbox against a backend like the real one: preflight, a
+// maintenance rotation that completes with the pre-existing findings
+// printed as such, and a zero-downtime attempt refused at once.
+func TestSandboxValineBackend(t *testing.T) {
+	t.Parallel()
+	got := runCLI(t, nil, "", "sandbox", "--backend", "valine", "--propagation", "100ms")
+	if got.code != exitOK {
+		t.Fatalf("sandbox --backend valine:\n%s", got)
+	}
+	for _, want := range []string{"sandbox: preflight", "pre-existing finding", "completed",
+		"2 pre-existing findings, not counted against the change (security-hs384-hs512, security-no-exp)",
+		"refused in", "names no secondary variable", "sandbox: every check passed"} {
+		if !strings.Contains(got.stdout+got.stderr, want) {
+			t.Errorf("the sandbox output lacks %q:\n%s", want, got)
+		}
+	}
+	if bad := runCLI(t, nil, "", "sandbox", "--backend", "graphql"); bad.code != exitUsage {
+		t.Errorf("sandbox --backend graphql: exit %d", bad.code)
+	}
+}
