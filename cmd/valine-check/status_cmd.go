@@ -133,9 +133,12 @@ func secondaryUse(cCtx *cli.Context, op operation) string {
 
 var preflightCommand = &cli.Command{
 	Name:  "preflight",
-	Usage: "check a fleet is ready to rotate: identity, access, backup, API, dual-secret support, environment room",
-	Description: `Proving dual-secret support sets a throwaway secondary secret on every function, checks a token
-signed with it is accepted, and removes it (the primary is never touched); --read-only skips that.
+	Usage: "check a fleet is ready to rotate: identity, access, backup, the baseline and its findings, possible modes, environment room",
+	Description: `Runs the baseline a rotation runs first (login, refresh and the security battery against the
+current secret: its findings are warnings, which a rotation reports as pre-existing) and says which
+modes are possible. Proving zero-downtime support sets a throwaway secondary secret on every
+function, checks a token signed with it is accepted, and removes it (the primary is never touched;
+every write is audited); --read-only skips that. Nothing is written when the probe cannot log in.
 Exit 0 when nothing failed, 1 when a check failed, 3 when one could not run.`,
 	Flags: withFlags([]cli.Flag{
 		&cli.BoolFlag{Name: "read-only", Usage: "do not prove dual-secret support (no write at all)"},
