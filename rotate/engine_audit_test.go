@@ -65,9 +65,9 @@ func TestEngineAuditTrail(t *testing.T) {
 	}{
 		// Every operation starts with its baseline; every write to the
 		// functions is an "update" record.
-		{a.Journal, []string{"baseline", "backed-up", "probing", "update", "staged", "update", "grace",
-			"baseline", "finalizing", "update", "completed", "baseline", "rolling-back", "update", "rolled-back"}},
-		{b.Journal, []string{"baseline", "backed-up", "applied", "update", "completed"}},
+		{a.Journal, []string{"baseline", "lock", "backed-up", "probing", "update", "staged", "update", "grace", "unlock",
+			"baseline", "lock", "finalizing", "update", "completed", "unlock", "baseline", "lock", "rolling-back", "update", "rolled-back", "unlock"}},
+		{b.Journal, []string{"baseline", "lock", "backed-up", "applied", "update", "completed", "unlock"}},
 	} {
 		got := byID[want.j.ID]
 		var steps []string
@@ -82,7 +82,7 @@ func TestEngineAuditTrail(t *testing.T) {
 				t.Errorf("%s %s: fleet %q, want %q", rec.RotationID, rec.Step, rec.Fleet, r.w.Functions)
 			case rec.OldFingerprint != want.j.OldFingerprint || rec.NewFingerprint != want.j.NewFingerprint:
 				t.Errorf("%s %s: fingerprints %s → %s, journal says %s → %s", rec.RotationID, rec.Step, rec.OldFingerprint, rec.NewFingerprint, want.j.OldFingerprint, want.j.NewFingerprint)
-			case rec.Outcome != "ok" || rec.Message == "":
+			case rec.Outcome != map[string]string{"lock": "taken", "unlock": "released"}[rec.Step] && rec.Outcome != "ok" || rec.Message == "":
 				t.Errorf("%s %s: outcome %q, message %q", rec.RotationID, rec.Step, rec.Outcome, rec.Message)
 			}
 			verifies := rec.Step == "grace" || rec.Step == "completed" || rec.Step == "rolled-back"

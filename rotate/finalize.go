@@ -73,7 +73,10 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 		g.baseline = j.Baseline // judge a resumed finalize by its own baseline
 	}
 	g.failOnFindings = opt.FailOnFindings
-	unlock, err := e.lock(ctx, "finalize")
+	if j.Phase == PhaseGrace {
+		e.audit(j, "baseline", "ok", baselineMessage(base, next), base)
+	}
+	unlock, err := e.lock(ctx, "finalize", j)
 	if err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
 	}
@@ -84,7 +87,6 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 	watch := e.snapshotBefore(ctx)
 	if j.Phase == PhaseGrace {
 		j.Baseline = g.baseline
-		e.audit(j, "baseline", "ok", baselineMessage(base, next), base)
 		if err := e.step(ctx, &j, PhaseFinalizing, "ok", "removing the secondary", nil); err != nil {
 			return Outcome{Journal: j, Baseline: base}, err
 		}
@@ -152,7 +154,10 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 		g.baseline = j.Baseline
 	}
 	g.failOnFindings = opt.FailOnFindings
-	unlock, err := e.lock(ctx, "rollback")
+	if j.Phase != PhaseRollingBack {
+		e.audit(j, "baseline", "ok", baselineMessage(base, target(j.Phase, old, next).primary), base)
+	}
+	unlock, err := e.lock(ctx, "rollback", j)
 	if err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
 	}
@@ -164,7 +169,6 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 	if j.Phase != PhaseRollingBack {
 		was := j.Phase
 		j.Baseline = g.baseline
-		e.audit(j, "baseline", "ok", baselineMessage(base, target(was, old, next).primary), base)
 		if err := e.step(ctx, &j, PhaseRollingBack, "ok", fmt.Sprintf("rolling back rotation %s (was %s)", j.ID, was), nil); err != nil {
 			return Outcome{Journal: j, Baseline: base}, err
 		}

@@ -107,9 +107,11 @@ func (b Backup) lockHolder(ctx context.Context) (LockInfo, bool, error) {
 	return info, true, nil
 }
 
-// lock takes the fleet's lock for one operation; release runs even when
-// ctx was cancelled (an interrupted operation must not keep the lock).
-func (e *Engine) lock(ctx context.Context, operation string) (func(), error) {
+// lock takes the fleet's lock for one operation (of rotation j, whose ID
+// may be the one about to start); release runs even when ctx was
+// cancelled (an interrupted operation must not keep the lock). Taking and
+// releasing it are AWS writes, so both are audited.
+func (e *Engine) lock(ctx context.Context, operation string, j Journal) (func(), error) {
 	host, _ := os.Hostname()
 	info := LockInfo{
 		Holder:    fmt.Sprintf("%s (pid %d on %s)", orUnknown(e.Operator), os.Getpid(), host),
@@ -135,14 +137,18 @@ func (e *Engine) lock(ctx context.Context, operation string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	e.audit(j, "lock", "taken", fmt.Sprintf("%s holds %s for %s", info.Holder, e.Backup.lockName(), operation), nil)
 	operations.Store(e.Backup.lockName(), true)
 	return func() {
 		defer operations.Delete(e.Backup.lockName())
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := release(rctx); err != nil {
+			e.audit(j, "unlock", "failed", err.Error(), nil)
 			e.say("warning: %v; 'valine-check rotate --break-lock' frees it", err)
+			return
 		}
+		e.audit(j, "unlock", "released", fmt.Sprintf("%s freed after %s", e.Backup.lockName(), operation), nil)
 	}, nil
 }
 

@@ -100,22 +100,23 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 		return Outcome{Baseline: base}, err
 	}
 	g.failOnFindings = opt.FailOnFindings
-	unlock, err := e.lock(ctx, "rotate --mode "+string(mode))
+	now := e.now().UTC()
+	was, wasFound := j, found
+	j = Journal{ID: NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
+		StartedAt: now, Reason: e.Reason, Baseline: g.baseline}
+	e.audit(j, "baseline", "ok", baselineMessage(base, old), base)
+	unlock, err := e.lock(ctx, "rotate --mode "+string(mode), j)
 	if err != nil {
 		return Outcome{Baseline: base}, err
 	}
 	defer unlock()
-	if err := e.journalUnchanged(ctx, j, found); err != nil {
+	if err := e.journalUnchanged(ctx, was, wasFound); err != nil {
 		return Outcome{Baseline: base}, err
 	}
 	watch := e.snapshotBefore(ctx)
-	now := e.now().UTC()
-	j = Journal{ID: NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
-		StartedAt: now, Reason: e.Reason, Baseline: g.baseline}
 	if mode == ModeZeroDowntime {
 		j.GraceDeadline = now.Add(grace)
 	}
-	e.audit(j, "baseline", "ok", baselineMessage(base, old), base)
 	if err := e.Backup.Store(ctx, old, next); err != nil {
 		return Outcome{Journal: j, Baseline: base}, fmt.Errorf("backing up before any change: %w", err)
 	}
@@ -150,7 +151,7 @@ func (e *Engine) resumeRotation(ctx context.Context, j Journal, opt RotateOption
 		g.baseline = j.Baseline
 	}
 	g.failOnFindings = opt.FailOnFindings
-	unlock, err := e.lock(ctx, "rotate (resuming "+j.ID+")")
+	unlock, err := e.lock(ctx, "rotate (resuming "+j.ID+")", j)
 	if err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
 	}

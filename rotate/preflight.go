@@ -126,7 +126,7 @@ func (e *Engine) proveSecondary(ctx context.Context, primary probes.Secret) prob
 	res := func(o probes.Outcome, format string, args ...any) probes.Result {
 		return probes.Result{Name: "zero-downtime", Outcome: o, Reason: fmt.Sprintf(format, args...), Attempts: 1}
 	}
-	unlock, err := e.lock(ctx, "preflight")
+	unlock, err := e.lock(ctx, "preflight", Journal{})
 	if err != nil {
 		return res(probes.Skip, "not tried: %v", err)
 	}

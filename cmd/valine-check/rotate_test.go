@@ -147,7 +147,8 @@ func TestRotateCommandsEndToEnd(t *testing.T) {
 		}
 		steps = append(steps, rec.Step)
 	}
-	if got := strings.Join(steps, ","); got != "baseline,backed-up,probing,update,staged,update,grace,compare,baseline,finalizing,update,completed,compare,baseline,rolling-back,update,rolled-back,compare" {
+	if got := strings.Join(steps, ","); got != "baseline,lock,backed-up,probing,update,staged,update,grace,compare,unlock,"+
+		"baseline,lock,finalizing,update,completed,compare,unlock,baseline,lock,rolling-back,update,rolled-back,compare,unlock" {
 		t.Errorf("audit steps %s", got)
 	}
 }
