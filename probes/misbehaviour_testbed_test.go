@@ -49,6 +49,22 @@ func TestEachMisbehaviourFailsItsCheck(t *testing.T) {
 			wantStatus: probes.Fail,
 		},
 		{
+			// The refresh endpoint forgets the secondary: old sessions die
+			// at their access token's expiry, whatever the grace period.
+			name: "RefreshIgnoresSecondary grace", expect: probes.Grace, m: testbed.RefreshIgnoresSecondary,
+			want:       map[string]probes.Outcome{"old-refresh-accepted": probes.Fail},
+			reasons:    map[string][]string{"old-refresh-accepted": {"refused to refresh", "old secret"}},
+			wantStatus: probes.Fail,
+		},
+		{
+			// The refresh endpoint signs with the secret that verified the
+			// refresh token: old sessions outlive the grace period.
+			name: "RefreshSignsWithVerifier grace", expect: probes.Grace, m: testbed.RefreshSignsWithVerifier,
+			want:       map[string]probes.Outcome{"old-refresh-accepted": probes.Fail},
+			reasons:    map[string][]string{"old-refresh-accepted": {"not signed with the new secret", "outlive the grace period"}},
+			wantStatus: probes.Fail,
+		},
+		{
 			name: "AcceptAlgNone", expect: probes.Strict, m: testbed.AcceptAlgNone,
 			want:       map[string]probes.Outcome{"security-alg-none": probes.Fail},
 			reasons:    map[string][]string{"security-alg-none": {"alg=none"}},
@@ -145,3 +161,32 @@ func TestEachMisbehaviourFailsItsCheck(t *testing.T) {
 		})
 	}
 }
+
+// A refresh token really issued before the rotation (VALINE_OLD_REFRESH_TOKEN,
+// or a rotation's baseline session) is used as it is: refused after a
+// maintenance rotation, still refreshing during a grace period.
+func TestRefreshAcrossTheRotationWithARealOldToken(t *testing.T) {
+	t.Parallel()
+	for _, expect := range []probes.Expect{probes.Strict, probes.Grace} {
+		t.Run(string(expect), func(t *testing.T) {
+			t.Parallel()
+			r := baseRig(t, testbed.Options{}, expect)
+			before, err := r.target.API.Login(t.Context(), r.w.ProbeEmail, probes.NewSecret(r.w.ProbePassword))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.rotate(t, expect)
+			r.cfg.OldRefresh = before.Refresh
+			name := "old-refresh-rejected"
+			if expect == probes.Grace {
+				name = "old-refresh-accepted"
+			}
+			rep := r.runOnly(t, fastRunner(), name)
+			res := mustResult(t, rep, name)
+			if res.Outcome != probes.Pass || !strings.Contains(res.Reason, "issued before the change") {
+				t.Errorf("%s with the real old refresh token: %s (%s)", name, res.Outcome, res.Reason)
+			}
+		})
+	}
+}
+
