@@ -189,4 +189,3 @@ func TestRefreshAcrossTheRotationWithARealOldToken(t *testing.T) {
 		})
 	}
 }
-
