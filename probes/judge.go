@@ -1,6 +1,10 @@
 package probes
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // The gate judges a change, not the deployment: after a rotation (or a
 // finalize, or a rollback) only what the change broke counts against it.
@@ -183,4 +187,23 @@ func names(rs []Result) []string {
 		out = append(out, r.Name)
 	}
 	return out
+}
+
+// Summary says in one line what the gate found: what the change caused,
+// what could not be told, and the findings it does not count.
+func (g Gate) Summary() string {
+	var parts []string
+	add := func(names []string, what string) {
+		if len(names) > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s (%s)", len(names), what, strings.Join(names, ", ")))
+		}
+	}
+	add(g.Caused, "caused by the change")
+	add(g.Pending, "could not tell")
+	add(g.PreExisting, "pre-existing findings, not counted against the change")
+	add(g.Findings, "other findings, not counted against the change")
+	if len(parts) == 0 {
+		return "nothing failed"
+	}
+	return strings.Join(parts, "; ")
 }

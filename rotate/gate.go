@@ -135,25 +135,3 @@ func (e *Engine) mark(ctx context.Context, j *Journal, verification, outcome, me
 	e.say("%s: %s", j.Phase, message)
 	return nil
 }
-
-// judged names what a judgement found, for messages.
-func judged(j probes.Judgement) string {
-	var parts []string
-	add := func(rs []probes.Result, what string) {
-		if len(rs) > 0 {
-			var names []string
-			for _, r := range rs {
-				names = append(names, r.Name)
-			}
-			parts = append(parts, what+" "+strings.Join(names, ", "))
-		}
-	}
-	add(j.Caused, "caused by the change:")
-	add(j.Pending, "could not tell:")
-	add(j.PreExisting, "pre-existing findings:")
-	add(j.Findings, "other findings:")
-	if len(parts) == 0 {
-		return "nothing failed"
-	}
-	return strings.Join(parts, "; ")
-}

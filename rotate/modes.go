@@ -339,16 +339,16 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, g 
 			out.Reports = append(out.Reports, rep)
 			switch jd.Verdict() {
 			case probes.Fail:
-				return out, e.verificationFailed(ctx, &j, old, next, g, rep, jd, opt.NoRollback)
+				return out, e.verificationFailed(ctx, &j, old, next, g, rep, opt.NoRollback)
 			case probes.Error:
-				return out, e.pending(ctx, &j, "the verification could not tell ("+judged(jd)+")", &rep)
+				return out, e.pending(ctx, &j, "the verification could not tell ("+rep.Gate.Summary()+")", &rep)
 			}
 			g.note(jd)
 			done := PhaseCompleted
-			msg := "verified in strict mode: old tokens are refused; " + judged(jd)
+			msg := "verified in strict mode: old tokens are refused; " + rep.Gate.Summary()
 			if j.Phase == PhaseStaged {
 				done = PhaseGrace
-				msg = fmt.Sprintf("verified in grace mode (%s); finalize after %s", judged(jd), j.GraceDeadline.Format(time.RFC3339))
+				msg = fmt.Sprintf("verified in grace mode (%s); finalize after %s", rep.Gate.Summary(), j.GraceDeadline.Format(time.RFC3339))
 			}
 			if err := e.step(ctx, &j, done, "ok", msg, &rep); err != nil {
 				return out, err
@@ -363,18 +363,18 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, g 
 			rep, jd := e.verify(ctx, g, probes.Strict, next, old)
 			out.Reports = append(out.Reports, rep)
 			if jd.Verdict() == probes.Error {
-				return out, e.pending(ctx, &j, "the verification of the rollback could not tell ("+judged(jd)+")", &rep)
+				return out, e.pending(ctx, &j, "the verification of the rollback could not tell ("+rep.Gate.Summary()+")", &rep)
 			}
 			// The backup's stages name what the fleet holds: AWSCURRENT is
 			// live again.
 			if err := e.recordRollback(ctx, old, next); err != nil {
 				return out, fmt.Errorf("every function is back on %s, but %w; re-run to finish", old, err)
 			}
-			outcome, msg := "ok", fmt.Sprintf("every function is back on %s (AWSCURRENT in %s again); tokens signed with %s are refused; %s", old, e.Backup.Name, next, judged(jd))
+			outcome, msg := "ok", fmt.Sprintf("every function is back on %s (AWSCURRENT in %s again); tokens signed with %s are refused; %s", old, e.Backup.Name, next, rep.Gate.Summary())
 			var failure error
 			if jd.Verdict() == probes.Fail {
-				outcome, msg = "verification failed", fmt.Sprintf("every function is back on %s (AWSCURRENT in %s again), but verification failed: %s", old, e.Backup.Name, judged(jd))
-				failure = fmt.Errorf("%w after the rollback: %s", ErrVerificationFailed, judged(jd))
+				outcome, msg = "verification failed", fmt.Sprintf("every function is back on %s (AWSCURRENT in %s again), but verification failed: %s", old, e.Backup.Name, rep.Gate.Summary())
+				failure = fmt.Errorf("%w after the rollback: %s", ErrVerificationFailed, rep.Gate.Summary())
 			} else {
 				g.note(jd)
 			}
@@ -431,8 +431,8 @@ func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next probe
 // verificationFailed acts on a verification that found a failure the
 // change caused: it rolls back, unless told not to or the rotation is an
 // emergency, which never restores the compromised secret by itself.
-func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next probes.Secret, g *gate, rep probes.Report, jd probes.Judgement, noRollback bool) error {
-	failure := fmt.Errorf("%w in phase %s: %s", ErrVerificationFailed, j.Phase, judged(jd))
+func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next probes.Secret, g *gate, rep probes.Report, noRollback bool) error {
+	failure := fmt.Errorf("%w in phase %s: %s", ErrVerificationFailed, j.Phase, rep.Gate.Summary())
 	what := failure.Error()
 	switch {
 	case j.Mode == ModeEmergency && j.Phase == PhaseApplied:

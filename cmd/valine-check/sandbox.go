@@ -223,7 +223,7 @@ func (s *sandbox) realBackendFlow(ctx context.Context, e *rotate.Engine) ([]prob
 		return out.Reports, err
 	}
 	if n := len(out.Reports); n > 0 && out.Reports[n-1].Gate != nil {
-		fmt.Fprintf(s.progress, "sandbox: rotation %s completed; %s\n", out.Journal.ID, report.GateSummary(*out.Reports[n-1].Gate))
+		fmt.Fprintf(s.progress, "sandbox: rotation %s completed; %s\n", out.Journal.ID, out.Reports[n-1].Gate.Summary())
 	}
 	fmt.Fprintln(s.progress, "sandbox: a zero-downtime attempt on the same deployment")
 	zd := time.Now()

@@ -88,29 +88,10 @@ func WriteText(w io.Writer, rep probes.Report) error {
 		return err
 	}
 	if g := rep.Gate; g != nil {
-		_, err := fmt.Fprintf(w, "gate (judged against the baseline before the change): %s\n", GateSummary(*g))
+		_, err := fmt.Fprintf(w, "gate (judged against the baseline before the change): %s\n", g.Summary())
 		return err
 	}
 	return nil
-}
-
-// GateSummary says in one line what the gate found: what the change caused,
-// what could not be told, and the findings it does not count.
-func GateSummary(g probes.Gate) string {
-	var parts []string
-	add := func(names []string, what string) {
-		if len(names) > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s (%s)", len(names), what, strings.Join(names, ", ")))
-		}
-	}
-	add(g.Caused, "caused by the change")
-	add(g.Pending, "could not tell")
-	add(g.PreExisting, "pre-existing findings, not counted against the change")
-	add(g.Findings, "other findings, not counted against the change")
-	if len(parts) == 0 {
-		return "nothing failed"
-	}
-	return strings.Join(parts, "; ")
 }
 
 // reason is a result's reason, saying first when the failure is a finding
