@@ -76,3 +76,44 @@ func median(ds []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// BenchmarkBaseline measures what the baseline a rotation runs before its
+// first write costs (login, new-token-valid, refresh and the security
+// battery, concurrently), against a testbed API that answers every
+// request 50 ms late: its wall time beside a lone login and beside the
+// same checks one at a time, side by side in each iteration. It reports
+// the medians and the ratios.
+//
+//	go test -run '^$' -bench Baseline -benchtime 10x ./probes
+func BenchmarkBaseline(b *testing.B) {
+	ctx := context.Background()
+	w, err := testbed.Start(ctx, testbed.Options{Latency: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	target := probes.Target{API: &probes.Client{BaseURL: w.APIURL, Profile: w.Profile}}
+	cfg := probes.Config{Expect: probes.Strict, ProbeEmail: w.ProbeEmail, ProbePassword: probes.NewSecret(w.ProbePassword),
+		CurrentSecret: probes.NewSecret(w.InitialSecret())}
+	login, _ := probes.CatalogCheck("login")
+	checks := probes.BaselineChecks()
+	var base, lone, seq []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rep := probes.Runner{}.Run(ctx, checks, target, cfg)
+		if rep.Summary.Failed+rep.Summary.Errored > 0 {
+			b.Fatalf("baseline did not pass: %+v", rep.Summary)
+		}
+		base = append(base, rep.Duration)
+		b.StopTimer()
+		lone = append(lone, probes.Runner{}.Run(ctx, []probes.Check{login}, target, cfg).Duration)
+		seq = append(seq, probes.Runner{Concurrency: 1}.Run(ctx, checks, target, cfg).Duration)
+		b.StartTimer()
+	}
+	mb, ml, ms := median(base), median(lone), median(seq)
+	b.ReportMetric(float64(mb.Milliseconds()), "baseline-ms")
+	b.ReportMetric(float64(ml.Milliseconds()), "login-ms")
+	b.ReportMetric(float64(ms.Milliseconds()), "one-at-a-time-ms")
+	b.ReportMetric(float64(mb)/float64(ml), "baseline/login")
+	b.ReportMetric(float64(mb)/float64(ms), "baseline/one-at-a-time")
+}
