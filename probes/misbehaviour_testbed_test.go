@@ -73,7 +73,7 @@ func TestEachMisbehaviourFailsItsCheck(t *testing.T) {
 		{
 			name: "AcceptAnyHMAC", expect: probes.Strict, m: testbed.AcceptAnyHMAC,
 			want:       map[string]probes.Outcome{"security-hs384-hs512": probes.Fail},
-			reasons:    map[string][]string{"security-hs384-hs512": {"accepted HS384 and HS512 tokens", "not pinned to HS256"}},
+			reasons:    map[string][]string{"security-hs384-hs512": {"accepted HS384 and HS512 tokens signed with the current secret: the algorithm is not pinned to HS256", "alg=none was refused"}},
 			wantStatus: probes.Fail,
 		},
 		{

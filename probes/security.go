@@ -93,6 +93,17 @@ func AlgHS384HS512(ctx context.Context, t Target, cfg Config, log *slog.Logger) 
 		if len(refused) > 0 {
 			msg += "; " + strings.Join(refused, " and ") + " refused"
 		}
+		// Say how far it goes: whether alg=none, the worst case, is refused.
+		if none, err := UnsignedToken(s.Access); err == nil {
+			if resp, err := t.meDeliberately(ctx, none, cfg); err == nil {
+				statuses["none"] = resp.Status
+				if t.API.IsRejection(resp) {
+					msg += "; alg=none was refused"
+				} else if resp.Status >= 200 && resp.Status < 300 {
+					msg += "; alg=none was ACCEPTED too"
+				}
+			}
+		}
 		return failed(msg, details)
 	case len(odd) > 0:
 		return warned(fmt.Sprintf("HS384 and HS512 tokens were not accepted, but %s instead of the rejection %d", strings.Join(odd, "; "), t.API.Profile.RejectStatus), details)
