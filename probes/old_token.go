@@ -8,45 +8,54 @@ import (
 	"time"
 )
 
-// oldToken finds the token from before the rotation: the one given, or one
-// forged from the fresh session's claims with the old secret. A non-nil
-// Result means the check cannot go on and says why.
+// oldToken finds the access token from before the rotation: the one given
+// (VALINE_OLD_TOKEN), or one forged from the fresh session's with the old
+// secret. A non-nil Result means the check cannot go on and says why.
 func oldToken(t Target, cfg Config) (Token, string, *Result) {
-	if !cfg.OldToken.IsEmpty() {
-		in, err := Inspect(cfg.OldToken, cfg.now())
-		if err != nil {
-			r := errored("the given old token cannot be read: "+err.Error(), nil)
-			return Token{}, "", &r
+	return fromBeforeTheChange(t, cfg, cfg.OldToken, "old token", "VALINE_OLD_TOKEN", func(s Session) Token { return s.Access })
+}
+
+// fromBeforeTheChange finds a token issued before the rotation: given,
+// when it is live and (if the old secret is known) signed with it, else
+// one forged from the fresh session's token (pick) re-signed with the old
+// secret. noun and env name it in reasons. A non-nil Result means the check
+// cannot go on and says why.
+func fromBeforeTheChange(t Target, cfg Config, given Token, noun, env string, pick func(Session) Token) (Token, string, *Result) {
+	stop := func(r Result) (Token, string, *Result) { return Token{}, "", &r }
+	if !given.IsEmpty() && (cfg.OldSecret.IsEmpty() || SignedWith(given, cfg.OldSecret)) {
+		in, err := Inspect(given, cfg.now())
+		switch {
+		case err != nil:
+			return stop(errored(fmt.Sprintf("the given %s cannot be read: %v", noun, err), nil))
+		case !in.Expired:
+			return given, "given, issued before the change", nil
+		case cfg.OldSecret.IsEmpty():
+			return stop(warned(fmt.Sprintf("the given %s %s expired at %s; an expired token is refused whatever the secret, so it proves nothing: give a fresh one or the old secret",
+				noun, given, in.ExpiresAt.Format(time.RFC3339)), nil))
 		}
-		if !in.Expired {
-			return cfg.OldToken, "given", nil
-		}
-		if cfg.OldSecret.IsEmpty() {
-			r := warned(fmt.Sprintf("the given old token %s expired at %s; an expired token is refused whatever the secret, so it proves nothing: give a fresh one or the old secret", cfg.OldToken, in.ExpiresAt.Format(time.RFC3339)), nil)
-			return Token{}, "", &r
-		}
-		// The old secret can make a live old token; the expired one is useless.
+		// The old secret can make a live one; the expired one is useless.
 	}
 	if cfg.OldSecret.IsEmpty() {
-		r := skipped("no old token or old secret given (VALINE_OLD_TOKEN or VALINE_OLD_SECRET), so there is no old token to try")
-		return Token{}, "", &r
+		return stop(skipped(fmt.Sprintf("no %s or old secret given (%s or VALINE_OLD_SECRET), so there is none from before the rotation to try", noun, env)))
 	}
 	if sameSecrets(cfg) {
-		r := errored(fmt.Sprintf("the old and the current secret are the same (%s): nothing was rotated", cfg.OldSecret), nil)
-		return Token{}, "", &r
+		return stop(errored(fmt.Sprintf("the old and the current secret are the same (%s): nothing was rotated", cfg.OldSecret), nil))
 	}
 	s, skip := needSession(t)
 	if skip != nil {
 		return Token{}, "", skip
 	}
-	tok, err := Resign(s.Access, cfg.OldSecret)
+	fresh := pick(s)
+	if fresh.IsEmpty() {
+		return stop(skipped(fmt.Sprintf("the login gave no token to forge an %s from", noun)))
+	}
+	tok, err := Resign(fresh, cfg.OldSecret)
 	if err != nil {
-		r := errored("forging the old token: "+err.Error(), nil)
-		return Token{}, "", &r
+		return stop(errored(fmt.Sprintf("forging the %s: %v", noun, err), nil))
 	}
 	source := "forged with old secret " + cfg.OldSecret.Fingerprint()
-	if !cfg.OldToken.IsEmpty() {
-		source += " (the given old token has expired)"
+	if !given.IsEmpty() {
+		source += fmt.Sprintf(" (the given %s has expired or was not signed with it)", noun)
 	}
 	return tok, source, nil
 }

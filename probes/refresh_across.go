@@ -15,45 +15,10 @@ import (
 // finalize, it must be refused.
 
 // oldRefresh finds the refresh token from before the rotation: the one
-// given (when the old secret, if known, signed it), or one forged from the
-// fresh session's refresh token with the old secret. A non-nil Result means
-// the check cannot go on and says why.
+// given (VALINE_OLD_REFRESH_TOKEN, or a rotation's baseline session), or
+// one forged from the fresh session's with the old secret.
 func oldRefresh(t Target, cfg Config) (Token, string, *Result) {
-	if given := cfg.OldRefresh; !given.IsEmpty() && (cfg.OldSecret.IsEmpty() || SignedWith(given, cfg.OldSecret)) {
-		in, err := Inspect(given, cfg.now())
-		switch {
-		case err != nil:
-			r := errored("the given old refresh token cannot be read: "+err.Error(), nil)
-			return Token{}, "", &r
-		case !in.Expired:
-			return given, "issued before the change", nil
-		case cfg.OldSecret.IsEmpty():
-			r := warned(fmt.Sprintf("the given old refresh token %s has expired, so it proves nothing: give a live one or the old secret", given), nil)
-			return Token{}, "", &r
-		}
-	}
-	if cfg.OldSecret.IsEmpty() {
-		r := skipped("no old refresh token or old secret given (VALINE_OLD_REFRESH_TOKEN or VALINE_OLD_SECRET), so there is no refresh token from before the change to try")
-		return Token{}, "", &r
-	}
-	if sameSecrets(cfg) {
-		r := errored(fmt.Sprintf("the old and the current secret are the same (%s): nothing was rotated", cfg.OldSecret), nil)
-		return Token{}, "", &r
-	}
-	s, skip := needSession(t)
-	if skip != nil {
-		return Token{}, "", skip
-	}
-	if s.Refresh.IsEmpty() {
-		r := skipped("the login gave no refresh token, so none from before the change can be forged")
-		return Token{}, "", &r
-	}
-	tok, err := Resign(s.Refresh, cfg.OldSecret)
-	if err != nil {
-		r := errored("forging the old refresh token: "+err.Error(), nil)
-		return Token{}, "", &r
-	}
-	return tok, "forged with old secret " + cfg.OldSecret.Fingerprint(), nil
+	return fromBeforeTheChange(t, cfg, cfg.OldRefresh, "old refresh token", "VALINE_OLD_REFRESH_TOKEN", func(s Session) Token { return s.Refresh })
 }
 
 // OldRefreshAccepted checks, during a zero-downtime grace period, that a
