@@ -117,7 +117,7 @@ func apiTraffic(t *testing.T, w *testbed.World, users, tampered, missing int) st
 			t.Fatalf("bad request: %+v, %v; want 401", resp, err)
 		}
 	}
-	marker := probes.DeliberateMarker(probes.NewSecret(w.ProbePassword))
+	marker := probes.DeliberatePrefix + "0123456789abcdef" // one run's marker
 	if resp, err := c.MeDeliberately(ctx, bad, marker); err != nil || resp.Status != http.StatusUnauthorized {
 		t.Fatalf("deliberate bad request: %+v, %v; want 401", resp, err)
 	}

@@ -64,12 +64,13 @@ type QueryOption func(*queryOptions)
 type queryOptions struct{ deliberate string }
 
 // ExcludeDeliberate leaves out of the counts (jwt-failures, unauthorized,
-// secondary-use) the lines whose User-Agent is the probe's deliberate marker
-// (probes.DeliberateMarker), so the probe's own old and forged tokens during
-// a rotation's verification are not counted as failures, nor, while the
-// rotation propagates, as secondary-secret use. It works where the API logs
-// the User-Agent as "ua=..." on its verification lines, as the reference API
-// does. An empty marker changes nothing.
+// secondary-use) the lines whose User-Agent starts with marker, normally
+// probes.DeliberatePrefix: every probe run's deliberate requests (a
+// rotation's verification, the scheduled probe), so the probe's own old
+// and forged tokens are not counted as users' failures, nor, while a
+// rotation propagates, as secondary-secret use. It works where the API
+// logs the User-Agent as "ua=..." on its verification lines, as the
+// reference API does. An empty marker changes nothing.
 func ExcludeDeliberate(marker string) QueryOption {
 	return func(o *queryOptions) { o.deliberate = marker }
 }

@@ -3,9 +3,6 @@ package probes
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +26,11 @@ type Client struct {
 	HTTP *http.Client
 	// UserAgent identifies the probe in the API's access logs.
 	UserAgent string
+	// Redact holds the secret values the tool knows (the probe password,
+	// the secrets, tokens): an answer quoted in a report never carries one,
+	// whatever the API echoes. The values a call sends (the password of a
+	// login, the token of a request) are redacted from its answer anyway.
+	Redact *Redactor
 }
 
 // Session is what a login gives: the access token and, where the deployment
@@ -88,11 +90,11 @@ func (e *UnavailableError) Error() string {
 const maxRetryAfter = 5 * time.Minute
 
 // unavailable returns the UnavailableError of a 5xx or 429 answer, or nil.
-func unavailable(method, path string, resp *http.Response, raw []byte) *UnavailableError {
+func (c *Client) unavailable(method, path string, resp *http.Response, raw []byte, sent []string) *UnavailableError {
 	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 		return nil
 	}
-	return &UnavailableError{Request: method + " " + path, Response: safeResponse(resp.StatusCode, raw), RetryAfter: retryAfter(resp.Header, raw)}
+	return &UnavailableError{Request: method + " " + path, Response: c.safe(resp.StatusCode, raw, sent...), RetryAfter: retryAfter(resp.Header, raw)}
 }
 
 // retryAfter reads the wait an answer asks for: the Retry-After header
@@ -126,12 +128,13 @@ func (c *Client) Login(ctx context.Context, email string, password Secret) (Sess
 	if err != nil {
 		return Session{}, fmt.Errorf("encoding login: %w", err)
 	}
-	resp, raw, err := c.do(ctx, http.MethodPost, c.Profile.LoginPath, body, nil)
+	sent := []string{string(password.Reveal())}
+	resp, raw, err := c.do(ctx, http.MethodPost, c.Profile.LoginPath, body, nil, sent)
 	if err != nil {
 		return Session{}, err // names the method and URL already
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Session{}, &StatusError{Op: "login", Response: safeResponse(resp.StatusCode, raw)}
+		return Session{}, &StatusError{Op: "login", Response: c.safe(resp.StatusCode, raw, sent...)}
 	}
 	s, err := c.sessionFrom(resp, raw)
 	if err != nil {
@@ -143,22 +146,15 @@ func (c *Client) Login(ctx context.Context, email string, password Secret) (Sess
 	return s, nil
 }
 
-// DeliberateMarker is the User-Agent of requests the probe expects to be
-// rejected (old tokens in strict mode, the security battery):
-// "valine-check-deliberate/" and 16 hex digits of an HMAC keyed with the
-// probe user's password. An API that logs the User-Agent with a failed
-// verification lets the log check tell these from real failures. Every
-// probe runner (CI, on-call, the scheduled probe) knows the password and so
-// derives the same marker; a client that does not cannot forge it to hide
-// its own failures, and the marker reveals nothing about the password.
-func DeliberateMarker(probePassword Secret) string {
-	mac := hmac.New(sha256.New, probePassword.Reveal())
-	mac.Write([]byte("valine-check deliberate rejection"))
-	return "valine-check-deliberate/" + hex.EncodeToString(mac.Sum(nil)[:8])
-}
+// DeliberatePrefix starts the User-Agent of every request the probe
+// expects to be refused: "valine-check-deliberate/" and 16 random hex
+// digits drawn for each run (see DeliberateLog.Marker). The marker says
+// nothing about any secret; a line claiming the prefix without the run's
+// own marker is not trusted by the log check (anyone can send it).
+const DeliberatePrefix = "valine-check-deliberate/"
 
 // MeDeliberately is Me for a token the probe expects to be rejected: it is
-// sent with the marker (see DeliberateMarker) as its User-Agent.
+// sent with the marker (DeliberateLog.Marker) as its User-Agent.
 func (c *Client) MeDeliberately(ctx context.Context, token Token, marker string) (Response, error) {
 	d := *c
 	d.UserAgent = marker
@@ -185,11 +181,11 @@ func (c *Client) Me(ctx context.Context, access Token) (Response, error) {
 	default:
 		h.Set("Authorization", "Bearer "+access.Reveal())
 	}
-	resp, raw, err := c.do(ctx, http.MethodGet, c.Profile.ProfilePath, nil, h)
+	resp, raw, err := c.do(ctx, http.MethodGet, c.Profile.ProfilePath, nil, h, []string{access.Reveal()})
 	if err != nil {
 		return Response{}, err // names the method and URL already
 	}
-	return safeResponse(resp.StatusCode, raw), nil
+	return c.safe(resp.StatusCode, raw, access.Reveal()), nil
 }
 
 // Refresh exchanges the session's refresh token for a new session. The new
@@ -211,12 +207,13 @@ func (c *Client) Refresh(ctx context.Context, s Session) (Session, error) {
 			return Session{}, fmt.Errorf("encoding refresh: %w", err)
 		}
 	}
-	resp, raw, err := c.do(ctx, http.MethodPost, c.Profile.RefreshPath, body, h)
+	sent := []string{s.Refresh.Reveal()}
+	resp, raw, err := c.do(ctx, http.MethodPost, c.Profile.RefreshPath, body, h, sent)
 	if err != nil {
 		return Session{}, err // names the method and URL already
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Session{}, &StatusError{Op: "refresh", Response: safeResponse(resp.StatusCode, raw)}
+		return Session{}, &StatusError{Op: "refresh", Response: c.safe(resp.StatusCode, raw, sent...)}
 	}
 	next, err := c.sessionFrom(resp, raw)
 	if err != nil {
@@ -269,7 +266,7 @@ func (c *Client) sessionFrom(resp *http.Response, raw []byte) (Session, error) {
 // maxBody bounds what is read from an answer: auth answers are small.
 const maxBody = 64 << 10
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte, h http.Header) (*http.Response, []byte, error) {
+func (c *Client) do(ctx context.Context, method, path string, body []byte, h http.Header, sent []string) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, fmt.Errorf("building request: %w", err)
@@ -298,7 +295,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, h htt
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: reading answer: %w", ErrUnreachable, err)
 	}
-	if u := unavailable(method, path, resp, raw); u != nil {
+	if u := c.unavailable(method, path, resp, raw, sent); u != nil {
 		return resp, raw, u
 	}
 	return resp, raw, nil
@@ -309,8 +306,20 @@ var defaultHTTPClient = &http.Client{Timeout: 15 * time.Second}
 // jwtShape matches a compact JWS: three base64url segments.
 var jwtShape = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
 
+// safe keeps at most 200 bytes of an answer's body, with the values the
+// tool knows (c.Redact, and those the call sent) redacted and JWT-shaped
+// strings replaced by their fingerprints, so an answer can be quoted in a
+// report.
+func (c *Client) safe(status int, raw []byte, sent ...string) Response {
+	red := NewRedactor(sent...)
+	if c != nil && c.Redact != nil {
+		red.Add(c.Redact.values...)
+	}
+	return safeResponse(status, []byte(red.Redact(string(raw))))
+}
+
 // safeResponse keeps at most 200 bytes of a body, with JWT-shaped strings
-// replaced by their fingerprints, so an answer can be quoted in a report.
+// replaced by their fingerprints.
 func safeResponse(status int, raw []byte) Response {
 	s := jwtShape.ReplaceAllStringFunc(string(raw), func(t string) string { return NewToken(t).String() })
 	s = strings.TrimSpace(s)

@@ -2,6 +2,8 @@ package probes
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"sync"
@@ -17,8 +19,29 @@ import (
 // was in flight (give or take DeliberateSlack for clock skew). It is safe
 // for concurrent use; the zero value is ready.
 type DeliberateLog struct {
-	mu    sync.Mutex
-	spans []Span
+	mu     sync.Mutex
+	spans  []Span
+	marker string
+}
+
+// Marker is the User-Agent the run's deliberate requests carry:
+// DeliberatePrefix and 16 hex digits from crypto/rand, drawn on first use.
+// Where the API logs the User-Agent, the log check and the Logs Insights
+// comparison leave out the lines carrying it. It is derived from nothing
+// secret (an HMAC of the probe password would let anyone who reads the
+// logs test password guesses offline). A nil log has no marker ("").
+func (d *DeliberateLog) Marker() string {
+	if d == nil {
+		return ""
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.marker == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b) // crypto/rand.Read never fails
+		d.marker = DeliberatePrefix + hex.EncodeToString(b)
+	}
+	return d.marker
 }
 
 // Span is when one deliberate request was in flight.
@@ -64,7 +87,7 @@ func (d *DeliberateLog) Len() int {
 // profile endpoint, marked (User-Agent) and recorded (time) as the probe's own.
 func (t Target) meDeliberately(ctx context.Context, tok Token, cfg Config) (Response, error) {
 	start := time.Now()
-	resp, err := t.API.MeDeliberately(ctx, tok, DeliberateMarker(cfg.ProbePassword))
+	resp, err := t.API.MeDeliberately(ctx, tok, t.Deliberate.Marker())
 	t.Deliberate.Record(start, time.Now())
 	return resp, err
 }
@@ -73,7 +96,7 @@ func (t Target) meDeliberately(ctx context.Context, tok Token, cfg Config) (Resp
 // refused, marked and recorded as the probe's own.
 func (t Target) refreshDeliberately(ctx context.Context, s Session, cfg Config) (Session, error) {
 	start := time.Now()
-	next, err := t.API.RefreshDeliberately(ctx, s, DeliberateMarker(cfg.ProbePassword))
+	next, err := t.API.RefreshDeliberately(ctx, s, t.Deliberate.Marker())
 	t.Deliberate.Record(start, time.Now())
 	return next, err
 }

@@ -257,3 +257,33 @@ func TestNoLogErrorsLeavesOutDeliberateRefusalsByTime(t *testing.T) {
 		t.Errorf("%d FilterLogEvents calls: the pages were not all read", logs.calls)
 	}
 }
+
+// The marker of the probe's deliberate requests is drawn at random for
+// each run: nothing in the logs is derived from the probe password (an
+// HMAC of it would let a log reader test password guesses offline).
+func TestDeliberateMarkerIsRandomPerRun(t *testing.T) {
+	var uas []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uas = append(uas, r.UserAgent())
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	target := Target{API: &Client{BaseURL: srv.URL, Profile: Presets["runbook"]}, Session: &Session{Access: mustForge(t)}}
+	cfg := Config{ProbePassword: NewSecret("the same password")}
+	for range 2 {
+		target.Deliberate = &DeliberateLog{} // a new run
+		_ = AlgNone(context.Background(), target, cfg, slog.New(slog.DiscardHandler))
+	}
+	if len(uas) != 2 || uas[0] == uas[1] {
+		t.Fatalf("two runs with the same password sent User-Agents %q: the marker must be drawn per run", uas)
+	}
+	for _, ua := range uas {
+		if !strings.HasPrefix(ua, DeliberatePrefix) || len(ua) != len(DeliberatePrefix)+16 {
+			t.Errorf("User-Agent %q is not %s and 16 hex digits", ua, DeliberatePrefix)
+		}
+	}
+	var nilLog *DeliberateLog
+	if nilLog.Marker() != "" {
+		t.Error("a nil log has a marker")
+	}
+}

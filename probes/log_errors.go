@@ -26,9 +26,11 @@ const logTime = "2006-01-02T15:04:05.000Z07:00"
 // out. By time, which holds on any backend: each request the probes sent
 // expecting a refusal (Target.Deliberate) accounts for at most one failure
 // line stamped while it was in flight. By User-Agent, where the API logs
-// it: lines carrying the probe's DeliberateMarker. Earlier runs' deliberate
-// rejections (a scheduled probe's) are known by neither on a backend that
-// logs no User-Agent; start the window after them (--since).
+// it: lines of any probe run (DeliberatePrefix), this run's, an earlier
+// rotation's or the scheduled probe's. A client could claim that
+// User-Agent, but such lines are not a real user's failure, which is what
+// this check is for. On a backend that logs no User-Agent, earlier runs'
+// rejections are counted: start the window after them (--since).
 func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
 	if t.Function == "" || t.Logs == nil {
 		return skipped("no Lambda function given (VALINE_FUNCTION), so its logs cannot be read")
@@ -52,13 +54,13 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 	if err != nil {
 		return errored("reading "+window+": "+err.Error(), nil)
 	}
-	failures, deliberate := withoutDeliberate(failures, DeliberateMarker(cfg.ProbePassword), spansWithin(t.Deliberate.Spans(), cfg.LogsSince, until))
+	failures, deliberate := withoutDeliberate(failures, DeliberatePrefix, spansWithin(t.Deliberate.Spans(), cfg.LogsSince, until))
 	details := map[string]any{"logGroup": group, "since": cfg.LogsSince.UTC().Format(logTime),
 		"until": until.UTC().Format(logTime), "failures": len(failures), "probeRejectionsIgnored": deliberate}
 	if len(failures) > 0 {
 		reasons := failureReasons(failures)
 		details["reasons"] = reasons
-		details["sample"] = sample(failures, 3)
+		details["sample"] = sample(failures, 3, t.API.knownSecrets(cfg))
 		return failed(fmt.Sprintf("%d failed JWT verification(s) in %s (%s)", len(failures), window, summarizeReasons(reasons)), details)
 	}
 	if len(verifications) == 0 {
@@ -147,15 +149,16 @@ func summarizeReasons(counts map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// sample returns up to n messages with JWT-shaped strings redacted: a log
-// line written by a careless API must not carry a token into the report.
-func sample(events []logEvent, n int) []string {
+// sample returns up to n messages with the known secrets and JWT-shaped
+// strings redacted: a log line written by a careless API must not carry a
+// secret or a token into the report.
+func sample(events []logEvent, n int, red *Redactor) []string {
 	out := make([]string, 0, n)
 	for _, e := range events {
 		if len(out) == n {
 			break
 		}
-		out = append(out, safeResponse(0, []byte(e.msg)).Body)
+		out = append(out, safeResponse(0, []byte(red.Redact(e.msg))).Body)
 	}
 	return out
 }

@@ -85,7 +85,9 @@ func TestNoLogErrors(t *testing.T) {
 		},
 		{
 			// An earlier probe run's deliberate rejections (old token,
-			// security battery) are in the window but are not failures.
+			// security battery) are in the window, carrying that run's own
+			// random marker: where the API logs the User-Agent they are
+			// known as the probe's, and not counted.
 			name: "earlier probe run in the window",
 			window: func(t *testing.T, r *rig) {
 				r.cfg.LogsSince = testbed.NextLogMillisecond()
@@ -178,5 +180,24 @@ func badRequests(t *testing.T, r *rig, tampered, missing int) {
 		if err != nil || resp.Status != http.StatusUnauthorized {
 			t.Fatalf("bad request: %+v, %v; want HTTP 401", resp, err)
 		}
+	}
+}
+
+// A run that reads its window to its own end (as a rotation's verification
+// does) leaves out its own deliberate rejections, and only those.
+func TestNoLogErrorsThroughTheRunLeavesOutItsOwnRejections(t *testing.T) {
+	t.Parallel()
+	r := baseRig(t, testbed.Options{}, probes.Strict)
+	r.cfg.LogsSince = testbed.NextLogMillisecond()
+	simulateUsers(t, r, 1)
+	r.rotate(t, probes.Strict)
+	r.cfg.LogsThroughRun = true
+	rep := r.run(t, fastRunner())
+	res := mustResult(t, rep, "no-log-errors")
+	if res.Outcome != probes.Pass || res.Details["failures"] != 0 {
+		t.Fatalf("no-log-errors: %s %v: %s", res.Outcome, res.Details, res.Reason)
+	}
+	if n, _ := res.Details["probeRejectionsIgnored"].(int); n < 8 {
+		t.Errorf("%d deliberate rejections left out; the strict run sends at least 8", n)
 	}
 }

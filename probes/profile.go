@@ -199,6 +199,16 @@ func (p Profile) with(o Profile) Profile {
 	return p
 }
 
+// OwnSecretVar reports whether SecretVar is the one of the preset the
+// profile started from: a variable chosen by override (--secret-var) must
+// hold something that looks like a signing secret before rotation writes
+// over it.
+func (p Profile) OwnSecretVar() bool {
+	base, _, _ := strings.Cut(p.Name, "+")
+	preset, ok := Presets[base]
+	return ok && preset.SecretVar == p.SecretVar
+}
+
 // Validate reports every problem with the profile at once.
 func (p Profile) Validate() error {
 	var problems []string

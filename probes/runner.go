@@ -63,6 +63,7 @@ func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) R
 	if t.Deliberate == nil {
 		t.Deliberate = &DeliberateLog{}
 	}
+	t.API = t.API.withSecretsOf(cfg) // no answer quoted in a result carries a secret of the run
 	index := make(map[string]int, len(checks))
 	done := make([]chan struct{}, len(checks))
 	for i, c := range checks {

@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -38,11 +39,34 @@ type AuditRecord struct {
 	Findings     []string `json:"otherFindings,omitempty"`
 }
 
+// ErrAuditUnwritable is returned, before any AWS write, when the audit
+// file cannot be opened for appending: a change must not run without its
+// trail.
+var ErrAuditUnwritable = errors.New("the audit file cannot be written")
+
 // AuditLog appends records to a file, created with mode 0600. A nil
 // *AuditLog discards records, so the engine needs no special case.
 type AuditLog struct {
 	Path string
 	mu   sync.Mutex
+}
+
+// Check opens the file for appending (creating it, mode 0600) and closes
+// it again: an operation calls it before its first write to AWS.
+func (a *AuditLog) Check() error {
+	if a == nil || a.Path == "" {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f, err := os.OpenFile(a.Path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrAuditUnwritable, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%w: %w", ErrAuditUnwritable, err)
+	}
+	return nil
 }
 
 // Append writes one record as a JSON line and syncs it to disk: a record

@@ -26,7 +26,7 @@ func (r *fleetRig) watchFor() func(*rotate.Engine) {
 	return func(e *rotate.Engine) {
 		e.Watch = &rotate.Watch{
 			Runner:        &alarms.Runner{Logs: logs, PollInitial: 5 * time.Millisecond, PollMax: 20 * time.Millisecond, Deadline: 10 * time.Second},
-			Queries:       alarms.Queries(r.w.Profile, alarms.ExcludeDeliberate(probes.DeliberateMarker(probes.NewSecret(r.w.ProbePassword)))),
+			Profile:       r.w.Profile,
 			Groups:        groups,
 			Logs:          logs,
 			Before:        10 * time.Minute,

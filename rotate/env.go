@@ -4,17 +4,20 @@
 package rotate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/valine/valine-check/probes"
 )
 
 // LambdaAPI is the Lambda calls rotation makes, with the SDK's exact
@@ -35,11 +38,14 @@ var ErrEnvTooLarge = errors.New("environment would exceed Lambda's 4 KB limit")
 
 // EnvUpdate tunes UpdateEnv. Zero values give the defaults.
 type EnvUpdate struct {
-	// MaxAttempts bounds read-modify-write rounds lost to another writer or
-	// to an update in progress (default 5).
-	MaxAttempts int
-	// Backoff is the first wait after a ResourceConflict (default 500 ms), doubling.
-	Backoff time.Duration
+	// Deadline bounds the read-modify-write rounds lost to another writer
+	// (PreconditionFailed) or to an update in progress (ResourceConflict)
+	// (default 2 min): a busy writer is waited out, not given up on.
+	Deadline time.Duration
+	// Backoff is the first wait after a lost round (default 200 ms); it
+	// doubles up to MaxBackoff (default 5 s), each wait drawn at random up
+	// to its bound ("full jitter"), so two writers stop colliding.
+	Backoff, MaxBackoff time.Duration
 	// MaxWait bounds the FunctionUpdatedV2 waiter (default 5 min).
 	MaxWait time.Duration
 }
@@ -53,16 +59,20 @@ type EnvUpdate struct {
 // waits with the FunctionUpdatedV2 waiter, never a fixed sleep. It returns
 // the environment as written; change returning an error aborts with no write.
 func UpdateEnv(ctx context.Context, api LambdaAPI, function string, change func(env map[string]string) error, opt EnvUpdate) (map[string]string, error) {
-	if opt.MaxAttempts <= 0 {
-		opt.MaxAttempts = 5
+	if opt.Deadline <= 0 {
+		opt.Deadline = 2 * time.Minute
 	}
 	if opt.Backoff <= 0 {
-		opt.Backoff = 500 * time.Millisecond
+		opt.Backoff = 200 * time.Millisecond
+	}
+	if opt.MaxBackoff < opt.Backoff {
+		opt.MaxBackoff = max(5*time.Second, opt.Backoff)
 	}
 	if opt.MaxWait <= 0 {
 		opt.MaxWait = 5 * time.Minute
 	}
-	wait := opt.Backoff
+	giveUp := time.Now().Add(opt.Deadline)
+	bound := opt.Backoff
 	for attempt := 1; ; attempt++ {
 		cfg, err := api.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(function)})
 		if err != nil {
@@ -101,29 +111,44 @@ func UpdateEnv(ctx context.Context, api LambdaAPI, function string, change func(
 				return nil, fmt.Errorf("waiting for %s to finish updating: %w", function, err)
 			}
 			return next, nil
-		case attempt >= opt.MaxAttempts:
-			return nil, fmt.Errorf("updating %s: gave up after %d attempts: %w", function, attempt, err)
-		case errors.As(err, &stale):
-			// Another writer changed the function between our read and write:
-			// read again so their change is kept.
-			continue
-		case errors.As(err, &busy):
-			if err := sleep(ctx, wait); err != nil {
-				return nil, err
-			}
-			wait *= 2
-		default:
+		case !errors.As(err, &stale) && !errors.As(err, &busy):
 			return nil, fmt.Errorf("updating %s: %w", function, err)
 		}
+		// Another writer changed the function between our read and write
+		// (read again so their change is kept), or an update is in
+		// progress: wait a random while, longer each round, within the
+		// deadline.
+		pause := time.Duration(rand.Int64N(int64(bound)) + 1)
+		if time.Now().Add(pause).After(giveUp) {
+			return nil, fmt.Errorf("updating %s: gave up after %d attempts over %s (another writer kept changing it, or an update stayed in progress): %w",
+				function, attempt, opt.Deadline, err)
+		}
+		if err := sleep(ctx, pause); err != nil {
+			return nil, err
+		}
+		bound = min(2*bound, opt.MaxBackoff)
 	}
 }
 
+// envSize measures an environment as Lambda does: its JSON without HTML
+// escaping (json.Marshal would count each &, < and > as six bytes).
 func envSize(env map[string]string) (int, error) {
-	b, err := json.Marshal(env)
+	b, err := jsonNoHTML(env)
 	if err != nil {
 		return 0, fmt.Errorf("measuring environment: %w", err)
 	}
 	return len(b), nil
+}
+
+// jsonNoHTML encodes v as JSON without escaping &, < and >.
+func jsonNoHTML(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -148,23 +173,20 @@ func (r redactedError) Error() string { return r.msg }
 func (r redactedError) Unwrap() error { return r.err }
 
 // redactValues returns err with every value of the given environments
-// (plain or JSON-escaped) replaced by "[redacted]" in its message.
+// replaced by "[redacted]" in its message, in whatever escaped form Lambda
+// quoted it (probes.Redactor). errors.As and errors.Is still reach the
+// original.
 func redactValues(err error, envs ...map[string]string) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
+	red := probes.NewRedactor()
 	for _, env := range envs {
 		for _, v := range env {
-			if len(v) < 4 { // too short to be a secret, too common to replace
-				continue
-			}
-			msg = strings.ReplaceAll(msg, v, "[redacted]")
-			if quoted, qerr := json.Marshal(v); qerr == nil {
-				msg = strings.ReplaceAll(msg, string(quoted[1:len(quoted)-1]), "[redacted]")
-			}
+			red.Add(v)
 		}
 	}
+	msg := red.Redact(err.Error())
 	if msg == err.Error() {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -160,7 +161,7 @@ func TestUpdateEnvWaitsOutAnUpdateInProgress(t *testing.T) {
 
 	// A conflict that never clears gives up, bounded, with the typed error.
 	conflicts.Store(-1000)
-	_, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, mustSecret(t), probes.Secret{}), rotate.EnvUpdate{Backoff: time.Millisecond, MaxAttempts: 3})
+	_, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, mustSecret(t), probes.Secret{}), rotate.EnvUpdate{Backoff: time.Millisecond, Deadline: 200 * time.Millisecond})
 	var busy *types.ResourceConflictException
 	if !errors.As(err, &busy) {
 		t.Errorf("want ResourceConflictException after giving up, got %v", err)
@@ -228,5 +229,87 @@ func TestUpdateEnvNeverPassesOnAValueQuotedByLambda(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "[redacted]") {
 		t.Errorf("nothing was redacted: the test does not test anything")
+	}
+}
+
+// otherEncoderLambda quotes the environment the way another language's
+// JSON encoder does: every '/' as \/ and every non-ASCII or HTML character
+// as \u00xx.
+type otherEncoderLambda struct{ *lambda.Client }
+
+func (q otherEncoderLambda) UpdateFunctionConfiguration(_ context.Context, in *lambda.UpdateFunctionConfigurationInput, _ ...func(*lambda.Options)) (*lambda.UpdateFunctionConfigurationOutput, error) {
+	raw, _ := json.Marshal(in.Environment.Variables)
+	var b strings.Builder
+	for _, r := range string(raw) {
+		switch {
+		case r == '/':
+			b.WriteString(`\/`)
+		case r > 126 || r == '@' || r == ':':
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return nil, &types.InvalidParameterValueException{Message: aws.String("String measured: " + b.String())}
+}
+
+// A Lambda error quoting the environment with escapes other than Go's
+// (\/, \u00xx) passes on no value either.
+func TestUpdateEnvRedactsEveryEscapedFormLambdaQuotes(t *testing.T) {
+	t.Parallel()
+	const password = "s3cr/t&pässword"
+	w, lc := start(t, testbed.Options{ExtraEnv: map[string]string{"DATABASE_URL": "postgres://valine:" + password + "@db.internal:5432/valine"}})
+	_, err := rotate.UpdateEnv(t.Context(), otherEncoderLambda{lc}, w.Function, rotate.SetSecrets(w.Profile, mustSecret(t), probes.Secret{}), rotate.EnvUpdate{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, v := range []string{password, `s3cr\/t`, "s3cr", "db.internal"} {
+		if strings.Contains(err.Error(), v) {
+			t.Errorf("the error passes on a piece of DATABASE_URL (%q)", v)
+		}
+	}
+	if !strings.Contains(err.Error(), "[redacted]") {
+		t.Errorf("nothing was redacted: %s", probes.Fingerprint(err.Error()))
+	}
+}
+
+// A writer that keeps winning (eight PreconditionFailed in a row) is
+// waited out with backoff and jitter within the deadline, not given up on
+// after five immediate retries.
+func TestUpdateEnvOutlastsABusyWriter(t *testing.T) {
+	t.Parallel()
+	w, lc := start(t, testbed.Options{})
+	var puts atomic.Int32
+	w.AWSFront.SetFault(func(r *http.Request) *testbed.Fault {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/configuration") && puts.Add(1) <= 8 {
+			return &testbed.Fault{Status: http.StatusPreconditionFailed, ErrorType: "PreconditionFailedException", Message: "The Revision Id provided does not match the latest Revision Id"}
+		}
+		return nil
+	})
+	next := mustSecret(t)
+	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}),
+		rotate.EnvUpdate{Backoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}); err != nil {
+		t.Fatalf("UpdateEnv against a busy writer: %v", err)
+	}
+	if n := puts.Load(); n != 9 {
+		t.Errorf("%d writes, want 8 lost and 1 that landed", n)
+	}
+	if env, _, _ := w.Env(t.Context(), w.Function); env[w.Profile.SecretVar] != string(next.Reveal()) {
+		t.Error("the change did not land")
+	}
+}
+
+// The environment is measured as Lambda measures it: JSON without HTML
+// escaping. A query string full of & is its bytes, not six bytes each.
+func TestUpdateEnvMeasuresAsLambdaDoes(t *testing.T) {
+	t.Parallel()
+	query := strings.Repeat("a=1&", 250) + "<b>" // 1,003 bytes; 4,500 with HTML escapes
+	w, lc := start(t, testbed.Options{ExtraEnv: map[string]string{"QUERY": query}})
+	next := mustSecret(t)
+	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}), rotate.EnvUpdate{}); err != nil {
+		t.Fatalf("a 1 KB environment refused: %v", err)
+	}
+	if env, _, _ := w.Env(t.Context(), w.Function); env["QUERY"] != query || env[w.Profile.SecretVar] != string(next.Reveal()) {
+		t.Error("the environment was not written as it should")
 	}
 }

@@ -76,6 +76,9 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 	if j.Phase == PhaseGrace {
 		e.audit(j, "baseline", "ok", baselineMessage(base, next), base)
 	}
+	if err := e.Audit.Check(); err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
+	}
 	unlock, err := e.lock(ctx, "finalize", j)
 	if err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
@@ -156,6 +159,9 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 	g.failOnFindings = opt.FailOnFindings
 	if j.Phase != PhaseRollingBack {
 		e.audit(j, "baseline", "ok", baselineMessage(base, target(j.Phase, old, next).primary), base)
+	}
+	if err := e.Audit.Check(); err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
 	}
 	unlock, err := e.lock(ctx, "rollback", j)
 	if err != nil {

@@ -2,7 +2,6 @@ package rotate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -223,17 +222,13 @@ func (f FleetState) Secrets() (primary, secondary probes.Secret, ok bool) {
 	return f.Functions[0].Primary, f.Functions[0].Secondary, true
 }
 
-// generatedSecretLen is the length of a GenerateSecret value: 32 bytes in
-// base64.
-const generatedSecretLen = 44
-
 // Headroom returns the fewest bytes any function would have left under
-// MaxEnvBytes after the largest write a rotation makes: a zero-downtime
-// stage, where a new 44-character primary replaces the current one, which
-// moves to the secondary variable (just the new primary when p has no
-// secondary variable). Negative means that write would be refused with
-// ErrEnvTooLarge. An empty fleet has MaxEnvBytes.
-func (f FleetState) Headroom(p probes.Profile) int {
+// MaxEnvBytes after the largest write a rotation makes: a new primary of
+// newLen bytes replacing the current one, which, withSecondary (a
+// zero-downtime stage), moves to the secondary variable. Negative means
+// that write would be refused with ErrEnvTooLarge. An empty fleet has
+// MaxEnvBytes.
+func (f FleetState) Headroom(p probes.Profile, newLen int, withSecondary bool) int {
 	least := MaxEnvBytes
 	for _, fn := range f.Functions {
 		// Every other variable stays as it is, so the size changes only by
@@ -245,8 +240,8 @@ func (f FleetState) Headroom(p probes.Profile) int {
 		if fn.HasSecondaryVar {
 			before[p.SecondaryVar] = string(fn.Secondary.Reveal())
 		}
-		after := map[string]string{p.SecretVar: strings.Repeat("x", generatedSecretLen)}
-		if p.SecondaryVar != "" {
+		after := map[string]string{p.SecretVar: strings.Repeat("x", newLen)}
+		if withSecondary && p.SecondaryVar != "" {
 			after[p.SecondaryVar] = string(fn.Primary.Reveal())
 		}
 		size := fn.EnvBytes + entriesSize(after, fn.OtherVars) - entriesSize(before, fn.OtherVars)
@@ -260,8 +255,8 @@ func (f FleetState) Headroom(p probes.Profile) int {
 func entriesSize(m map[string]string, others int) int {
 	n := 0
 	for k, v := range m {
-		kb, _ := json.Marshal(k)
-		vb, _ := json.Marshal(v)
+		kb, _ := jsonNoHTML(k)
+		vb, _ := jsonNoHTML(v)
 		n += len(kb) + 1 + len(vb)
 	}
 	// n entries among n+others need n+others-1 commas; the others alone need others-1.

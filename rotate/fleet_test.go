@@ -1,6 +1,7 @@
 package rotate_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -312,13 +313,16 @@ func envOf(t *testing.T, w *testbed.World, fn string) (map[string]string, string
 	return env, rev
 }
 
+// jsonSize measures env as Lambda does: JSON without HTML escaping.
 func jsonSize(t *testing.T, env map[string]string) int {
 	t.Helper()
-	b, err := json.Marshal(env)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil {
 		t.Fatal(err)
 	}
-	return len(b)
+	return buf.Len() - 1 // the encoder's newline
 }
 
 func TestInspect(t *testing.T) {
@@ -566,7 +570,7 @@ func TestHeadroomMatchesWhatStagingAccepts(t *testing.T) {
 				staged[p.SecondaryVar] = env[p.SecretVar]
 			}
 			room := rotate.MaxEnvBytes - jsonSize(t, staged)
-			if got := fs.Headroom(p); got != room {
+			if got := fs.Headroom(p, 44, true); got != room {
 				t.Fatalf("Headroom() = %d, want %d", got, room)
 			}
 			// Pad one function to exactly no room left and another to one
@@ -582,10 +586,10 @@ func TestHeadroomMatchesWhatStagingAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := fs.Headroom(p); got != -1 {
+			if got := fs.Headroom(p, 44, true); got != -1 {
 				t.Errorf("Headroom() = %d, want -1", got)
 			}
-			if got := (rotate.FleetState{Functions: fs.Functions[:1]}).Headroom(p); got != 0 {
+			if got := (rotate.FleetState{Functions: fs.Functions[:1]}).Headroom(p, 44, true); got != 0 {
 				t.Errorf("Headroom() of the exactly-full function = %d, want 0", got)
 			}
 			old := probes.NewSecret(w.InitialSecret())
@@ -606,7 +610,7 @@ func TestHeadroomMatchesWhatStagingAccepts(t *testing.T) {
 
 func TestHeadroomOfAnEmptyFleet(t *testing.T) {
 	t.Parallel()
-	if got := (rotate.FleetState{}).Headroom(probes.Presets["runbook"]); got != rotate.MaxEnvBytes {
+	if got := (rotate.FleetState{}).Headroom(probes.Presets["runbook"], 44, true); got != rotate.MaxEnvBytes {
 		t.Errorf("Headroom() = %d, want %d", got, rotate.MaxEnvBytes)
 	}
 }

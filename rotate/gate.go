@@ -57,7 +57,7 @@ func (e *Engine) runBaseline(ctx context.Context, current probes.Secret, goAhead
 	if e.Verifier == nil {
 		return g, nil, nil
 	}
-	rep := e.Verifier.Baseline(ctx, current)
+	rep := e.Verifier.Baseline(ctx, current, g.deliberate)
 	g.baseline = probes.BaselineOf(rep)
 	login, _ := rep.Result("login")
 	if login.Outcome != probes.Pass {

@@ -104,6 +104,9 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	was, wasFound := j, found
 	j = Journal{ID: NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
 		StartedAt: now, Reason: e.Reason, Baseline: g.baseline}
+	if err := e.Audit.Check(); err != nil {
+		return Outcome{Baseline: base}, err
+	}
 	e.audit(j, "baseline", "ok", baselineMessage(base, old), base)
 	unlock, err := e.lock(ctx, "rotate --mode "+string(mode), j)
 	if err != nil {
@@ -151,6 +154,9 @@ func (e *Engine) resumeRotation(ctx context.Context, j Journal, opt RotateOption
 		g.baseline = j.Baseline
 	}
 	g.failOnFindings = opt.FailOnFindings
+	if err := e.Audit.Check(); err != nil {
+		return Outcome{Journal: j, Baseline: base}, err
+	}
 	unlock, err := e.lock(ctx, "rotate (resuming "+j.ID+")", j)
 	if err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
@@ -249,8 +255,20 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 	if err := ValidateNew(next, old, previous); err != nil {
 		return nil, old, next, err
 	}
-	if h := fs.Headroom(e.Profile); mode == ModeZeroDowntime && h < 0 {
-		return nil, old, next, fmt.Errorf("%w: adding %s leaves %d bytes", ErrEnvTooLarge, e.Profile.SecondaryVar, h)
+	if !e.Profile.OwnSecretVar() {
+		for _, f := range fs.Functions {
+			if shape, problem := SecretShape(string(f.Primary.Reveal())); problem != "" {
+				return nil, old, next, fmt.Errorf("%w: %s on %s (%s) does not look like an HMAC signing secret: is the secret variable right? Nothing was changed",
+					ErrSecretShape, e.Profile.SecretVar, f.Name, shape)
+			}
+		}
+	}
+	if h := fs.Headroom(e.Profile, len(next.Reveal()), mode == ModeZeroDowntime); h < 0 {
+		what := "the new " + e.Profile.SecretVar
+		if mode == ModeZeroDowntime {
+			what += " and " + e.Profile.SecondaryVar
+		}
+		return nil, old, next, fmt.Errorf("%w: %s would leave %d bytes on the fullest function", ErrEnvTooLarge, what, h)
 	}
 	plan = append(plan,
 		fmt.Sprintf("baseline: login, refresh and the security battery against %s (refused if the probe cannot log in%s)", old, emergencyNote(mode)),
@@ -265,7 +283,8 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 		plan = append(plan, fmt.Sprintf("set %s=%s on %d functions (no secondary); verify in strict mode", e.Profile.SecretVar, next, len(e.Fleet)))
 	}
 	for _, f := range fs.Functions {
-		plan = append(plan, fmt.Sprintf("  %s: %s %s → %s, %d other variables kept", f.Name, e.Profile.SecretVar, f.Primary, next, f.OtherVars))
+		shape, _ := SecretShape(string(f.Primary.Reveal()))
+		plan = append(plan, fmt.Sprintf("  %s: %s %s (%s) → %s, %d other variables kept", f.Name, e.Profile.SecretVar, f.Primary, shape, next, f.OtherVars))
 	}
 	return plan, old, next, nil
 }

@@ -79,7 +79,7 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 		// The baseline a rotation will run first: whether it can log in,
 		// and the findings it will report as pre-existing (a warning
 		// here: they do not stop a rotation).
-		base := e.Verifier.Baseline(ctx, primary)
+		base := e.Verifier.Baseline(ctx, primary, nil)
 		for _, r := range base.Results {
 			if r.Outcome == probes.Fail && probes.RoleOf(r.Name) == probes.RoleBattery {
 				r.Outcome = probes.Warn
@@ -96,11 +96,11 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 
 	add("maintenance", probes.Pass, "possible: a new primary and no secondary on every function; old tokens are refused at once (emergency: the same, now)")
 	if e.Profile.SecondaryVar == "" {
-		add("headroom", probes.Pass, "profile %s uses no secondary variable; smallest room left: %d bytes", e.Profile.Name, fs.Headroom(e.Profile))
+		add("headroom", probes.Pass, "profile %s uses no secondary variable; smallest room left: %d bytes", e.Profile.Name, fs.Headroom(e.Profile, generatedSecretLen, e.Profile.SecondaryVar != ""))
 		add("zero-downtime", probes.Warn, "impossible: profile %s names no secondary variable, so the deployment verifies with one secret and no grace period can be given; use --mode maintenance", e.Profile.Name)
 		return out
 	}
-	if h := fs.Headroom(e.Profile); h < 0 {
+	if h := fs.Headroom(e.Profile, generatedSecretLen, e.Profile.SecondaryVar != ""); h < 0 {
 		add("headroom", probes.Fail, "adding %s would exceed Lambda's 4 KB environment limit by %d bytes", e.Profile.SecondaryVar, -h)
 	} else {
 		add("headroom", probes.Pass, "%d bytes to spare after adding %s", h, e.Profile.SecondaryVar)
@@ -125,6 +125,9 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 func (e *Engine) proveSecondary(ctx context.Context, primary probes.Secret) probes.Result {
 	res := func(o probes.Outcome, format string, args ...any) probes.Result {
 		return probes.Result{Name: "zero-downtime", Outcome: o, Reason: fmt.Sprintf(format, args...), Attempts: 1}
+	}
+	if err := e.Audit.Check(); err != nil {
+		return res(probes.Skip, "not tried: %v (nothing is written without an audit trail)", err)
 	}
 	unlock, err := e.lock(ctx, "preflight", Journal{})
 	if err != nil {

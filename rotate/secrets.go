@@ -1,10 +1,15 @@
 package rotate
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/valine/valine-check/probes"
 )
@@ -37,6 +42,10 @@ func SetSecrets(p probes.Profile, primary, secondary probes.Secret) func(map[str
 	}
 }
 
+// generatedSecretLen is the length of a GenerateSecret value: 32 bytes in
+// base64.
+const generatedSecretLen = 44
+
 // GenerateSecret returns 32 bytes from crypto/rand, base64-encoded, as
 // `openssl rand -base64 32` does.
 func GenerateSecret() (probes.Secret, error) {
@@ -51,17 +60,61 @@ func GenerateSecret() (probes.Secret, error) {
 var (
 	ErrShortSecret  = errors.New("secret is shorter than 32 bytes")
 	ErrReusedSecret = errors.New("secret equals the current or the previous secret")
+	ErrSecretShape  = errors.New("secret is not a usable signing secret")
 )
 
 // ValidateNew refuses a new secret that is empty or shorter than
-// MinSecretBytes, or equal to the current or the previous secret (either may
-// be empty when unknown).
+// MinSecretBytes, not valid UTF-8, or holding whitespace (a pasted line
+// break, a secret with a stray space), or equal to the current or the
+// previous secret (either may be empty when unknown; after a rollback the
+// previous one is the secret the rollback withdrew).
 func ValidateNew(next, current, previous probes.Secret) error {
-	if len(next.Reveal()) < MinSecretBytes {
+	v := next.Reveal()
+	switch {
+	case len(v) < MinSecretBytes:
 		return fmt.Errorf("new secret %s: %w", next, ErrShortSecret)
+	case !utf8.Valid(v):
+		return fmt.Errorf("new secret %s: %w: it is not valid UTF-8", next, ErrSecretShape)
+	case bytes.IndexFunc(v, unicode.IsSpace) >= 0:
+		return fmt.Errorf("new secret %s: %w: it holds whitespace", next, ErrSecretShape)
 	}
 	if next.Equal(current) || (!previous.IsEmpty() && next.Equal(previous)) {
 		return fmt.Errorf("new secret %s: %w", next, ErrReusedSecret)
 	}
 	return nil
 }
+
+// SecretShape describes a variable's value without revealing it: its
+// length and what it looks like ("44 bytes, base64"), and a reason it does
+// not look like an HMAC signing secret, or "" when it does.
+func SecretShape(v string) (shape, problem string) {
+	kind := "opaque"
+	switch {
+	case hexLike.MatchString(v):
+		kind = "hex"
+	case base64Like.MatchString(v):
+		kind = "base64"
+	}
+	shape = fmt.Sprintf("%d bytes, %s", len(v), kind)
+	switch {
+	case v == "":
+		problem = "it is empty"
+	case strings.Contains(v, "://"):
+		problem = "it looks like a URL"
+	case strings.IndexFunc(v, unicode.IsSpace) >= 0:
+		problem = "it holds whitespace"
+	case !utf8.ValidString(v):
+		problem = "it is not valid UTF-8"
+	case len(v) < MinSecretBytes:
+		problem = fmt.Sprintf("it is shorter than %d bytes", MinSecretBytes)
+	}
+	if problem != "" {
+		shape += ", " + problem
+	}
+	return shape, problem
+}
+
+var (
+	base64Like = regexp.MustCompile(`^[A-Za-z0-9+/_-]+={0,2}$`)
+	hexLike    = regexp.MustCompile(`^[0-9a-fA-F]+$`)
+)

@@ -12,8 +12,9 @@ import (
 // ProbeVerifier is the real one.
 type Verifier interface {
 	// Baseline runs probes.BaselineChecks (login, new-token-valid, refresh,
-	// the security battery) against the secret in force now, concurrently.
-	Baseline(ctx context.Context, current probes.Secret) probes.Report
+	// the security battery) against the secret in force now, concurrently,
+	// recording its deliberate requests in d.
+	Baseline(ctx context.Context, current probes.Secret, d *probes.DeliberateLog) probes.Report
 	// Verify runs the after-rotation checks of v.
 	Verify(ctx context.Context, v Verification) probes.Report
 	// Honours proves, waiting for propagation, that the API accepts a token
@@ -52,11 +53,13 @@ type ProbeVerifier struct {
 }
 
 // Baseline runs the baseline checks against current.
-func (v ProbeVerifier) Baseline(ctx context.Context, current probes.Secret) probes.Report {
+func (v ProbeVerifier) Baseline(ctx context.Context, current probes.Secret, d *probes.DeliberateLog) probes.Report {
 	cfg := v.Config
 	cfg.Expect, cfg.OldSecret, cfg.CurrentSecret = probes.Strict, probes.Secret{}, current
 	cfg.OldToken, cfg.OldRefresh = probes.Token{}, probes.Token{}
-	return v.Runner.Run(ctx, probes.BaselineChecks(), v.Target, cfg)
+	t := v.Target
+	t.Deliberate = d
+	return v.Runner.Run(ctx, probes.BaselineChecks(), t, cfg)
 }
 
 // Verify runs every catalog check for v.Expect. The log check reads from

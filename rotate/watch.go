@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/probes"
 )
 
 // ErrFindings is returned when a change verified but the logs or alarms
@@ -18,8 +19,10 @@ var ErrFindings = errors.New("the logs and alarms compare badly before and after
 // queries (and the alarms' states) over a window before it and over the
 // time since it, compared with thresholds.
 type Watch struct {
-	Runner  *alarms.Runner
-	Queries []alarms.Query
+	Runner *alarms.Runner
+	// Profile gives the queries (alarms.Queries), built for each operation
+	// so they leave out that operation's deliberate refusals.
+	Profile probes.Profile
 	// Groups are the log groups queried (/aws/lambda/<function>).
 	Groups []string
 	// Alarms lists the alarms' states; nil leaves them out.
@@ -40,6 +43,7 @@ type watched struct {
 	before  alarms.Snapshot
 	ok      bool
 	changed time.Time
+	queries []alarms.Query
 }
 
 // snapshotBefore snapshots the window before a change. A failure is not
@@ -49,6 +53,11 @@ func (e *Engine) snapshotBefore(ctx context.Context) watched {
 	if w == nil {
 		return watched{}
 	}
+	// Every probe run's refusals are left out where the API logs the
+	// User-Agent (this operation's, the scheduled probe's): they are not
+	// users' failures. Where it logs none, compareAfter takes this
+	// operation's own off the count.
+	queries := alarms.Queries(w.Profile, alarms.ExcludeDeliberate(probes.DeliberatePrefix))
 	before := w.Before
 	if before <= 0 {
 		before = time.Hour
@@ -59,7 +68,7 @@ func (e *Engine) snapshotBefore(ctx context.Context) watched {
 	// under a second, once per operation.
 	now := e.now()
 	changed := now.Truncate(time.Second).Add(time.Second)
-	snap, err := alarms.TakeSnapshot(ctx, w.Runner, w.Queries, w.Groups, changed.Add(-before), now, w.Alarms)
+	snap, err := alarms.TakeSnapshot(ctx, w.Runner, queries, w.Groups, changed.Add(-before), now, w.Alarms)
 	if err != nil {
 		e.say("snapshot before the change incomplete: %v", err)
 	}
@@ -68,7 +77,7 @@ func (e *Engine) snapshotBefore(ctx context.Context) watched {
 			return watched{}
 		}
 	}
-	return watched{before: snap, ok: true, changed: changed}
+	return watched{before: snap, ok: true, changed: changed, queries: queries}
 }
 
 // compareAfter waits for ingestion, snapshots the time since the change,
@@ -90,7 +99,7 @@ func (e *Engine) compareAfter(ctx context.Context, out *Outcome, w watched, stri
 			e.say("no log line after the change became visible within %s; comparing what is there", waited.Round(time.Second))
 		}
 	}
-	after, err := alarms.TakeSnapshot(ctx, e.Watch.Runner, e.Watch.Queries, e.Watch.Groups, w.changed, e.now(), e.Watch.Alarms)
+	after, err := alarms.TakeSnapshot(ctx, e.Watch.Runner, w.queries, e.Watch.Groups, w.changed, e.now(), e.Watch.Alarms)
 	if err != nil {
 		e.say("snapshot after the change incomplete: %v", err)
 	}

@@ -82,6 +82,9 @@ func afterRotationAction(cCtx *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkReportFile(cCtx); err != nil {
+		return err
+	}
 	var logs probes.LogsAPI
 	if in.setup.function != "" {
 		clients, err := loadAWS(cCtx.Context, defaultAWSMaxAttempts)
@@ -148,6 +151,23 @@ func writeReportFile(path string, f report.Format, rep probes.Report) error {
 	return nil
 }
 
+// checkReportFile refuses, before the run, a --report-file that cannot be
+// written as a file: a directory (or a path ending in a separator). A run
+// whose report cannot be kept would be a run for nothing.
+func checkReportFile(cCtx *cli.Context) error {
+	path := cCtx.Path("report-file")
+	if path == "" {
+		return nil
+	}
+	if strings.HasSuffix(path, string(filepath.Separator)) {
+		return usageError(cCtx, "--report-file %s: names a directory, not a file", path)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usageError(cCtx, "--report-file %s: is a directory, not a file", path)
+	}
+	return nil
+}
+
 func reportFileFormat(cCtx *cli.Context) (report.Format, error) {
 	if s := cCtx.String("report-format"); s != "" {
 		f, err := report.ParseFormat(s)
@@ -166,7 +186,7 @@ func reportFileFormat(cCtx *cli.Context) (report.Format, error) {
 }
 
 // afterRotationInput resolves and validates every input; each problem is a
-// usage error (exit 2, with help).
+// usage error (exit 2).
 func afterRotationInput(cCtx *cli.Context) (runInput, error) {
 	setup, err := resolveProbeSetup(cCtx)
 	if err != nil {
@@ -194,9 +214,14 @@ func afterRotationInput(cCtx *cli.Context) (runInput, error) {
 	return runInput{setup: setup, checks: checks, cfg: cfg}, nil
 }
 
-// parseSince accepts an RFC 3339 time or a duration before now.
+// parseSince accepts an RFC 3339 time or a duration before now. A time
+// after now is refused: the log window would be empty, and the log check
+// would pass for having read nothing.
 func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		if t.After(now) {
+			return time.Time{}, fmt.Errorf("%s is in the future (now is %s)", s, now.UTC().Format(time.RFC3339))
+		}
 		return t, nil
 	}
 	d, err := time.ParseDuration(s)

@@ -91,7 +91,7 @@ func TestAfterRotationUsageErrors(t *testing.T) {
 		{name: "bad profile field", env: rw.env, args: []string{"after-rotation", "--access-transport", "smoke-signals"}, wantErr: "accessTransport"},
 		{name: "secret as argument", env: rw.env, args: []string{"after-rotation", "s3cr3t"}, wantErr: "unexpected arguments"},
 		{name: "bad since", env: rw.env, args: []string{"after-rotation", "--since", "yesterday"}, wantErr: "--since"},
-		{name: "bad env-stdin key", env: rw.env, args: []string{"after-rotation", "--env-stdin"}, wantErr: `unknown key "NOT_A_KEY"`},
+		{name: "bad env-stdin key", env: rw.env, args: []string{"after-rotation", "--env-stdin"}, wantErr: "line 1: the key is not one of VALINE_PROBE_PASSWORD"},
 		{name: "unknown command", env: rw.env, args: []string{"rotate-everything"}, wantErr: "rotate-everything"},
 	}
 	for _, tc := range cases {
@@ -108,8 +108,8 @@ func TestAfterRotationUsageErrors(t *testing.T) {
 			if !strings.Contains(got.stderr, tc.wantErr) {
 				t.Errorf("stderr lacks %q:\n%s", tc.wantErr, got)
 			}
-			if tc.args[0] == "after-rotation" && !strings.Contains(got.stderr, "USAGE:") {
-				t.Errorf("usage error without help:\n%s", got)
+			if lines := strings.Split(strings.TrimSuffix(got.stderr, "\n"), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "Run 'valine-check") {
+				t.Errorf("a usage error is one line and where the help is:\n%s", got)
 			}
 			if strings.Contains(got.stdout+got.stderr, "value-that-must-not-be-echoed") {
 				t.Errorf("an input value was echoed:\n%s", got)

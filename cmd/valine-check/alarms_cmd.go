@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
-	"github.com/valine/valine-check/rotate"
 )
 
 const alarmsCategory = "Alarms"
@@ -109,14 +108,7 @@ deleted, anything outside it is never touched.`,
 }
 
 // alarmsOutput reads --output.
-func alarmsOutput(cCtx *cli.Context) (string, error) {
-	switch o := cCtx.String("output"); o {
-	case "text", "json":
-		return o, nil
-	default:
-		return "", usageError(cCtx, "--output %q: want text or json", o)
-	}
-}
+func alarmsOutput(cCtx *cli.Context) (string, error) { return outputFormat(cCtx, "text", "json") }
 
 // alarmsConfig resolves the flags, the profile and the fleet into a
 // Config. Bad input is exit 2, AWS failing exit 3.
@@ -141,9 +133,9 @@ func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	fleet, err := rotate.ResolveFleet(cCtx.Context, api.lambda, sel)
+	fleet, err := resolveFleet(cCtx, api.lambda, sel)
 	if err != nil {
-		return cfg, engineExit(fmt.Errorf("choosing the fleet (%s): %w", sel, err))
+		return cfg, err
 	}
 	cfg.Functions = fleet
 	if err := cfg.Validate(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/urfave/cli/v2"
@@ -95,6 +96,21 @@ func selector(cCtx *cli.Context) (rotate.Selector, error) {
 	return sel, nil
 }
 
+// resolveFleet resolves the selector into the fleet's function names. A
+// function named in --functions that does not exist is bad input (exit 2,
+// naming it), not an environment failure.
+func resolveFleet(cCtx *cli.Context, api rotate.FleetAPI, sel rotate.Selector) ([]string, error) {
+	fleet, err := rotate.ResolveFleet(cCtx.Context, api, sel)
+	var missing *lambdatypes.ResourceNotFoundException
+	switch {
+	case err == nil:
+		return fleet, nil
+	case len(sel.Names) > 0 && errors.As(err, &missing):
+		return nil, usageError(cCtx, "--functions: %v", err)
+	}
+	return nil, engineExit(fmt.Errorf("choosing the fleet (%s): %w", sel, err))
+}
+
 var unsafeSecretName = regexp.MustCompile(`[^A-Za-z0-9/_+=.@-]+`)
 
 // backupName is --backup-secret, or one derived from the selector so one
@@ -135,7 +151,8 @@ func engineExit(err error) error {
 	case errors.Is(err, rotate.ErrGraceNotOver), errors.Is(err, rotate.ErrGraceInProgress), errors.Is(err, rotate.ErrNothingToRollBack),
 		errors.Is(err, rotate.ErrLocked), errors.Is(err, rotate.ErrNoRotation),
 		errors.Is(err, rotate.ErrEmptySecret), errors.Is(err, rotate.ErrShortSecret), errors.Is(err, rotate.ErrReusedSecret),
-		errors.Is(err, rotate.ErrEmptyFleet), errors.Is(err, rotate.ErrEnvTooLarge):
+		errors.Is(err, rotate.ErrEmptyFleet), errors.Is(err, rotate.ErrEnvTooLarge),
+		errors.Is(err, rotate.ErrSecretShape), errors.Is(err, rotate.ErrAuditUnwritable):
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	return cli.Exit(err.Error(), exitEnvError)

@@ -58,16 +58,30 @@ func readSecretInputs(cCtx *cli.Context) (secretInputs, error) {
 }
 
 func (in secretInputs) secret(name string) probes.Secret { return probes.NewSecret(in.values[name]) }
-func (in secretInputs) token(name string) probes.Token   { return probes.NewToken(in.values[name]) }
+
+// redactor holds every secret input's value: nothing quoted from outside
+// (an API's answer, a log line) may carry one into the output.
+func (in secretInputs) redactor() *probes.Redactor {
+	r := probes.NewRedactor()
+	for _, v := range in.values {
+		r.Add(v)
+	}
+	return r
+}
+func (in secretInputs) token(name string) probes.Token { return probes.NewToken(in.values[name]) }
 
 // parseEnvLines reads KEY=VALUE lines; blank lines and # comments are
-// skipped. Errors name the line number and key, never a value.
+// skipped. An error names the line by its number and never shows its text:
+// a secret pasted on its own ("c2VjcmV0...=") or a typo ("KEY value=") would
+// be the text. A key given twice is an error (which value was meant?) naming
+// the key, one of the known names, and both lines.
 func parseEnvLines(r io.Reader) (map[string]string, error) {
 	allowed := map[string]bool{}
 	for _, k := range secretEnvNames {
 		allowed[k] = true
 	}
 	out := map[string]string{}
+	seen := map[string]int{} // key → the line it was first given on
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -77,12 +91,16 @@ func parseEnvLines(r io.Reader) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
 		if !ok {
-			return nil, fmt.Errorf("line %d is not KEY=VALUE", n)
+			return nil, fmt.Errorf("line %d is not KEY=VALUE (the line is not shown: it may hold a secret)", n)
 		}
 		k = strings.TrimSpace(k)
 		if !allowed[k] {
-			return nil, fmt.Errorf("line %d: unknown key %q (known: %s)", n, k, strings.Join(secretEnvNames, ", "))
+			return nil, fmt.Errorf("line %d: the key is not one of %s (the line is not shown: it may hold a secret)", n, strings.Join(secretEnvNames, ", "))
 		}
+		if first, dup := seen[k]; dup {
+			return nil, fmt.Errorf("%s is given twice, on lines %d and %d", k, first, n)
+		}
+		seen[k] = n
 		out[k] = strings.Trim(strings.TrimSpace(v), `"'`)
 	}
 	if err := sc.Err(); err != nil {

@@ -20,9 +20,9 @@ import (
 var insightsCommand = &cli.Command{
 	Name:  "insights",
 	Usage: "list and run the named CloudWatch Logs Insights queries over the fleet's log groups",
-	Description: `The queries are built from the deployment profile's log patterns. When the probe user's
-password is known (VALINE_PROBE_PASSWORD or --env-stdin), the probe's own deliberate rejections
-are left out of the failure counts.`,
+	Description: `The queries are built from the deployment profile's log patterns. Lines whose User-Agent
+claims to be a probe run's deliberate request (valine-check-deliberate/…, where the API logs the
+User-Agent) are left out of the failure counts; anyone can claim it, so read the counts as a floor.`,
 	Subcommands: []*cli.Command{insightsListCommand, insightsRunCommand},
 }
 
@@ -37,17 +37,17 @@ var insightsListCommand = &cli.Command{
 		if cCtx.NArg() > 0 {
 			return usageError(cCtx, "insights list takes no arguments")
 		}
+		output, err := outputFormat(cCtx, "text", "json")
+		if err != nil {
+			return err
+		}
 		queries, _, err := insightsQueries(cCtx)
 		if err != nil {
 			return err
 		}
 		w := cCtx.App.Writer
-		switch cCtx.String("output") {
-		case "json":
+		if output == "json" {
 			return writeInsightsJSON(w, queries)
-		case "text":
-		default:
-			return usageError(cCtx, "--output must be text or json")
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tCOUNTS")
@@ -133,11 +133,8 @@ func runInsights(cCtx *cli.Context) error {
 	if !end.After(start) {
 		return usageError(cCtx, "--until (%s) must be after --since (%s)", end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
-	if out := cCtx.String("output"); out != "text" && out != "json" {
-		return usageError(cCtx, "--output must be text or json")
-	}
-	if cCtx.Duration("deadline") <= 0 {
-		return usageError(cCtx, "--deadline must be positive")
+	if _, err := outputFormat(cCtx, "text", "json"); err != nil {
+		return err
 	}
 	op, err := newOperation(cCtx, false)
 	if err != nil {
@@ -163,22 +160,15 @@ func runInsights(cCtx *cli.Context) error {
 	return nil
 }
 
-// insightsQueries builds the profile's queries, leaving out the probe's
-// deliberate rejections when its password is known; it says whether it did.
+// insightsQueries builds the profile's queries, leaving out the lines whose
+// User-Agent claims to be a probe run's deliberate request
+// (probes.DeliberatePrefix; anyone can claim it, so the counts say so).
 func insightsQueries(cCtx *cli.Context) ([]alarms.Query, bool, error) {
 	p, err := resolveProfile(cCtx)
 	if err != nil {
 		return nil, false, err
 	}
-	in, err := readSecretInputs(cCtx)
-	if err != nil {
-		return nil, false, err
-	}
-	pw := in.secret(envProbePassword)
-	if pw.IsEmpty() {
-		return alarms.Queries(p), false, nil
-	}
-	return alarms.Queries(p, alarms.ExcludeDeliberate(probes.DeliberateMarker(pw))), true, nil
+	return alarms.Queries(p, alarms.ExcludeDeliberate(probes.DeliberatePrefix)), true, nil
 }
 
 // insightsRunJSON is insights run's JSON output.
@@ -210,7 +200,7 @@ func writeInsightsResult(w io.Writer, q alarms.Query, res alarms.Result, exclude
 	fmt.Fprintf(w, "log groups: %s\n", strings.Join(res.LogGroups, ", "))
 	fmt.Fprintf(w, "window: %s to %s\n", res.Start.UTC().Format(time.RFC3339), res.End.UTC().Format(time.RFC3339))
 	if excluded {
-		fmt.Fprintln(w, "the probe's deliberate rejections are left out")
+		fmt.Fprintln(w, "lines claiming to be the probe's deliberate rejections (User-Agent valine-check-deliberate/…) are left out")
 	}
 	fmt.Fprintln(w)
 	if len(res.Rows) == 0 {

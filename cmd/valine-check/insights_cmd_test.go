@@ -34,7 +34,7 @@ func insightsTraffic(t *testing.T, w *testbed.World, failures int) {
 			t.Fatalf("tampered token: %+v, %v", resp, err)
 		}
 	}
-	marker := probes.DeliberateMarker(probes.NewSecret(w.ProbePassword))
+	marker := probes.DeliberatePrefix + "0123456789abcdef" // one probe run's
 	if resp, err := c.MeDeliberately(ctx, bad, marker); err != nil || resp.Status != http.StatusUnauthorized {
 		t.Fatalf("deliberate rejection: %+v, %v", resp, err)
 	}
@@ -63,7 +63,7 @@ func TestInsightsCommands(t *testing.T) {
 	}
 	fleet := slices.Sorted(slices.Values(f.w.Functions))
 	groups := "/aws/lambda/" + strings.Join(fleet, ", /aws/lambda/")
-	for _, want := range []string{"log groups: " + groups, "deliberate rejections are left out", "BIN(5M) UTC", "FAILURES",
+	for _, want := range []string{"log groups: " + groups, "deliberate rejections (User-Agent valine-check-deliberate/…) are left out", "BIN(5M) UTC", "FAILURES",
 		"total failures: 3", "statistics: Complete", "3 records matched"} {
 		if !strings.Contains(run.stdout, want) {
 			t.Errorf("insights run jwt-failures lacks %q:\n%s", want, run)

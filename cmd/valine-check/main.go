@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -36,6 +38,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK
+	}
+	var bad *badInput
+	if errors.As(err, &bad) {
+		fmt.Fprintf(stderr, "valine-check: %s\nRun '%s --help' for usage.\n", bad.msg, bad.command)
+		return exitUsage
 	}
 	var exit cli.ExitCoder
 	if errors.As(err, &exit) {
@@ -92,27 +99,74 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	return app
 }
 
+// setUsageHandlers gives every command, at any depth, the same handling of
+// bad input: a flag that does not parse, a flag value that makes no sense
+// (checkFlagValues, before the command does anything) and an unknown
+// subcommand are each one line and exit 2.
 func setUsageHandlers(c *cli.Command) {
 	c.OnUsageError = onUsageError
+	switch before := c.Before; {
+	case before == nil, reflect.ValueOf(before).Pointer() == reflect.ValueOf(checkFlagValues).Pointer():
+		c.Before = checkFlagValues // newApp may run more than once in a process
+	default:
+		c.Before = func(cCtx *cli.Context) error {
+			if err := checkFlagValues(cCtx); err != nil {
+				return err
+			}
+			return before(cCtx)
+		}
+	}
+	if len(c.Subcommands) > 0 && c.Action == nil {
+		c.Action = subcommandAction
+	}
 	for _, sub := range c.Subcommands {
 		setUsageHandlers(sub)
 	}
 }
 
-// onUsageError turns a flag parse error into exit code 2, with help.
+// subcommandAction is the action of a command that only groups others: no
+// argument shows its help; anything else is not one of its commands.
+func subcommandAction(cCtx *cli.Context) error {
+	if cCtx.NArg() > 0 {
+		return usageError(cCtx, "unknown command %q", cCtx.Args().First())
+	}
+	return cli.ShowSubcommandHelp(cCtx)
+}
+
+// onUsageError turns a flag parse error into exit code 2.
 func onUsageError(cCtx *cli.Context, err error, _ bool) error {
 	return usageError(cCtx, "%v", err)
 }
 
-// usageError prints the command's help to stderr and returns exit code 2
-// with the message.
+// badInput is a usage error: run prints it as one line, then where the
+// help is, and exits 2.
+type badInput struct {
+	msg     string
+	command string // "valine-check token forge"
+}
+
+func (e *badInput) Error() string { return e.msg }
+
+// ExitCode makes a badInput a cli.ExitCoder, so the library passes it on.
+func (e *badInput) ExitCode() int { return exitUsage }
+
+// usageError is bad input: exit 2 with the message on one line (the help
+// is one --help away, not printed: a screen of flags buries the message).
 func usageError(cCtx *cli.Context, format string, args ...any) error {
-	w := cCtx.App.ErrWriter
-	if cCtx.Command != nil && cCtx.Command.Name != "" {
-		cli.HelpPrinter(w, cli.CommandHelpTemplate, cCtx.Command)
-	} else {
-		cli.HelpPrinter(w, cli.AppHelpTemplate, cCtx.App)
+	msg := strings.Join(strings.FieldsFunc(fmt.Sprintf(format, args...), func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+	return &badInput{msg: msg, command: commandPath(cCtx)}
+}
+
+// commandPath is the command's name as typed: "valine-check token forge".
+func commandPath(cCtx *cli.Context) string {
+	var names []string
+	for _, c := range cCtx.Lineage() {
+		if c.Command != nil && c.Command.Name != "" {
+			names = append([]string{c.Command.Name}, names...)
+		}
 	}
-	fmt.Fprintln(w)
-	return cli.Exit(fmt.Sprintf(format, args...), exitUsage)
+	if len(names) == 0 || names[0] != cCtx.App.Name {
+		names = append([]string{cCtx.App.Name}, names...)
+	}
+	return strings.Join(names, " ")
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -34,15 +33,12 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 	if err != nil {
 		return op, err
 	}
-	if cCtx.Int("concurrency") < 1 {
-		return op, usageError(cCtx, "--concurrency must be at least 1")
-	}
 	if op.aws, err = loadAWS(cCtx.Context, cCtx.Int("aws-max-attempts")); err != nil {
 		return op, cli.Exit(err.Error(), exitEnvError)
 	}
-	fleet, err := rotate.ResolveFleet(cCtx.Context, op.aws.lambda, sel)
+	fleet, err := resolveFleet(cCtx, op.aws.lambda, sel)
 	if err != nil {
-		return op, engineExit(fmt.Errorf("choosing the fleet (%s): %w", sel, err))
+		return op, err
 	}
 	op.auditPath = cCtx.Path("audit-file")
 	op.engine = &rotate.Engine{
@@ -90,10 +86,9 @@ func watchFor(cCtx *cli.Context, op operation) *rotate.Watch {
 	}
 	th := alarms.DefaultCompareThresholds()
 	th.MaxFailureIncreasePer5m = cCtx.Float64("max-failure-increase")
-	marker := probes.DeliberateMarker(op.setup.cfg.ProbePassword)
 	return &rotate.Watch{
 		Runner:        &alarms.Runner{Logs: op.aws.logs, Log: logger},
-		Queries:       alarms.Queries(op.engine.Profile, alarms.ExcludeDeliberate(marker)),
+		Profile:       op.engine.Profile,
 		Groups:        groups,
 		Alarms:        alarms.AlarmsByPrefix(op.aws.cw, cCtx.String("alarm-prefix")),
 		Logs:          op.aws.logs,

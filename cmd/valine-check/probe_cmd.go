@@ -82,6 +82,9 @@ func probeAction(cCtx *cli.Context) error {
 	if cCtx.String("api-url") == "" {
 		return usageError(cCtx, "missing required input: --api-url (VALINE_API_URL)")
 	}
+	if err := checkAPIURL(cCtx); err != nil {
+		return err
+	}
 	format, err := report.ParseFormat(cCtx.String("output"))
 	if err != nil {
 		return usageError(cCtx, "%v", err)
@@ -95,9 +98,6 @@ func probeAction(cCtx *cli.Context) error {
 	profile, err := resolveProfile(cCtx)
 	if err != nil {
 		return err
-	}
-	if cCtx.Int("check-concurrency") < 1 {
-		return usageError(cCtx, "--check-concurrency must be at least 1")
 	}
 	secretID, backupName := cCtx.String("probe-secret-id"), cCtx.String("backup-secret")
 	var sm *secretsmanager.Client

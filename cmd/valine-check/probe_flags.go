@@ -43,7 +43,7 @@ type probeSetup struct {
 }
 
 // resolveProbeSetup reads and validates the probe flags; every problem is
-// a usage error (exit 2, with help).
+// a usage error (exit 2). The numeric flags were checked by checkFlagValues.
 func resolveProbeSetup(cCtx *cli.Context) (probeSetup, error) {
 	if cCtx.NArg() > 0 {
 		return probeSetup{}, usageError(cCtx, "unexpected arguments %q (secrets go in the environment or --env-stdin)", cCtx.Args().Slice())
@@ -65,12 +65,12 @@ func resolveProbeSetup(cCtx *cli.Context) (probeSetup, error) {
 	if len(missing) > 0 {
 		return probeSetup{}, usageError(cCtx, "missing required input: %s", strings.Join(missing, ", "))
 	}
+	if err := checkAPIURL(cCtx); err != nil {
+		return probeSetup{}, err
+	}
 	profile, err := resolveProfile(cCtx)
 	if err != nil {
 		return probeSetup{}, err
-	}
-	if cCtx.Int("check-concurrency") < 1 {
-		return probeSetup{}, usageError(cCtx, "--check-concurrency must be at least 1")
 	}
 	return probeSetup{
 		apiURL:   cCtx.String("api-url"),
@@ -90,7 +90,7 @@ func resolveProbeSetup(cCtx *cli.Context) (probeSetup, error) {
 // target builds the probes' target from the setup.
 func (p probeSetup) target(logs probes.LogsAPI) probes.Target {
 	t := probes.Target{
-		API:      &probes.Client{BaseURL: p.apiURL, Profile: p.profile, UserAgent: "valine-check"},
+		API:      &probes.Client{BaseURL: p.apiURL, Profile: p.profile, UserAgent: "valine-check", Redact: p.secrets.redactor()},
 		Function: p.function,
 	}
 	if p.function != "" {

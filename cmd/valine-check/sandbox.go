@@ -166,7 +166,7 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 	}
 	e.Watch = &rotate.Watch{
 		Runner:        &alarms.Runner{Logs: s.logs, PollInitial: 20 * time.Millisecond, Log: logger},
-		Queries:       alarms.Queries(s.profile, alarms.ExcludeDeliberate(probes.DeliberateMarker(probes.NewSecret(s.world.ProbePassword)))),
+		Profile:       s.profile,
 		Groups:        groups,
 		Logs:          s.logs,
 		Before:        10 * time.Minute,

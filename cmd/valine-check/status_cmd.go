@@ -23,6 +23,10 @@ can gate on it), 0 otherwise.`,
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
 	}, fleetFlags(), profileFlags()),
 	Action: func(cCtx *cli.Context) error {
+		output, err := outputFormat(cCtx, "text", "json")
+		if err != nil {
+			return err
+		}
 		op, err := newOperation(cCtx, false)
 		if err != nil {
 			return err
@@ -32,7 +36,7 @@ can gate on it), 0 otherwise.`,
 			return engineExit(err)
 		}
 		secondary := secondaryUse(cCtx, op)
-		if cCtx.String("output") == "json" {
+		if output == "json" {
 			js := statusJSON(st, op.engine.Backup.Name)
 			js["secondaryUse24h"] = secondary
 			enc := json.NewEncoder(cCtx.App.Writer)

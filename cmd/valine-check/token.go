@@ -30,16 +30,20 @@ var tokenInspectCommand = &cli.Command{
 	Flags: []cli.Flag{envStdinFlag,
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
 	Action: func(cCtx *cli.Context) error {
+		output, err := outputFormat(cCtx, "text", "json")
+		if err != nil {
+			return err
+		}
 		tok, _, err := tokenInput(cCtx)
 		if err != nil {
 			return err
 		}
 		in, err := probes.Inspect(tok, time.Now())
 		if err != nil {
-			return cli.Exit(fmt.Sprintf("inspecting %s: %v", tok, err), exitFailed)
+			return usageError(cCtx, "inspecting %s: %v", tok, err)
 		}
 		w := cCtx.App.Writer
-		if cCtx.String("output") == "json" {
+		if output == "json" {
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
 			return enc.Encode(in)
@@ -74,7 +78,7 @@ to --out with mode 0600, never to the terminal. Example, a pre-rotation token fo
 
   VALINE_TOKEN=... VALINE_OLD_SECRET=... valine-check token forge --with-old --out old.jwt`,
 	Flags: []cli.Flag{envStdinFlag,
-		&cli.PathFlag{Name: "out", Usage: "file to write the token to (required; created with mode 0600)"},
+		&cli.PathFlag{Name: "out", Usage: "file to write the token to (required; a new or a regular file, not a link or a device; written with mode 0600)"},
 		&cli.PathFlag{Name: "claims-file", Usage: "JSON object of claims, instead of copying a token's"},
 		&cli.StringSliceFlag{Name: "set", Usage: "claim override NAME=VALUE (numbers stay numbers); repeatable"},
 		&cli.StringFlag{Name: "alg", Value: "HS256", Usage: "HS256, HS384 or HS512"},
@@ -88,6 +92,9 @@ func tokenForgeAction(cCtx *cli.Context) error {
 	out := cCtx.Path("out")
 	if out == "" {
 		return usageError(cCtx, "missing required flag --out (a forged token is never printed)")
+	}
+	if err := checkTokenOut(out); err != nil {
+		return usageError(cCtx, "--out %s: %v", out, err)
 	}
 	method := jwt.GetSigningMethod(cCtx.String("alg"))
 	if _, ok := method.(*jwt.SigningMethodHMAC); !ok {
@@ -113,7 +120,7 @@ func tokenForgeAction(cCtx *cli.Context) error {
 		}
 		secrets = in
 		if claims, err = probes.Claims(tok); err != nil {
-			return cli.Exit(fmt.Sprintf("reading claims of %s: %v", tok, err), exitFailed)
+			return usageError(cCtx, "reading claims of %s: %v", tok, err)
 		}
 	}
 	for _, kv := range cCtx.StringSlice("set") {
@@ -143,7 +150,7 @@ func tokenForgeAction(cCtx *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	if err := os.WriteFile(out, []byte(tok.Reveal()+"\n"), 0o600); err != nil {
+	if err := writeTokenFile(out, tok); err != nil {
 		return cli.Exit(fmt.Sprintf("writing %s: %v", out, err), exitEnvError)
 	}
 	fmt.Fprintf(cCtx.App.Writer, "wrote %s (%s, signed with %s %s) to %s\n", tok, method.Alg(), strings.ToLower(strings.TrimPrefix(name, "VALINE_")), key, out)
@@ -154,7 +161,7 @@ var tokenWhichCommand = &cli.Command{
 	Name:  "which",
 	Usage: "tell which candidate secret signed a token (VALINE_SECRET, VALINE_OLD_SECRET)",
 	Description: `Exit 0 and the matching candidate's label and fingerprint when one signed the token;
-exit 1 when none did.`,
+exit 1 when none did; exit 2 when the token is not a JWT.`,
 	Flags: []cli.Flag{envStdinFlag},
 	Action: func(cCtx *cli.Context) error {
 		tok, secrets, err := tokenInput(cCtx)
@@ -183,7 +190,7 @@ exit 1 when none did.`,
 }
 
 // tokenInput reads the token (VALINE_TOKEN, --env-stdin, else stdin's first
-// line) and the secret inputs.
+// line) and the secret inputs. A token that does not parse is bad input.
 func tokenInput(cCtx *cli.Context) (probes.Token, secretInputs, error) {
 	secrets, err := readSecretInputs(cCtx)
 	if err != nil {
@@ -199,6 +206,11 @@ func tokenInput(cCtx *cli.Context) (probes.Token, secretInputs, error) {
 	}
 	if tok.IsEmpty() {
 		return probes.Token{}, secrets, usageError(cCtx, "no token: set VALINE_TOKEN or pipe the token on standard input")
+	}
+	if _, err := probes.Claims(tok); err != nil {
+		// The parser's error never quotes the token; the token is named by
+		// its fingerprint only.
+		return probes.Token{}, secrets, usageError(cCtx, "%s is not a well-formed JWT: %v", tok, err)
 	}
 	return tok, secrets, nil
 }

@@ -28,7 +28,10 @@ type Setup struct {
 	// and whose stages hold the old and the new secret. A zero Backup (no
 	// Name) runs without the journal: no old-token check, and
 	// new-secret-in-use (with the attacks signed with the current secret)
-	// is skipped. Only DescribeSecret and GetSecretValue are called.
+	// is skipped; so it is when the secret exists without a journal. A
+	// Name whose secret does not exist errs new-secret-in-use: it is a
+	// misconfiguration, not a fleet never rotated. Only DescribeSecret and
+	// GetSecretValue are called.
 	Backup rotate.Backup
 	// Runner owns deadlines, retries and concurrency.
 	Runner probes.Runner

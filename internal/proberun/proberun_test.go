@@ -43,6 +43,8 @@ var signerKnown = with(withoutJournal, map[string]probes.Outcome{"new-secret-in-
 func TestRunWithoutJournal(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, testbed.Options{})
+	// The backup secret exists, as rotate's Store leaves it, without journal tags.
+	r.createBackupWithoutJournal(t)
 	for name, backup := range map[string]bool{"no backup configured": false, "backup with no journal": true} {
 		t.Run(name, func(t *testing.T) {
 			rep := r.setup(r.secretCreds(), backup).Run(t.Context())

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
@@ -75,7 +79,7 @@ func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
 		p.signerStop = stop(probes.Error, fmt.Sprintf("the rotation journal cannot be read, so the signer is unknown: %v", err))
 		return p
 	case !found:
-		p.signerStop = stop(probes.Skip, fmt.Sprintf("no rotation journalled on %s, so the secret that should sign fresh tokens is unknown", b.Name))
+		p.signerStop = noJournal(ctx, b)
 		return p
 	}
 	p.journal = &j
@@ -117,6 +121,23 @@ func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
 		p.retired, p.oldStop = find(retiredFP, "retired")
 	}
 	return p
+}
+
+// noJournal is the verdict on the signer when the backup holds no journal.
+// ReadJournal says the same for a backup secret that does not exist and for
+// one without journal tags; only the second is a fleet never rotated. The
+// first is a misconfiguration (a wrong --backup-secret or
+// VALINE_BACKUP_SECRET) that would otherwise pass for "nothing to check".
+func noJournal(ctx context.Context, b rotate.Backup) *probes.Result {
+	_, err := b.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(b.Name)})
+	var missing *smtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &missing):
+		return stop(probes.Error, fmt.Sprintf("the backup secret %s does not exist, so the rotation journal and the secret that should sign fresh tokens are unknown (is the backup secret's name right?)", b.Name))
+	case err != nil:
+		return stop(probes.Error, fmt.Sprintf("the backup secret %s cannot be described, so the signer is unknown: %v", b.Name, err))
+	}
+	return stop(probes.Skip, fmt.Sprintf("no rotation journalled on %s, so the secret that should sign fresh tokens is unknown", b.Name))
 }
 
 // backupSecrets returns the backup's AWSCURRENT and AWSPREVIOUS values,
