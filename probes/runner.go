@@ -190,6 +190,9 @@ func (r Runner) runCheck(ctx context.Context, c Check, t Target, cfg Config) Res
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			// Cut short, not answered: whatever the last attempt said, the
+			// check could not tell.
+			res.Outcome = Error
 			res.Reason += " (run cancelled while waiting to retry)"
 			res.Attempts, res.Duration, res.Name = attempts, time.Since(start), c.Name
 			return res

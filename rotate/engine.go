@@ -122,11 +122,20 @@ func (e *Engine) step(ctx context.Context, j *Journal, p Phase, outcome, message
 	j.Verification = "" // a new phase has nothing outstanding
 	j.UpdatedAt = e.now().UTC()
 	if err := e.Backup.WriteJournal(ctx, *j); err != nil {
-		return fmt.Errorf("journalling phase %s: %w", p, err)
+		return interrupted(ctx, fmt.Errorf("journalling phase %s: %w", p, err))
 	}
 	e.audit(*j, string(p), outcome, message, rep)
 	e.say("%s: %s", p, message)
 	return e.stop(string(p))
+}
+
+// interrupted marks err as ErrInterrupted when ctx was cancelled (SIGINT):
+// the step did not fail, it was cut short.
+func interrupted(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ErrInterrupted) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrInterrupted, err)
 }
 
 func (e *Engine) stop(step string) error {

@@ -468,3 +468,44 @@ func (r *fleetRig) wantAuditedWrites(t *testing.T) []rotate.AuditRecord {
 	r.wantNoLeak(t, "the audit", raw)
 	return recs
 }
+
+// interruptingVerifier cancels the operation's context as its
+// verification starts, as SIGINT would.
+type interruptingVerifier struct {
+	rotate.ProbeVerifier
+	cancel context.CancelFunc
+}
+
+func (v interruptingVerifier) Verify(ctx context.Context, ver rotate.Verification) probes.Report {
+	v.cancel()
+	return v.ProbeVerifier.Verify(ctx, ver)
+}
+
+// An interrupt during the verification is reported as such, audited, and
+// leaves the journal where a re-run expects it: the change's phase, its
+// verification pending. Nothing is rolled back on a cut-short answer.
+func TestEngineInterruptedDuringVerification(t *testing.T) {
+	t.Parallel()
+	r := newFleetRig(t, rigOptions{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	e := r.engine(func(e *rotate.Engine) { e.Verifier = interruptingVerifier{ProbeVerifier: r.verifier(), cancel: cancel} })
+	out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
+	if !errors.Is(err, rotate.ErrInterrupted) || errors.Is(err, rotate.ErrVerificationFailed) {
+		t.Fatalf("Rotate interrupted during the verification: %v, want ErrInterrupted", err)
+	}
+	st := r.status(t)
+	if st.Journal.Phase != rotate.PhaseApplied || st.Journal.Verification != rotate.VerificationPending || out.Journal.Phase != rotate.PhaseApplied {
+		t.Fatalf("journal %s, verification %q; want applied, pending", st.Journal.Phase, st.Journal.Verification)
+	}
+	recs, _ := r.auditRecords(t)
+	if !slices.ContainsFunc(recs, func(rec rotate.AuditRecord) bool { return rec.Outcome == "interrupted" && rec.Step == "applied" }) {
+		t.Error("the interrupt is not in the audit")
+	}
+	// The lock was released on the way out; the re-run finishes.
+	out, err = r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
+	if err != nil || out.Journal.Phase != rotate.PhaseCompleted {
+		t.Fatalf("re-run: %v, phase %s", err, out.Journal.Phase)
+	}
+	r.wantEnd(t, rotate.PhaseCompleted)
+}

@@ -21,6 +21,9 @@ var (
 	// is and the journal says so; running the same command again verifies
 	// again and carries on.
 	ErrVerificationPending = errors.New("verification could not tell")
+	// ErrInterrupted: the operation was interrupted (SIGINT, SIGTERM); the
+	// journal says where it stopped, and running it again carries on.
+	ErrInterrupted = errors.New("interrupted")
 	// ErrFindingsReported: the change verified, but the verification
 	// reported findings it does not count against the change (pre-existing
 	// ones, log failures) and --fail-on-findings was given.
@@ -117,11 +120,21 @@ func (e *Engine) verify(ctx context.Context, g *gate, expect probes.Expect, old,
 // pending journals that the verification of the current phase could not
 // tell, leaves every function as it is, and returns ErrVerificationPending.
 func (e *Engine) pending(ctx context.Context, j *Journal, what string, rep *probes.Report) error {
-	msg := fmt.Sprintf("%s; every function is left as it is (phase %s); run the same command again to verify again and carry on", what, j.Phase)
-	if err := e.mark(ctx, j, VerificationPending, "could not tell", msg, rep); err != nil {
-		return errors.Join(fmt.Errorf("%w: %s", ErrVerificationPending, msg), err)
+	kind, outcome := ErrVerificationPending, "could not tell"
+	if ctx.Err() != nil {
+		// Interrupted (SIGINT): the verification was cut short, not
+		// answered. Record it, with a context that is not cancelled, where
+		// the re-run expects it.
+		kind, outcome, what = ErrInterrupted, "interrupted", "interrupted during the verification"
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
 	}
-	return fmt.Errorf("%w: %s", ErrVerificationPending, msg)
+	msg := fmt.Sprintf("%s; every function is left as it is (phase %s); run the same command again to verify again and carry on", what, j.Phase)
+	if err := e.mark(ctx, j, VerificationPending, outcome, msg, rep); err != nil {
+		return errors.Join(fmt.Errorf("%w: %s", kind, msg), err)
+	}
+	return fmt.Errorf("%w: %s", kind, msg)
 }
 
 // mark journals a verification state without changing phase.

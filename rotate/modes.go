@@ -121,7 +121,7 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 		j.GraceDeadline = now.Add(grace)
 	}
 	if err := e.Backup.Store(ctx, old, next); err != nil {
-		return Outcome{Journal: j, Baseline: base}, fmt.Errorf("backing up before any change: %w", err)
+		return Outcome{Journal: j, Baseline: base}, interrupted(ctx, fmt.Errorf("backing up before any change: %w", err))
 	}
 	if err := e.step(ctx, &j, PhaseBackedUp, "ok", fmt.Sprintf("old %s and new %s stored in %s", old, next, e.Backup.Name), nil); err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
@@ -356,6 +356,9 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, g 
 			}
 			rep, jd := e.verify(ctx, g, expect, old, next)
 			out.Reports = append(out.Reports, rep)
+			if ctx.Err() != nil {
+				return out, e.pending(ctx, &j, "", &rep) // interrupted: no verdict to act on
+			}
 			switch jd.Verdict() {
 			case probes.Fail:
 				return out, e.verificationFailed(ctx, &j, old, next, g, rep, opt.NoRollback)
@@ -381,7 +384,7 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, g 
 		case PhaseRollingBack:
 			rep, jd := e.verify(ctx, g, probes.Strict, next, old)
 			out.Reports = append(out.Reports, rep)
-			if jd.Verdict() == probes.Error {
+			if jd.Verdict() == probes.Error || ctx.Err() != nil {
 				return out, e.pending(ctx, &j, "the verification of the rollback could not tell ("+rep.Gate.Summary()+")", &rep)
 			}
 			// The backup's stages name what the fleet holds: AWSCURRENT is
@@ -418,6 +421,9 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, g 
 // pending. done reports that the operation ends here.
 func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next probes.Secret, g *gate) (done bool, err error) {
 	rep := e.Verifier.Honours(ctx, next, g.deliberate)
+	if ctx.Err() != nil {
+		return true, e.pending(ctx, j, "", &rep)
+	}
 	login, _ := rep.Result("login")
 	honoured, _ := rep.Result(CheckSecretHonoured)
 	switch {
@@ -495,6 +501,12 @@ func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next p
 // never restored by itself); if that fails too, the journal keeps the
 // phase and the next run resumes it. Either way the error says so.
 func (e *Engine) applyFailed(ctx context.Context, j *Journal, old, next probes.Secret, cause error) error {
+	if ctx.Err() != nil {
+		// Interrupted while updating: nothing failed, the journal keeps the
+		// phase, and a re-run puts its state on every function.
+		e.audit(*j, string(j.Phase), "interrupted", "interrupted while updating the functions; the journal keeps the phase", nil)
+		return fmt.Errorf("%w while updating the functions: the journal keeps phase %s; run the same command again to finish", ErrInterrupted, j.Phase)
+	}
 	e.audit(*j, string(j.Phase), "failed", cause.Error(), nil)
 	switch {
 	case j.Mode == ModeEmergency && j.Phase == PhaseApplied:

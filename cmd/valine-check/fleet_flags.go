@@ -144,6 +144,8 @@ func engineExit(err error) error {
 	case errors.Is(err, rotate.ErrVerificationFailed), errors.Is(err, rotate.ErrNoDualSecret), errors.Is(err, rotate.ErrDrift),
 		errors.Is(err, rotate.ErrFindings), errors.Is(err, rotate.ErrFindingsReported):
 		return cli.Exit(err.Error(), exitFailed)
+	case errors.Is(err, rotate.ErrInterrupted), errors.Is(err, context.Canceled):
+		return cli.Exit(err.Error(), exitInterrupted)
 	case errors.Is(err, rotate.ErrVerificationPending):
 		return cli.Exit(err.Error(), exitEnvError)
 	case errors.Is(err, rotate.ErrBaselineFailed), errors.Is(err, rotate.ErrNoSecondaryVar):

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -132,5 +139,53 @@ func TestSandboxValineBackend(t *testing.T) {
 	}
 	if bad := runCLI(t, nil, "", "sandbox", "--backend", "graphql"); bad.code != exitUsage {
 		t.Errorf("sandbox --backend graphql: exit %d", bad.code)
+	}
+}
+
+// SIGINT while a rotation verifies: "interrupted", exit 130, the journal
+// where a re-run expects it, and the re-run finishes.
+func TestRotateInterruptedBySIGINT(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, testbed.Options{Latency: 300 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "rotate", "--mode", "maintenance", "--compare=false")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_EC2_METADATA_DISABLED=true"}, f.env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	var out strings.Builder
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "applied:") {
+			time.Sleep(100 * time.Millisecond) // into the update or the verification
+			_ = cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	_, _ = io.Copy(&out, stdout)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted || !strings.Contains(stderr.String(), "interrupted") {
+		t.Fatalf("rotate after SIGINT: %v\n--- stdout\n%s--- stderr\n%s", err, out.String(), stderr.String())
+	}
+	st := runCLI(t, f.env, "", "status", "-o", "json")
+	if !strings.Contains(st.stdout, `"phase": "applied"`) {
+		t.Errorf("status after the interrupt:\n%s", st)
+	}
+	raw, _ := os.ReadFile(f.audit)
+	if !strings.Contains(string(raw), `"outcome":"interrupted"`) {
+		t.Errorf("the interrupt is not audited:\n%s", raw)
+	}
+	again := runCLI(t, f.env, "", "rotate", "--mode", "maintenance", "--compare=false")
+	if again.code != exitOK || !strings.Contains(again.stdout, "phase completed") {
+		t.Fatalf("re-run after the interrupt:\n%s", again)
 	}
 }

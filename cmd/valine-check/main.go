@@ -22,6 +22,9 @@ const (
 	exitFailed   = 1 // a check failed: the deployment answered wrongly
 	exitUsage    = 2 // bad flags, arguments or configuration
 	exitEnvError = 3 // the environment failed: network, AWS, timeouts
+	// exitInterrupted is the shell's code for a run stopped by SIGINT
+	// (128+2): the journal says where it stopped.
+	exitInterrupted = 130
 )
 
 func main() {
