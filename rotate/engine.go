@@ -79,19 +79,45 @@ type Outcome struct {
 // secretPair is what a phase puts on every function.
 type secretPair struct{ primary, secondary probes.Secret }
 
-// target is the state every function holds in phase p of a rotation from
-// old to next: the one fact resumption relies on.
-func target(p Phase, old, next probes.Secret) secretPair {
+// Which names one of a rotation's secrets: what a phase puts where.
+type Which int
+
+// The secrets of a rotation.
+const (
+	WhichNone Which = iota // no value (the variable is absent)
+	WhichOld               // the secret the rotation replaces
+	WhichNew               // the secret it puts in force
+)
+
+// PhaseHolds is the state every function holds in phase p of a rotation:
+// which secret is the primary and which the secondary. It is the one fact
+// resumption relies on, and what status compares the fleet with.
+func PhaseHolds(p Phase) (primary, secondary Which) {
 	switch p {
 	case PhaseProbing:
-		return secretPair{old, next}
+		return WhichOld, WhichNew
 	case PhaseStaged, PhaseGrace:
-		return secretPair{next, old}
+		return WhichNew, WhichOld
 	case PhaseApplied, PhaseFinalizing, PhaseCompleted:
-		return secretPair{next, probes.Secret{}}
+		return WhichNew, WhichNone
 	default: // started, backed-up, rolling-back, rolled-back, abandoned
-		return secretPair{old, probes.Secret{}}
+		return WhichOld, WhichNone
 	}
+}
+
+// target is PhaseHolds with the secrets of a rotation from old to next.
+func target(p Phase, old, next probes.Secret) secretPair {
+	pick := func(w Which) probes.Secret {
+		switch w {
+		case WhichOld:
+			return old
+		case WhichNew:
+			return next
+		}
+		return probes.Secret{}
+	}
+	primary, secondary := PhaseHolds(p)
+	return secretPair{pick(primary), pick(secondary)}
 }
 
 // concurrency is the bound on functions handled at once (default 10).

@@ -125,8 +125,7 @@ func (e *Engine) lock(ctx context.Context, operation string, j Journal) (func(),
 		// A lock left on this machine by a process that is gone (or by this
 		// very process, whose release failed) belongs to a crashed run:
 		// re-running after a crash must converge without a manual step.
-		if held, found, rerr := e.Backup.lockHolder(ctx); rerr == nil && found && held.Host == host && host != "" &&
-			((held.PID == os.Getpid() && !heldHere(e.Backup.lockName())) || (held.PID != os.Getpid() && !processAlive(held.PID))) {
+		if held, found, rerr := e.Backup.lockHolder(ctx); rerr == nil && found && deadHere(held, e.Backup.lockName()) {
 			e.say("taking over the lock of a run that is gone: %s", held)
 			if _, _, berr := e.Backup.BreakLock(ctx); berr != nil {
 				return nil, berr
@@ -150,6 +149,20 @@ func (e *Engine) lock(ctx context.Context, operation string, j Journal) (func(),
 		}
 		e.audit(j, "unlock", "released", fmt.Sprintf("%s freed after %s", e.Backup.lockName(), operation), nil)
 	}, nil
+}
+
+// deadHere reports whether the lock's holder ran on this machine and is
+// gone: another process that no longer runs, or this very process, whose
+// operation released it (or failed to).
+func deadHere(held LockInfo, lockName string) bool {
+	host, _ := os.Hostname()
+	if host == "" || held.Host != host {
+		return false
+	}
+	if held.PID == os.Getpid() {
+		return !heldHere(lockName)
+	}
+	return !processAlive(held.PID)
 }
 
 // operations are the locks that operations of this process hold right

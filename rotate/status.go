@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/valine/valine-check/probes"
 )
 
 // Status is what `valine-check status` shows: the fleet, whether it
@@ -22,6 +24,42 @@ type Status struct {
 	// JournalError says why the journal could not be read ("" when it could):
 	// the fleet is still shown.
 	JournalError string
+	// Mismatches are the functions that do not hold what the journal's
+	// phase requires (by fingerprint), with what they hold.
+	Mismatches []Mismatch
+	// Lock is the fleet's lock, when one is held.
+	Lock *LockState
+}
+
+// Mismatch is a function that does not hold what its journal requires.
+type Mismatch struct {
+	Function string `json:"function"`
+	// Variable is the secret variable that differs.
+	Variable string `json:"variable"`
+	// Holds and Want are fingerprints ("" for absent).
+	Holds string `json:"holds"`
+	Want  string `json:"want"`
+	// Says what the function holds, for a human.
+	Says string `json:"says"`
+}
+
+// LockState is a held lock, as status shows it.
+type LockState struct {
+	Info LockInfo `json:"holder"`
+	// Age is how long it has been held.
+	Age time.Duration `json:"-"`
+	// Dead is true when its holder ran on this machine and is gone: a
+	// crashed run, whose lock the next run takes over (or --break-lock frees).
+	Dead bool `json:"dead"`
+}
+
+// String says who holds it, since when, and whether the holder is alive.
+func (l LockState) String() string {
+	s := fmt.Sprintf("%s, %s ago", l.Info, l.Age.Round(time.Second))
+	if l.Dead {
+		s += "; its holder is gone (a crashed run): the next rotate, finalize or rollback takes it over, or --break-lock frees it"
+	}
+	return s
 }
 
 // Status reads the fleet, the journal and the backup, changing nothing.
@@ -45,7 +83,63 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	if st.HasJournal && st.Journal.Phase == PhaseGrace {
 		st.GraceRemaining = max(0, st.Journal.GraceDeadline.Sub(e.now()))
 	}
+	if st.HasJournal {
+		st.Mismatches = mismatches(fs, st.Journal, e.Profile)
+	}
+	if held, found, err := e.Backup.lockHolder(ctx); err == nil && found {
+		st.Lock = &LockState{Info: held, Age: e.now().Sub(held.Since), Dead: deadHere(held, e.Backup.lockName())}
+	}
 	return st, nil
+}
+
+// mismatches compares every function with the state the journal's phase
+// requires, by fingerprint.
+func mismatches(fs FleetState, j Journal, p probes.Profile) []Mismatch {
+	fpOf := func(w Which) string {
+		switch w {
+		case WhichOld:
+			return j.OldFingerprint
+		case WhichNew:
+			return j.NewFingerprint
+		}
+		return ""
+	}
+	wantPrimary, wantSecondary := PhaseHolds(j.Phase)
+	var out []Mismatch
+	for _, f := range fs.Functions {
+		check := func(variable string, has bool, holds probes.Secret, want Which) {
+			got := ""
+			if has {
+				got = holds.Fingerprint()
+			}
+			if got == fpOf(want) {
+				return
+			}
+			out = append(out, Mismatch{Function: f.Name, Variable: variable, Holds: got, Want: fpOf(want), Says: describe(got, j)})
+		}
+		check(p.SecretVar, f.HasPrimaryVar, f.Primary, wantPrimary)
+		if p.SecondaryVar != "" {
+			check(p.SecondaryVar, f.HasSecondaryVar, f.Secondary, wantSecondary)
+		}
+	}
+	return out
+}
+
+// describe says what a function holding fp holds, in the light of j.
+func describe(fp string, j Journal) string {
+	switch {
+	case fp == "":
+		return "holds nothing"
+	case fp == j.OldFingerprint && j.Phase == PhaseRolledBack:
+		return "holds the secret this rotation put back"
+	case fp == j.OldFingerprint:
+		return "holds the secret this rotation replaced: reverted by a deploy or another writer?"
+	case fp == j.NewFingerprint && (j.Phase == PhaseRolledBack || j.Phase == PhaseAbandoned):
+		return "holds the secret this rotation withdrew: reverted by a deploy or another writer?"
+	case fp == j.NewFingerprint:
+		return "holds this rotation's new secret"
+	}
+	return "holds " + fp + ", a secret this rotation does not know: set by hand or by another tool?"
 }
 
 // Unfinished reports whether the journal shows a rotation stopped mid-way

@@ -189,3 +189,29 @@ func TestRotateInterruptedBySIGINT(t *testing.T) {
 		t.Fatalf("re-run after the interrupt:\n%s", again)
 	}
 }
+
+// status compares the fleet with the journal: after a deploy put the old
+// secret back everywhere, it exits 1 naming each function.
+func TestStatusCatchesARevertedFleet(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, testbed.Options{})
+	if got := runCLI(t, f.env, "", "rotate", "--mode", "maintenance", "--compare=false"); got.code != exitOK {
+		t.Fatalf("rotate:\n%s", got)
+	}
+	if got := runCLI(t, f.env, "", "status"); got.code != exitOK {
+		t.Fatalf("status after the rotation:\n%s", got)
+	}
+	for _, fn := range f.w.Functions {
+		if err := f.w.EditEnv(t.Context(), fn, func(env map[string]string) { env[f.w.Profile.SecretVar] = f.w.InitialSecret() }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := runCLI(t, f.env, "", "status")
+	if got.code != exitFailed || strings.Count(got.stdout, "MISMATCH") != len(f.w.Functions) ||
+		!strings.Contains(got.stdout, "reverted by a deploy or another writer?") || !strings.Contains(got.stdout, "all 3 functions agree") {
+		t.Fatalf("status after a revert:\n%s", got)
+	}
+	if strings.Contains(got.stdout+got.stderr, f.w.InitialSecret()) {
+		t.Error("status printed the secret")
+	}
+}

@@ -49,12 +49,16 @@ can gate on it), 0 otherwise.`,
 			fmt.Fprintf(cCtx.App.Writer, "secondary-secret use, last 24h: %s\n", secondary)
 		}
 		switch {
+		case len(st.Mismatches) > 0:
+			return cli.Exit(fmt.Sprintf("%d function variable(s) do not hold what rotation %s's phase %s requires", len(st.Mismatches), st.Journal.ID, st.Journal.Phase), exitFailed)
 		case !st.Drift.Consistent:
 			return cli.Exit("the fleet has drifted", exitFailed)
 		case st.JournalError != "":
 			return cli.Exit("the rotation journal cannot be read", exitFailed)
 		case st.Unfinished():
 			return cli.Exit(fmt.Sprintf("rotation %s stopped in phase %s: run the same command again to finish it, or rollback", st.Journal.ID, st.Journal.Phase), exitFailed)
+		case st.Lock != nil && st.Lock.Dead:
+			return cli.Exit("the fleet's lock was left by a run that is gone", exitFailed)
 		}
 		return nil
 	},
@@ -75,6 +79,13 @@ func writeStatus(cCtx *cli.Context, st rotate.Status, op operation) {
 	_ = tw.Flush()
 	fmt.Fprintln(w, st.Drift)
 	fmt.Fprintf(w, "backup %s: AWSCURRENT %s, AWSPREVIOUS %s\n", op.engine.Backup.Name, orDash(st.BackupCurrent), orDash(st.BackupPrevious))
+	if st.Lock != nil {
+		fmt.Fprintf(w, "lock: %s\n", st.Lock)
+	}
+	for _, m := range st.Mismatches {
+		fmt.Fprintf(w, "MISMATCH %s: %s is %s, the journal's phase %s requires %s: it %s\n",
+			m.Function, m.Variable, orAbsent(m.Holds), st.Journal.Phase, orAbsent(m.Want), m.Says)
+	}
 	if st.JournalError != "" {
 		fmt.Fprintf(w, "UNREADABLE rotation journal: %s\n", st.JournalError)
 		return
@@ -100,6 +111,13 @@ func writeStatus(cCtx *cli.Context, st rotate.Status, op operation) {
 	}
 }
 
+func orAbsent(fp string) string {
+	if fp == "" {
+		return "absent"
+	}
+	return fp
+}
+
 // statusJSON is the status as JSON: fingerprints only.
 func statusJSON(st rotate.Status, backup string) map[string]any {
 	fns := []map[string]any{}
@@ -109,7 +127,10 @@ func statusJSON(st rotate.Status, backup string) map[string]any {
 	}
 	out := map[string]any{"functions": fns, "consistent": st.Drift.Consistent, "drift": st.Drift.String(),
 		"backup": map[string]string{"name": backup, "current": st.BackupCurrent, "previous": st.BackupPrevious}, "unfinished": st.Unfinished(),
-		"journalError": st.JournalError}
+		"journalError": st.JournalError, "mismatches": append([]rotate.Mismatch{}, st.Mismatches...)}
+	if st.Lock != nil {
+		out["lock"] = map[string]any{"holder": st.Lock.Info, "ageSeconds": int64(st.Lock.Age.Seconds()), "dead": st.Lock.Dead}
+	}
 	if st.HasJournal {
 		out["rotation"] = map[string]any{"id": st.Journal.ID, "mode": st.Journal.Mode, "phase": st.Journal.Phase,
 			"old": st.Journal.OldFingerprint, "new": st.Journal.NewFingerprint, "startedAt": st.Journal.StartedAt,
