@@ -49,10 +49,10 @@ can gate on it), 0 otherwise.`,
 			fmt.Fprintf(cCtx.App.Writer, "secondary-secret use, last 24h: %s\n", secondary)
 		}
 		switch {
-		case len(st.Mismatches) > 0:
-			return cli.Exit(fmt.Sprintf("%d function variable(s) do not hold what rotation %s's phase %s requires", len(st.Mismatches), st.Journal.ID, st.Journal.Phase), exitFailed)
 		case !st.Drift.Consistent:
 			return cli.Exit("the fleet has drifted", exitFailed)
+		case len(st.Mismatches) > 0:
+			return cli.Exit(fmt.Sprintf("%d function variable(s) do not hold what rotation %s's phase %s requires", len(st.Mismatches), st.Journal.ID, st.Journal.Phase), exitFailed)
 		case st.JournalError != "":
 			return cli.Exit("the rotation journal cannot be read", exitFailed)
 		case st.Unfinished():
