@@ -195,6 +195,9 @@ func (b Backup) get(ctx context.Context, stage string) (probes.Secret, string, e
 	return probes.NewSecret(value), aws.ToString(out.VersionId), nil
 }
 
+// Exists reports whether the backup secret exists (perhaps with no value).
+func (b Backup) Exists(ctx context.Context) (bool, error) { return b.exists(ctx) }
+
 // exists reports whether the backup secret exists (perhaps with no value).
 func (b Backup) exists(ctx context.Context) (bool, error) {
 	_, err := b.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(b.Name)})

@@ -19,6 +19,7 @@ import (
 type LambdaClient interface {
 	LambdaAPI
 	FleetAPI
+	TagAPI
 }
 
 // Engine rotates the secret of one fleet of Lambda functions. Each change

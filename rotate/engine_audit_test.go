@@ -65,7 +65,8 @@ func TestEngineAuditTrail(t *testing.T) {
 	}{
 		// Every operation starts with its baseline; every write to the
 		// functions is an "update" record.
-		{a.Journal, []string{"baseline", "lock", "backed-up", "probing", "update", "staged", "update", "grace", "unlock",
+		// The first rotation claims the fleet (tags its functions).
+		{a.Journal, []string{"baseline", "lock", "claim", "backed-up", "probing", "update", "staged", "update", "grace", "unlock",
 			"baseline", "lock", "finalizing", "update", "completed", "unlock", "baseline", "lock", "rolling-back", "update", "rolled-back", "unlock"}},
 		{b.Journal, []string{"baseline", "lock", "backed-up", "applied", "update", "completed", "unlock"}},
 	} {

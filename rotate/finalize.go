@@ -65,6 +65,9 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 			fmt.Sprintf("remove %s (%s) from %d functions, keeping %s=%s; verify in strict mode", e.Profile.SecondaryVar, old, len(e.Fleet), e.Profile.SecretVar, next),
 		}}, nil
 	}
+	if err := e.checkFleetOwners(ctx); err != nil {
+		return Outcome{Journal: j}, err
+	}
 	g, base, err := e.runBaseline(ctx, next, nil)
 	if err != nil {
 		return Outcome{Journal: j, Baseline: base, Reports: resumed}, err
@@ -146,6 +149,9 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 			plan = append(plan, fmt.Sprintf("WARNING: rotation %s was an emergency: %s is the compromised secret", j.ID, old))
 		}
 		return Outcome{Journal: j, DryRun: true, Plan: plan}, nil
+	}
+	if err := e.checkFleetOwners(ctx); err != nil {
+		return Outcome{Journal: j}, err
 	}
 	g, base, err := e.runBaseline(ctx, target(j.Phase, old, next).primary, func(login probes.Result) (bool, string) {
 		return login.Outcome == probes.Error, "a rollback undoes a change that may have broken the API"

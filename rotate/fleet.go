@@ -30,6 +30,8 @@ const readConcurrency = 8
 // is kept.
 type FunctionState struct {
 	Name string
+	// ARN is the function's ARN (tags are read and written by it).
+	ARN string
 	// Primary and Secondary are the values of the profile's secret
 	// variables (empty when absent).
 	Primary, Secondary probes.Secret
@@ -84,6 +86,7 @@ func Inspect(ctx context.Context, api FleetAPI, fleet []string, p probes.Profile
 func functionState(fn string, cfg *lambda.GetFunctionConfigurationOutput, p probes.Profile) (FunctionState, error) {
 	st := FunctionState{
 		Name:             fn,
+		ARN:              aws.ToString(cfg.FunctionArn),
 		RevisionID:       aws.ToString(cfg.RevisionId),
 		LastModified:     aws.ToString(cfg.LastModified),
 		LastUpdateStatus: string(cfg.LastUpdateStatus),

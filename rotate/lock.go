@@ -194,3 +194,29 @@ func processAlive(pid int) bool {
 	err = p.Signal(syscall.Signal(0))
 	return err == nil || errors.Is(err, syscall.EPERM) // EPERM: alive, someone else's
 }
+
+// ErrLockHolderAlive is returned when --break-lock is asked to free a lock
+// whose holder still runs on this machine.
+var ErrLockHolderAlive = errors.New("the lock's holder is still running on this machine")
+
+// BreakLock frees the fleet's lock on an operator's explicit request and
+// says whose it was and how old (false when there was none). It refuses a
+// lock whose holder is alive on this machine: that run is working, not
+// dead. A lock taken on another machine cannot be checked, so it is freed
+// as asked, and the state says who took it and when.
+func (e *Engine) BreakLock(ctx context.Context) (LockState, bool, error) {
+	held, found, err := e.Backup.lockHolder(ctx)
+	if err != nil || !found {
+		return LockState{}, found, err
+	}
+	st := LockState{Info: held, Age: e.now().Sub(held.Since), Dead: deadHere(held, e.Backup.lockName())}
+	host, _ := os.Hostname()
+	if held.Host == host && host != "" && !st.Dead {
+		return st, true, fmt.Errorf("%w: %s (pid %d); nothing was freed", ErrLockHolderAlive, st, held.PID)
+	}
+	if _, _, err := e.Backup.BreakLock(ctx); err != nil {
+		return st, true, err
+	}
+	e.audit(Journal{}, "unlock", "broken", "freed on request: "+st.String(), nil)
+	return st, true, nil
+}

@@ -89,7 +89,7 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	// The grace period is worked out once, before the plan that shows it
 	// (it may log in to read the refresh tokens' lifetime).
 	grace := e.grace(ctx, mode, opt.Grace)
-	plan, old, next, err := e.plan(ctx, mode, grace, opt)
+	plan, fs, old, next, err := e.plan(ctx, mode, grace, opt)
 	if err != nil || opt.DryRun {
 		return Outcome{DryRun: opt.DryRun, Plan: plan}, err
 	}
@@ -115,6 +115,9 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	defer unlock()
 	if err := e.journalUnchanged(ctx, was, wasFound); err != nil {
 		return Outcome{Baseline: base}, err
+	}
+	if err := e.claim(ctx, j, fs); err != nil {
+		return Outcome{Baseline: base}, interrupted(ctx, err)
 	}
 	watch := e.snapshotBefore(ctx)
 	if mode == ModeZeroDowntime {
@@ -144,6 +147,9 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 func (e *Engine) resumeRotation(ctx context.Context, j Journal, opt RotateOptions) (Outcome, error) {
 	old, next, err := e.secretsOf(ctx, j)
 	if err != nil {
+		return Outcome{Journal: j}, err
+	}
+	if err := e.checkFleetOwners(ctx); err != nil {
 		return Outcome{Journal: j}, err
 	}
 	g, base, err := e.runBaseline(ctx, target(j.Phase, old, next).primary, goAheadFor(j))
@@ -228,37 +234,40 @@ func baselineMessage(rep *probes.Report, current probes.Secret) string {
 
 // plan checks everything that can be checked before a change and says what
 // the rotation would do.
-func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt RotateOptions) (plan []string, old, next probes.Secret, err error) {
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
+func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt RotateOptions) (plan []string, fs FleetState, old, next probes.Secret, err error) {
+	fs, err = Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
 	if err != nil {
-		return nil, old, next, fmt.Errorf("inspecting the fleet: %w", err)
+		return nil, fs, old, next, fmt.Errorf("inspecting the fleet: %w", err)
+	}
+	if err := e.checkOwners(ctx, fs); err != nil {
+		return nil, fs, old, next, err
 	}
 	old, secondary, ok := fs.Secrets()
 	switch {
 	case !ok:
-		return nil, old, next, fmt.Errorf("%w: %s; make them agree (or finish the rotation that split them) before rotating", ErrDrift, fs.Drift())
+		return nil, fs, old, next, fmt.Errorf("%w: %s; make them agree (or finish the rotation that split them) before rotating", ErrDrift, fs.Drift())
 	case !secondary.IsEmpty():
-		return nil, old, next, fmt.Errorf("the fleet already has a secondary secret %s (a grace period nobody journalled?): remove it or finish that rotation first", secondary)
+		return nil, fs, old, next, fmt.Errorf("the fleet already has a secondary secret %s (a grace period nobody journalled?): remove it or finish that rotation first", secondary)
 	case old.IsEmpty():
-		return nil, old, next, fmt.Errorf("%w: the fleet's %s is empty, so there is no secret to back up; set one by hand first", ErrEmptySecret, e.Profile.SecretVar)
+		return nil, fs, old, next, fmt.Errorf("%w: the fleet's %s is empty, so there is no secret to back up; set one by hand first", ErrEmptySecret, e.Profile.SecretVar)
 	}
 	next = opt.New
 	if next.IsEmpty() {
 		if next, err = GenerateSecret(); err != nil {
-			return nil, old, next, err
+			return nil, fs, old, next, err
 		}
 	}
 	previous, err := e.Backup.Previous(ctx)
 	if err != nil && !errors.Is(err, ErrNoBackup) && !errors.Is(err, ErrBadBackup) {
-		return nil, old, next, fmt.Errorf("reading backup %s: %w", e.Backup.Name, err)
+		return nil, fs, old, next, fmt.Errorf("reading backup %s: %w", e.Backup.Name, err)
 	}
 	if err := ValidateNew(next, old, previous); err != nil {
-		return nil, old, next, err
+		return nil, fs, old, next, err
 	}
 	if !e.Profile.OwnSecretVar() {
 		for _, f := range fs.Functions {
 			if shape, problem := SecretShape(string(f.Primary.Reveal())); problem != "" {
-				return nil, old, next, fmt.Errorf("%w: %s on %s (%s) does not look like an HMAC signing secret: is the secret variable right? Nothing was changed",
+				return nil, fs, old, next, fmt.Errorf("%w: %s on %s (%s) does not look like an HMAC signing secret: is the secret variable right? Nothing was changed",
 					ErrSecretShape, e.Profile.SecretVar, f.Name, shape)
 			}
 		}
@@ -268,7 +277,7 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 		if mode == ModeZeroDowntime {
 			what += " and " + e.Profile.SecondaryVar
 		}
-		return nil, old, next, fmt.Errorf("%w: %s would leave %d bytes on the fullest function", ErrEnvTooLarge, what, h)
+		return nil, fs, old, next, fmt.Errorf("%w: %s would leave %d bytes on the fullest function", ErrEnvTooLarge, what, h)
 	}
 	plan = append(plan,
 		fmt.Sprintf("baseline: login, refresh and the security battery against %s (refused if the probe cannot log in%s)", old, emergencyNote(mode)),
@@ -286,7 +295,7 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 		shape, _ := SecretShape(string(f.Primary.Reveal()))
 		plan = append(plan, fmt.Sprintf("  %s: %s %s (%s) → %s, %d other variables kept", f.Name, e.Profile.SecretVar, f.Primary, shape, next, f.OtherVars))
 	}
-	return plan, old, next, nil
+	return plan, fs, old, next, nil
 }
 
 func emergencyNote(mode Mode) string {

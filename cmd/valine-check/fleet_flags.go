@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -111,24 +110,28 @@ func resolveFleet(cCtx *cli.Context, api rotate.FleetAPI, sel rotate.Selector) (
 	return nil, engineExit(fmt.Errorf("choosing the fleet (%s): %w", sel, err))
 }
 
-var unsafeSecretName = regexp.MustCompile(`[^A-Za-z0-9/_+=.@-]+`)
-
-// backupName is --backup-secret, or one derived from the selector so one
-// fleet always finds its own backup.
-func backupName(cCtx *cli.Context, sel rotate.Selector, fleet []string) string {
+// backupFor is the fleet's backup secret: --backup-secret, or the default
+// name for the selector (rotate.DefaultBackupName). A prefix's backup that
+// an earlier version created under its legacy name (without the trailing
+// "-") keeps being used, and the command says so.
+func backupFor(cCtx *cli.Context, api rotate.SecretsAPI, sel rotate.Selector, fleet []string) (rotate.Backup, error) {
 	if n := cCtx.String("backup-secret"); n != "" {
-		return n
+		return rotate.Backup{API: api, Name: n}, nil
 	}
-	var key string
-	switch {
-	case sel.Prefix != "":
-		key = strings.TrimRight(sel.Prefix, "-_")
-	case sel.Tag != "":
-		key = "tag-" + sel.Tag
-	default:
-		key = fleet[0]
+	b := rotate.Backup{API: api, Name: rotate.DefaultBackupName(sel, fleet)}
+	legacy := rotate.Backup{API: api, Name: rotate.LegacyBackupName(sel, fleet)}
+	if legacy.Name == b.Name {
+		return b, nil
 	}
-	return "valine-check/" + strings.Trim(unsafeSecretName.ReplaceAllString(key, "-"), "-")
+	exists, err := b.Exists(cCtx.Context)
+	if err != nil || exists {
+		return b, err
+	}
+	if old, err := legacy.Exists(cCtx.Context); err != nil || !old {
+		return b, err
+	}
+	fmt.Fprintf(cCtx.App.ErrWriter, "valine-check: using the backup %s, created under the legacy default name (today's default is %s; --backup-secret chooses)\n", legacy.Name, b.Name)
+	return legacy, nil
 }
 
 // engineExit maps an engine error to the exit code a caller gates on.
@@ -154,7 +157,8 @@ func engineExit(err error) error {
 		errors.Is(err, rotate.ErrLocked), errors.Is(err, rotate.ErrNoRotation),
 		errors.Is(err, rotate.ErrEmptySecret), errors.Is(err, rotate.ErrShortSecret), errors.Is(err, rotate.ErrReusedSecret),
 		errors.Is(err, rotate.ErrEmptyFleet), errors.Is(err, rotate.ErrEnvTooLarge),
-		errors.Is(err, rotate.ErrSecretShape), errors.Is(err, rotate.ErrAuditUnwritable):
+		errors.Is(err, rotate.ErrSecretShape), errors.Is(err, rotate.ErrAuditUnwritable), errors.Is(err, rotate.ErrFleetOwned),
+		errors.Is(err, rotate.ErrLockHolderAlive):
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	return cli.Exit(err.Error(), exitEnvError)

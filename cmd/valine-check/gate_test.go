@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/rotate"
 )
 
 // writes counts the AWS requests that change something.
@@ -213,5 +216,85 @@ func TestStatusCatchesARevertedFleet(t *testing.T) {
 	}
 	if strings.Contains(got.stdout+got.stderr, f.w.InitialSecret()) {
 		t.Error("status printed the secret")
+	}
+}
+
+// One fleet, one journal and lock, however it is typed (issue 9, item 1).
+func TestFleetIdentityAcrossSelectors(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, testbed.Options{})
+	prefix := strings.TrimSuffix(f.w.Functions[0], "auth")
+	if got := runCLI(t, f.env, "", "rotate", "--mode", "maintenance", "--compare=false"); got.code != exitOK {
+		t.Fatalf("rotate --prefix:\n%s", got)
+	}
+	// The default backup of --prefix X- is valine-check/X-, as the README shows.
+	var st struct {
+		Backup struct{ Name string } `json:"backup"`
+	}
+	js := runCLI(t, f.env, "", "status", "-o", "json")
+	if err := json.Unmarshal([]byte(js.stdout), &st); err != nil || st.Backup.Name != "valine-check/"+prefix {
+		t.Fatalf("status backup %q (%v), want valine-check/%s", st.Backup.Name, err, prefix)
+	}
+	// The same functions typed as --functions: refused, naming both backups.
+	var byName []string
+	for _, e := range f.env {
+		if !strings.HasPrefix(e, "VALINE_FLEET_PREFIX=") {
+			byName = append(byName, e)
+		}
+	}
+	byName = append(byName, "VALINE_FUNCTIONS="+strings.Join(f.w.Functions, ","))
+	before := f.writes()
+	got := runCLI(t, byName, "", "rotate", "--mode", "maintenance", "--compare=false")
+	if got.code != exitUsage || !strings.Contains(got.stderr, "belongs to valine-check/"+prefix) || !strings.Contains(got.stderr, "not to valine-check/"+prefix+"admin") {
+		t.Fatalf("the same fleet typed another way:\n%s", got)
+	}
+	if n := f.writes() - before; n != 0 {
+		t.Errorf("%d AWS writes by the refused selector", n)
+	}
+	// Chosen with the owner's backup, it goes ahead.
+	if got := runCLI(t, byName, "", "rotate", "--mode", "maintenance", "--compare=false", "--backup-secret", "valine-check/"+prefix); got.code != exitOK {
+		t.Fatalf("the same fleet with its owner's backup:\n%s", got)
+	}
+}
+
+// --break-lock frees a lock taken on another machine, saying who took it
+// and how long ago, and refuses one whose holder runs on this machine.
+func TestBreakLockRules(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, testbed.Options{})
+	prefix := strings.TrimSuffix(f.w.Functions[0], "auth")
+	b := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + prefix}
+	host, _ := os.Hostname()
+	if _, err := b.Lock(t.Context(), rotate.LockInfo{Holder: "this-host-operator", Operation: "rotate", Host: host, PID: os.Getpid(), Since: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	alive := runCLI(t, f.env, "", "rotate", "--mode", "maintenance", "--break-lock", "--compare=false")
+	if alive.code != exitUsage || !strings.Contains(alive.stderr, "still running on this machine") {
+		t.Fatalf("--break-lock of a live local holder:\n%s", alive)
+	}
+	if _, _, err := b.BreakLock(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lock(t.Context(), rotate.LockInfo{Holder: "ci-operator", Operation: "rotate", Host: "ci-runner-7", PID: 4242, Since: time.Now().Add(-3 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	broken := runCLI(t, f.env, "", "rotate", "--mode", "maintenance", "--break-lock", "--compare=false")
+	if broken.code != exitOK || !strings.Contains(broken.stdout, "broke the lock") || !strings.Contains(broken.stdout, "ci-operator") || !strings.Contains(broken.stdout, "3h0m") {
+		t.Fatalf("--break-lock of a foreign lock:\n%s", broken)
+	}
+}
+
+// A prefix's backup created under the legacy default name (no trailing
+// "-") keeps being found, and the command says so.
+func TestLegacyBackupNameIsStillFound(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, testbed.Options{})
+	legacy := "valine-check/" + strings.TrimSuffix(f.w.Functions[0], "-auth")
+	if got := runCLI(t, f.env, "", "rotate", "--mode", "maintenance", "--compare=false", "--backup-secret", legacy); got.code != exitOK {
+		t.Fatalf("rotate with the legacy backup:\n%s", got)
+	}
+	got := runCLI(t, f.env, "", "status")
+	if got.code != exitOK || !strings.Contains(got.stderr, "legacy default name") || !strings.Contains(got.stdout, "backup "+legacy+":") {
+		t.Fatalf("status without --backup-secret:\n%s", got)
 	}
 }

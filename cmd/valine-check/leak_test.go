@@ -218,7 +218,7 @@ func TestFleetCommandsPrintNoSecret(t *testing.T) {
 		dbURL = env["DATABASE_URL"]
 	}
 	dbPassword := strings.TrimPrefix(strings.Split(strings.Split(dbURL, "@")[0], ":")[2], "")
-	backup := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + strings.TrimSuffix(strings.TrimSuffix(f.w.Functions[0], "auth"), "-")}
+	backup := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + strings.TrimSuffix(f.w.Functions[0], "auth")} // the prefix as typed
 	known := []string{f.w.InitialSecret(), f.w.ProbePassword, dbPassword, dbURL}
 	collect := func() {
 		for _, read := range []func(context.Context) (probes.Secret, error){backup.Current, backup.Previous} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -40,10 +41,14 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 	if err != nil {
 		return op, err
 	}
+	backup, err := backupFor(cCtx, op.aws.secrets, sel, fleet)
+	if err != nil {
+		return op, cli.Exit(err.Error(), exitEnvError)
+	}
 	op.auditPath = cCtx.Path("audit-file")
 	op.engine = &rotate.Engine{
 		Lambda:      op.aws.lambda,
-		Backup:      rotate.Backup{API: op.aws.secrets, Name: backupName(cCtx, sel, fleet)},
+		Backup:      backup,
 		Profile:     op.setup.profile,
 		Fleet:       fleet,
 		Concurrency: cCtx.Int("concurrency"),
@@ -59,8 +64,10 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 		}
 		op.engine.Operator = arn
 		if cCtx.Bool("break-lock") && !cCtx.Bool("dry-run") {
-			held, found, err := op.engine.Backup.BreakLock(cCtx.Context)
+			held, found, err := op.engine.BreakLock(cCtx.Context)
 			switch {
+			case errors.Is(err, rotate.ErrLockHolderAlive):
+				return op, cli.Exit(err.Error(), exitUsage)
 			case err != nil:
 				return op, cli.Exit(err.Error(), exitEnvError)
 			case found:

@@ -147,7 +147,7 @@ func TestRotateCommandsEndToEnd(t *testing.T) {
 		}
 		steps = append(steps, rec.Step)
 	}
-	if got := strings.Join(steps, ","); got != "baseline,lock,backed-up,probing,update,staged,update,grace,compare,unlock,"+
+	if got := strings.Join(steps, ","); got != "baseline,lock,claim,backed-up,probing,update,staged,update,grace,compare,unlock,"+
 		"baseline,lock,finalizing,update,completed,compare,unlock,baseline,lock,rolling-back,update,rolled-back,compare,unlock" {
 		t.Errorf("audit steps %s", got)
 	}
@@ -257,7 +257,7 @@ func TestPreflightCommand(t *testing.T) {
 func TestRotateRespectsAnotherOperatorsLock(t *testing.T) {
 	t.Parallel()
 	f := startFleet(t, testbed.Options{})
-	backup := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + strings.TrimSuffix(f.w.Functions[0], "-auth")}
+	backup := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + strings.TrimSuffix(f.w.Functions[0], "auth")} // the prefix as typed
 	if _, err := backup.Lock(t.Context(), rotate.LockInfo{Holder: "alice", Operation: "rotate", Host: "ci-runner-7", PID: 99, Since: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
