@@ -16,6 +16,7 @@ import (
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 )
@@ -100,7 +101,7 @@ func apiTraffic(t *testing.T, w *testbed.World, users, tampered, missing int) st
 		t.Fatalf("SimulateUsers: %v", err)
 	}
 	c := &probes.Client{BaseURL: w.APIURL, Profile: w.Profile}
-	s, err := c.Login(ctx, w.ProbeEmail, probes.NewSecret(w.ProbePassword))
+	s, err := c.Login(ctx, w.ProbeEmail, secret.NewSecret(w.ProbePassword))
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
@@ -111,7 +112,7 @@ func apiTraffic(t *testing.T, w *testbed.World, users, tampered, missing int) st
 	for i := range tampered + missing {
 		tok := bad
 		if i >= tampered {
-			tok = probes.Token{}
+			tok = secret.Token{}
 		}
 		if resp, err := c.Me(ctx, tok); err != nil || resp.Status != http.StatusUnauthorized {
 			t.Fatalf("bad request: %+v, %v; want 401", resp, err)

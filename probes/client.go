@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // Client speaks one Valine deployment's auth API, shaped by its Profile. It
@@ -30,14 +32,14 @@ type Client struct {
 	// the secrets, tokens): an answer quoted in a report never carries one,
 	// whatever the API echoes. The values a call sends (the password of a
 	// login, the token of a request) are redacted from its answer anyway.
-	Redact *Redactor
+	Redact *secret.Redactor
 }
 
 // Session is what a login gives: the access token and, where the deployment
 // issues one, the refresh token. It prints only fingerprints.
 type Session struct {
-	Access  Token
-	Refresh Token
+	Access  secret.Token
+	Refresh secret.Token
 }
 
 // Response is the part of an API answer a check reasons about. Body is
@@ -120,7 +122,7 @@ func retryAfter(h http.Header, raw []byte) time.Duration {
 }
 
 // Login posts the probe user's credentials and returns the session.
-func (c *Client) Login(ctx context.Context, email string, password Secret) (Session, error) {
+func (c *Client) Login(ctx context.Context, email string, password secret.Secret) (Session, error) {
 	body, err := json.Marshal(map[string]string{
 		c.Profile.EmailField:    email,
 		c.Profile.PasswordField: string(password.Reveal()),
@@ -155,7 +157,7 @@ const DeliberatePrefix = "valine-check-deliberate/"
 
 // MeDeliberately is Me for a token the probe expects to be rejected: it is
 // sent with the marker (DeliberateLog.Marker) as its User-Agent.
-func (c *Client) MeDeliberately(ctx context.Context, token Token, marker string) (Response, error) {
+func (c *Client) MeDeliberately(ctx context.Context, token secret.Token, marker string) (Response, error) {
 	d := *c
 	d.UserAgent = marker
 	return d.Me(ctx, token)
@@ -173,7 +175,7 @@ func (c *Client) RefreshDeliberately(ctx context.Context, s Session, marker stri
 // token, in the profile's transport, and returns the answer whatever its
 // status, except that a 5xx or 429 answer is an *UnavailableError: it says
 // nothing about the token.
-func (c *Client) Me(ctx context.Context, access Token) (Response, error) {
+func (c *Client) Me(ctx context.Context, access secret.Token) (Response, error) {
 	h := http.Header{}
 	switch c.Profile.AccessTransport {
 	case TransportCookie:
@@ -247,17 +249,17 @@ func (c *Client) sessionFrom(resp *http.Response, raw []byte) (Session, error) {
 		}
 	}
 	if v, ok := fields[c.Profile.AccessField].(string); ok && c.Profile.AccessField != "" {
-		s.Access = NewToken(v)
+		s.Access = secret.NewToken(v)
 	}
 	if v, ok := fields[c.Profile.RefreshField].(string); ok && c.Profile.RefreshField != "" {
-		s.Refresh = NewToken(v)
+		s.Refresh = secret.NewToken(v)
 	}
 	for _, ck := range resp.Cookies() {
 		switch {
 		case ck.Name == c.Profile.AccessCookie && c.Profile.AccessCookie != "" && s.Access.IsEmpty():
-			s.Access = NewToken(ck.Value)
+			s.Access = secret.NewToken(ck.Value)
 		case ck.Name == c.Profile.RefreshCookie && c.Profile.RefreshCookie != "" && s.Refresh.IsEmpty():
-			s.Refresh = NewToken(ck.Value)
+			s.Refresh = secret.NewToken(ck.Value)
 		}
 	}
 	return s, nil
@@ -311,20 +313,30 @@ var jwtShape = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z
 // strings replaced by their fingerprints, so an answer can be quoted in a
 // report.
 func (c *Client) safe(status int, raw []byte, sent ...string) Response {
-	red := NewRedactor(sent...)
-	if c != nil && c.Redact != nil {
-		red.Add(c.Redact.values...)
+	var red *secret.Redactor
+	if c != nil {
+		red = c.Redact
 	}
+	red = red.Clone()
+	red.Add(sent...)
 	return safeResponse(status, []byte(red.Redact(string(raw))))
 }
 
 // safeResponse keeps at most 200 bytes of a body, with JWT-shaped strings
 // replaced by their fingerprints.
 func safeResponse(status int, raw []byte) Response {
-	s := jwtShape.ReplaceAllStringFunc(string(raw), func(t string) string { return NewToken(t).String() })
+	s := jwtShape.ReplaceAllStringFunc(string(raw), func(t string) string { return secret.NewToken(t).String() })
 	s = strings.TrimSpace(s)
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}
 	return Response{Status: status, Body: s}
 }
+
+// String shows the session's tokens by fingerprint.
+func (s Session) String() string {
+	return fmt.Sprintf("session{access: %s, refresh: %s}", s.Access, s.Refresh)
+}
+
+// GomegaString keeps Gomega's failure messages from printing the tokens.
+func (s Session) GomegaString() string { return s.String() }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 )
@@ -59,7 +60,7 @@ func TestCookieProfileSession(t *testing.T) {
 	c := client(w)
 	c.HTTP = &http.Client{Transport: rec}
 
-	s, err := c.Login(ctx, w.ProbeEmail, probes.NewSecret(w.ProbePassword))
+	s, err := c.Login(ctx, w.ProbeEmail, secret.NewSecret(w.ProbePassword))
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // DeliberateLog records when a run sent the requests it expects the API to
@@ -85,7 +87,7 @@ func (d *DeliberateLog) Len() int {
 
 // meDeliberately sends a token the probe expects to be refused to the
 // profile endpoint, marked (User-Agent) and recorded (time) as the probe's own.
-func (t Target) meDeliberately(ctx context.Context, tok Token, cfg Config) (Response, error) {
+func (t Target) meDeliberately(ctx context.Context, tok secret.Token, cfg Config) (Response, error) {
 	start := time.Now()
 	resp, err := t.API.MeDeliberately(ctx, tok, t.Deliberate.Marker())
 	t.Deliberate.Record(start, time.Now())

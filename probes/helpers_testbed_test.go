@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -40,7 +41,7 @@ func startWorld(t *testing.T, opts testbed.Options) *testbed.World {
 }
 
 // generateSecret returns a fresh secret, as the rotate command makes one.
-func generateSecret(t *testing.T) probes.Secret {
+func generateSecret(t *testing.T) secret.Secret {
 	t.Helper()
 	s, err := rotate.GenerateSecret()
 	if err != nil {
@@ -52,7 +53,7 @@ func generateSecret(t *testing.T) probes.Secret {
 // rig is a world after a rotation and what a run against it needs.
 type rig struct {
 	w        *testbed.World
-	old, cur probes.Secret
+	old, cur secret.Secret
 	target   probes.Target
 	cfg      probes.Config
 }
@@ -69,7 +70,7 @@ func baseRig(t *testing.T, opts testbed.Options, expect probes.Expect) *rig {
 	w := startWorld(t, opts)
 	return &rig{
 		w:   w,
-		old: probes.NewSecret(w.InitialSecret()),
+		old: secret.NewSecret(w.InitialSecret()),
 		target: probes.Target{
 			API:      client(w),
 			Function: w.Function,
@@ -78,7 +79,7 @@ func baseRig(t *testing.T, opts testbed.Options, expect probes.Expect) *rig {
 		cfg: probes.Config{
 			Expect:        expect,
 			ProbeEmail:    w.ProbeEmail,
-			ProbePassword: probes.NewSecret(w.ProbePassword),
+			ProbePassword: secret.NewSecret(w.ProbePassword),
 		},
 	}
 }

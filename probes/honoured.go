@@ -4,13 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // SecretHonoured returns a probe that forges a token from a fresh session's
 // claims, signed with key, and expects the profile endpoint to accept it.
 // Rotation uses it to prove that the API honours a secret it was only given
 // as the secondary, before relying on a grace period.
-func SecretHonoured(key Secret) Probe {
+func SecretHonoured(key secret.Secret) Probe {
 	return func(ctx context.Context, t Target, cfg Config, log *slog.Logger) Result {
 		s, skip := needSession(t)
 		if skip != nil {
@@ -40,7 +42,7 @@ func SecretHonoured(key Secret) Probe {
 
 // HonouredCheck is SecretHonoured as a catalog-style check that waits for
 // propagation, named name, for the runner.
-func HonouredCheck(name string, key Secret) Check {
+func HonouredCheck(name string, key secret.Secret) Check {
 	return Check{Name: name, Description: "a token signed with the given secret is accepted",
 		Needs: []string{"login"}, Eventually: true, Probe: SecretHonoured(key)}
 }

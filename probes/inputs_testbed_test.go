@@ -7,6 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 )
@@ -75,9 +76,9 @@ func TestOldTokenInputs(t *testing.T) {
 	// signedWithOld is a token with a real session's claims (subject, type),
 	// expiring at exp, signed with the old secret, as a token kept from
 	// before the rotation would be.
-	signedWithOld := func(t *testing.T, r *rig, exp time.Time) probes.Token {
+	signedWithOld := func(t *testing.T, r *rig, exp time.Time) secret.Token {
 		t.Helper()
-		s, err := r.target.API.Login(t.Context(), r.w.ProbeEmail, probes.NewSecret(r.w.ProbePassword))
+		s, err := r.target.API.Login(t.Context(), r.w.ProbeEmail, secret.NewSecret(r.w.ProbePassword))
 		if err != nil {
 			t.Fatalf("Login: %v", err)
 		}
@@ -109,7 +110,7 @@ func TestOldTokenInputs(t *testing.T) {
 			name: "given old token, strict", expect: probes.Strict,
 			input: func(t *testing.T, r *rig) {
 				r.cfg.OldToken = signedWithOld(t, r, later())
-				r.cfg.OldSecret = probes.Secret{}
+				r.cfg.OldSecret = secret.Secret{}
 			},
 			check: "old-token-rejected", want: probes.Pass, wantSource: "given",
 		},
@@ -119,7 +120,7 @@ func TestOldTokenInputs(t *testing.T) {
 			name: "given old token, strict, API accepts old tokens", expect: probes.Strict, m: testbed.AcceptOldTokens,
 			input: func(t *testing.T, r *rig) {
 				r.cfg.OldToken = signedWithOld(t, r, later())
-				r.cfg.OldSecret = probes.Secret{}
+				r.cfg.OldSecret = secret.Secret{}
 			},
 			check: "old-token-rejected", want: probes.Fail, reason: []string{"given", "still trusted"}, wantSource: "given",
 		},
@@ -127,7 +128,7 @@ func TestOldTokenInputs(t *testing.T) {
 			name: "given old token, grace", expect: probes.Grace,
 			input: func(t *testing.T, r *rig) {
 				r.cfg.OldToken = signedWithOld(t, r, later())
-				r.cfg.OldSecret = probes.Secret{}
+				r.cfg.OldSecret = secret.Secret{}
 			},
 			check: "old-token-accepted", want: probes.Pass, wantSource: "given",
 		},
@@ -142,7 +143,7 @@ func TestOldTokenInputs(t *testing.T) {
 			name: "expired given old token", expect: probes.Strict,
 			input: func(t *testing.T, r *rig) {
 				r.cfg.OldToken = signedWithOld(t, r, time.Now().Add(-time.Minute))
-				r.cfg.OldSecret = probes.Secret{}
+				r.cfg.OldSecret = secret.Secret{}
 			},
 			check: "old-token-rejected", want: probes.Warn, reason: []string{"expired", "proves nothing"},
 		},
@@ -152,12 +153,12 @@ func TestOldTokenInputs(t *testing.T) {
 		},
 		{
 			name: "neither old token nor old secret, strict", expect: probes.Strict,
-			input: func(t *testing.T, r *rig) { r.cfg.OldSecret = probes.Secret{} },
+			input: func(t *testing.T, r *rig) { r.cfg.OldSecret = secret.Secret{} },
 			check: "old-token-rejected", want: probes.Skip, reason: []string{"VALINE_OLD_TOKEN", "VALINE_OLD_SECRET"},
 		},
 		{
 			name: "neither old token nor old secret, grace", expect: probes.Grace,
-			input: func(t *testing.T, r *rig) { r.cfg.OldSecret = probes.Secret{} },
+			input: func(t *testing.T, r *rig) { r.cfg.OldSecret = secret.Secret{} },
 			check: "old-token-accepted", want: probes.Skip, reason: []string{"VALINE_OLD_TOKEN", "VALINE_OLD_SECRET"},
 		},
 		{

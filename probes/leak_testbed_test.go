@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
@@ -32,7 +33,7 @@ func TestNothingLeaks(t *testing.T) {
 	ctx := t.Context()
 
 	// A token the API issued before the rotation, signed with the old secret.
-	mine, err := r.target.API.Login(ctx, r.w.ProbeEmail, probes.NewSecret(password))
+	mine, err := r.target.API.Login(ctx, r.w.ProbeEmail, secret.NewSecret(password))
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
@@ -69,7 +70,7 @@ func TestNothingLeaks(t *testing.T) {
 	if err := r.w.SetSecrets(ctx, string(newSecret.Reveal()), ""); err != nil {
 		t.Fatalf("SetSecrets: %v", err)
 	}
-	r.cfg.OldSecret, r.cfg.CurrentSecret = probes.NewSecret(oldSecret), newSecret
+	r.cfg.OldSecret, r.cfg.CurrentSecret = secret.NewSecret(oldSecret), newSecret
 	simulateUsers(t, r, 2)
 
 	if rep := run(probes.Strict, 0, nil); rep.Status() != probes.Pass {
@@ -113,11 +114,11 @@ func TestNothingLeaks(t *testing.T) {
 		}
 		for _, tok := range tokens {
 			if strings.Contains(o.text, tok) {
-				t.Errorf("the %s contains a token (%s)", o.name, probes.NewToken(tok))
+				t.Errorf("the %s contains a token (%s)", o.name, secret.NewToken(tok))
 			}
 		}
 		if m := jwtPattern.FindString(o.text); m != "" {
-			t.Errorf("the %s contains something shaped like a JWT (%s)", o.name, probes.NewToken(m))
+			t.Errorf("the %s contains something shaped like a JWT (%s)", o.name, secret.NewToken(m))
 		}
 	}
 	for _, rep := range reports {
@@ -125,7 +126,7 @@ func TestNothingLeaks(t *testing.T) {
 			for k, v := range res.Details {
 				text := fmt.Sprintf("%v %+v %#v", v, v, v)
 				if m := jwtPattern.FindString(text); m != "" {
-					t.Errorf("%s: details[%s] holds something shaped like a JWT (%s)", res.Name, k, probes.NewToken(m))
+					t.Errorf("%s: details[%s] holds something shaped like a JWT (%s)", res.Name, k, secret.NewToken(m))
 				}
 				for what, s := range secrets {
 					if strings.Contains(text, s) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // logTime prints window bounds to the millisecond: a window often spans seconds.
@@ -152,7 +153,7 @@ func summarizeReasons(counts map[string]int) string {
 // sample returns up to n messages with the known secrets and JWT-shaped
 // strings redacted: a log line written by a careless API must not carry a
 // secret or a token into the report.
-func sample(events []logEvent, n int, red *Redactor) []string {
+func sample(events []logEvent, n int, red *secret.Redactor) []string {
 	out := make([]string, 0, n)
 	for _, e := range events {
 		if len(out) == n {

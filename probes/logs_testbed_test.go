@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 )
@@ -160,7 +161,7 @@ func badRequests(t *testing.T, r *rig, tampered, missing int) {
 	t.Helper()
 	ctx := t.Context()
 	c := r.target.API
-	s, err := c.Login(ctx, r.w.ProbeEmail, probes.NewSecret(r.w.ProbePassword))
+	s, err := c.Login(ctx, r.w.ProbeEmail, secret.NewSecret(r.w.ProbePassword))
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
@@ -168,12 +169,12 @@ func badRequests(t *testing.T, r *rig, tampered, missing int) {
 	if err != nil {
 		t.Fatalf("TamperedSignature: %v", err)
 	}
-	var toks []probes.Token
+	var toks []secret.Token
 	for range tampered {
 		toks = append(toks, bad)
 	}
 	for range missing {
-		toks = append(toks, probes.Token{})
+		toks = append(toks, secret.Token{})
 	}
 	for _, tok := range toks {
 		resp, err := c.Me(ctx, tok)

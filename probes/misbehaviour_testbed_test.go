@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 )
@@ -171,7 +172,7 @@ func TestRefreshAcrossTheRotationWithARealOldToken(t *testing.T) {
 		t.Run(string(expect), func(t *testing.T) {
 			t.Parallel()
 			r := baseRig(t, testbed.Options{}, expect)
-			before, err := r.target.API.Login(t.Context(), r.w.ProbeEmail, probes.NewSecret(r.w.ProbePassword))
+			before, err := r.target.API.Login(t.Context(), r.w.ProbeEmail, secret.NewSecret(r.w.ProbePassword))
 			if err != nil {
 				t.Fatal(err)
 			}

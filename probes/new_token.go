@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // NewTokenValid checks that the profile endpoint accepts the access token the
@@ -53,7 +55,7 @@ func NewSecretInUse(ctx context.Context, t Target, cfg Config, log *slog.Logger)
 }
 
 // signerProblem says what is wrong with a fresh token's signer, or "".
-func signerProblem(tok Token, cfg Config) string {
+func signerProblem(tok secret.Token, cfg Config) string {
 	if !cfg.OldSecret.IsEmpty() && SignedWith(tok, cfg.OldSecret) {
 		return fmt.Sprintf("a fresh token is still signed with the old secret %s: the rotation has not reached the API", cfg.OldSecret)
 	}

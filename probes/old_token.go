@@ -6,13 +6,15 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // oldToken finds the access token from before the rotation: the one given
 // (VALINE_OLD_TOKEN), or one forged from the fresh session's with the old
 // secret. A non-nil Result means the check cannot go on and says why.
-func oldToken(t Target, cfg Config) (Token, string, *Result) {
-	return fromBeforeTheChange(t, cfg, cfg.OldToken, "old token", "VALINE_OLD_TOKEN", func(s Session) Token { return s.Access })
+func oldToken(t Target, cfg Config) (secret.Token, string, *Result) {
+	return fromBeforeTheChange(t, cfg, cfg.OldToken, "old token", "VALINE_OLD_TOKEN", func(s Session) secret.Token { return s.Access })
 }
 
 // fromBeforeTheChange finds a token issued before the rotation: given,
@@ -20,8 +22,8 @@ func oldToken(t Target, cfg Config) (Token, string, *Result) {
 // one forged from the fresh session's token (pick) re-signed with the old
 // secret. noun and env name it in reasons. A non-nil Result means the check
 // cannot go on and says why.
-func fromBeforeTheChange(t Target, cfg Config, given Token, noun, env string, pick func(Session) Token) (Token, string, *Result) {
-	stop := func(r Result) (Token, string, *Result) { return Token{}, "", &r }
+func fromBeforeTheChange(t Target, cfg Config, given secret.Token, noun, env string, pick func(Session) secret.Token) (secret.Token, string, *Result) {
+	stop := func(r Result) (secret.Token, string, *Result) { return secret.Token{}, "", &r }
 	if !given.IsEmpty() && (cfg.OldSecret.IsEmpty() || SignedWith(given, cfg.OldSecret)) {
 		in, err := Inspect(given, cfg.now())
 		switch {
@@ -43,7 +45,7 @@ func fromBeforeTheChange(t Target, cfg Config, given Token, noun, env string, pi
 	}
 	s, skip := needSession(t)
 	if skip != nil {
-		return Token{}, "", skip
+		return secret.Token{}, "", skip
 	}
 	fresh := pick(s)
 	if fresh.IsEmpty() {

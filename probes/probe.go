@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // Expect is what a run expects of the old secret.
@@ -59,21 +60,21 @@ type Config struct {
 	Expect Expect
 	// ProbeEmail and ProbePassword are the probe user's credentials.
 	ProbeEmail    string
-	ProbePassword Secret
+	ProbePassword secret.Secret
 	// OldToken is a token issued before the rotation; optional.
-	OldToken Token
+	OldToken secret.Token
 	// OldRefresh is a refresh token issued before the rotation (a
 	// rotation keeps its baseline's); optional: without it one is forged
 	// from a fresh refresh token's claims and OldSecret.
-	OldRefresh Token
+	OldRefresh secret.Token
 	// OldSecret is the secret that was replaced; with it an old token is
 	// forged from a fresh token's claims, so nobody has to keep a token from
 	// before the rotation. Optional.
-	OldSecret Secret
+	OldSecret secret.Secret
 	// CurrentSecret is the secret now in force; optional. With it the runner
 	// also checks that fresh tokens are signed with it, and the security
 	// battery tries HS512 and expired tokens signed with it.
-	CurrentSecret Secret
+	CurrentSecret secret.Secret
 	// LogsSince is the start of the window the log check reads (the rotation time).
 	LogsSince time.Time
 	// LogsUntil ends that window; zero means the start of the run, so the

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // The refresh-across-rotation checks try a refresh token issued before the
@@ -17,8 +19,8 @@ import (
 // oldRefresh finds the refresh token from before the rotation: the one
 // given (VALINE_OLD_REFRESH_TOKEN, or a rotation's baseline session), or
 // one forged from the fresh session's with the old secret.
-func oldRefresh(t Target, cfg Config) (Token, string, *Result) {
-	return fromBeforeTheChange(t, cfg, cfg.OldRefresh, "old refresh token", "VALINE_OLD_REFRESH_TOKEN", func(s Session) Token { return s.Refresh })
+func oldRefresh(t Target, cfg Config) (secret.Token, string, *Result) {
+	return fromBeforeTheChange(t, cfg, cfg.OldRefresh, "old refresh token", "VALINE_OLD_REFRESH_TOKEN", func(s Session) secret.Token { return s.Refresh })
 }
 
 // OldRefreshAccepted checks, during a zero-downtime grace period, that a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -41,8 +42,8 @@ func BenchmarkAfterRotation(b *testing.B) {
 		Logs:     cloudwatchlogs.NewFromConfig(w.AWS),
 	}
 	cfg := probes.Config{
-		Expect: probes.Strict, ProbeEmail: w.ProbeEmail, ProbePassword: probes.NewSecret(w.ProbePassword),
-		OldSecret: probes.NewSecret(w.InitialSecret()), CurrentSecret: next, LogsSince: time.Now().Add(-time.Minute),
+		Expect: probes.Strict, ProbeEmail: w.ProbeEmail, ProbePassword: secret.NewSecret(w.ProbePassword),
+		OldSecret: secret.NewSecret(w.InitialSecret()), CurrentSecret: next, LogsSince: time.Now().Add(-time.Minute),
 	}
 	checks := probes.ForExpect(probes.Catalog(), probes.Strict)
 	run := func(r probes.Runner) time.Duration {
@@ -93,8 +94,8 @@ func BenchmarkBaseline(b *testing.B) {
 	}
 	defer w.Close()
 	target := probes.Target{API: &probes.Client{BaseURL: w.APIURL, Profile: w.Profile}}
-	cfg := probes.Config{Expect: probes.Strict, ProbeEmail: w.ProbeEmail, ProbePassword: probes.NewSecret(w.ProbePassword),
-		CurrentSecret: probes.NewSecret(w.InitialSecret())}
+	cfg := probes.Config{Expect: probes.Strict, ProbeEmail: w.ProbeEmail, ProbePassword: secret.NewSecret(w.ProbePassword),
+		CurrentSecret: secret.NewSecret(w.InitialSecret())}
 	login, _ := probes.CatalogCheck("login")
 	checks := probes.BaselineChecks()
 	var base, lone, seq []time.Duration

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valine/valine-check/internal/secret"
 )
 
 func fakeTarget() Target {
@@ -25,7 +27,7 @@ func TestRunnerDependenciesAndSessions(t *testing.T) {
 	checks := []Check{
 		{Name: "login", Probe: func(context.Context, Target, Config, *slog.Logger) Result {
 			r := passed("ok", nil)
-			r.session = &Session{Access: NewToken("a.b.c")}
+			r.session = &Session{Access: secret.NewToken("a.b.c")}
 			return r
 		}},
 		{Name: "uses-session", Needs: []string{"login"}, Probe: func(_ context.Context, t Target, _ Config, _ *slog.Logger) Result {
@@ -175,14 +177,14 @@ func TestRunnerAfterOrdersWithoutRequiring(t *testing.T) {
 	checks := []Check{
 		{Name: "login", Probe: func(context.Context, Target, Config, *slog.Logger) Result {
 			r := passed("ok", nil)
-			r.session = &Session{Access: NewToken("login.token.x")}
+			r.session = &Session{Access: secret.NewToken("login.token.x")}
 			return r
 		}},
 		{Name: "fresh", Needs: []string{"login"}, Probe: func(context.Context, Target, Config, *slog.Logger) Result {
 			time.Sleep(5 * time.Millisecond)
 			firstDone.Store(true)
 			r := passed("ok", nil)
-			r.session = &Session{Access: NewToken("fresh.token.x")}
+			r.session = &Session{Access: secret.NewToken("fresh.token.x")}
 			return r
 		}},
 		{Name: "ordered", Needs: []string{"login"}, After: []string{"fresh"}, Probe: func(_ context.Context, t Target, _ Config, _ *slog.Logger) Result {

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // forgery builds an attack token from the probe's fresh session. A non-nil
 // Result means it cannot be built and says why.
-type forgery func(s Session, cfg Config) (Token, *Result)
+type forgery func(s Session, cfg Config) (secret.Token, *Result)
 
 // securityProbe returns a Probe that sends the forgery to the profile
 // endpoint and expects the profile's rejection. Acceptance is a finding,
@@ -46,7 +47,7 @@ func securityProbe(attack, impact string, forge forgery) Probe {
 // AlgNone sends the fresh token's claims with alg=none and no signature.
 var AlgNone = securityProbe("an unsigned alg=none token",
 	"anyone can forge any identity without a secret",
-	func(s Session, _ Config) (Token, *Result) { return orErrored(UnsignedToken(s.Access)) })
+	func(s Session, _ Config) (secret.Token, *Result) { return orErrored(UnsignedToken(s.Access)) })
 
 // AlgHS384HS512 sends the fresh token's claims signed HS384 and HS512
 // with the current secret: a backend that verifies without naming the
@@ -115,13 +116,13 @@ func AlgHS384HS512(ctx context.Context, t Target, cfg Config, log *slog.Logger) 
 // current secret.
 var NoExp = securityProbe("a token without exp, signed with the current secret",
 	"it never expires, so a stolen token works forever",
-	func(s Session, cfg Config) (Token, *Result) {
+	func(s Session, cfg Config) (secret.Token, *Result) {
 		if stop := needCurrentSecret(s, cfg); stop != nil {
-			return Token{}, stop
+			return secret.Token{}, stop
 		}
 		claims, err := Claims(s.Access)
 		if err != nil {
-			return orErrored(Token{}, err)
+			return orErrored(secret.Token{}, err)
 		}
 		delete(claims, "exp")
 		return orErrored(Forge(claims, jwt.SigningMethodHS256, cfg.CurrentSecret))
@@ -130,13 +131,13 @@ var NoExp = securityProbe("a token without exp, signed with the current secret",
 // Expired sends the fresh token's claims, expired an hour ago, signed with the current secret.
 var Expired = securityProbe("a token that expired an hour ago, signed with the current secret",
 	"stolen tokens never stop working",
-	func(s Session, cfg Config) (Token, *Result) {
+	func(s Session, cfg Config) (secret.Token, *Result) {
 		if stop := needCurrentSecret(s, cfg); stop != nil {
-			return Token{}, stop
+			return secret.Token{}, stop
 		}
 		claims, err := Claims(s.Access)
 		if err != nil {
-			return orErrored(Token{}, err)
+			return orErrored(secret.Token{}, err)
 		}
 		now := cfg.now()
 		claims["iat"] = now.Add(-2 * time.Hour).Unix()
@@ -147,20 +148,20 @@ var Expired = securityProbe("a token that expired an hour ago, signed with the c
 // Tampered sends the fresh token with one signature byte flipped.
 var Tampered = securityProbe("the fresh token with a tampered signature",
 	"the API does not check signatures, so anyone can edit a token's claims",
-	func(s Session, _ Config) (Token, *Result) { return orErrored(TamperedSignature(s.Access)) })
+	func(s Session, _ Config) (secret.Token, *Result) { return orErrored(TamperedSignature(s.Access)) })
 
 // EmptyKey sends the fresh token's claims signed HS256 with an empty key.
 var EmptyKey = securityProbe("a token signed with an empty key",
 	"the API verifies with an empty secret (a missing variable?), so anyone can sign tokens",
-	func(s Session, _ Config) (Token, *Result) { return orErrored(EmptyKeyToken(s.Access)) })
+	func(s Session, _ Config) (secret.Token, *Result) { return orErrored(EmptyKeyToken(s.Access)) })
 
 // RefreshAsAccess sends the refresh token to the profile endpoint.
 var RefreshAsAccess = securityProbe("the refresh token used as an access token",
 	"long-lived refresh tokens open every endpoint, so a leaked one is worth a week of access",
-	func(s Session, _ Config) (Token, *Result) {
+	func(s Session, _ Config) (secret.Token, *Result) {
 		if s.Refresh.IsEmpty() {
 			r := skipped("the login gave no refresh token")
-			return Token{}, &r
+			return secret.Token{}, &r
 		}
 		return s.Refresh, nil
 	})
@@ -177,10 +178,10 @@ func needCurrentSecret(s Session, cfg Config) *Result {
 	return nil
 }
 
-func orErrored(t Token, err error) (Token, *Result) {
+func orErrored(t secret.Token, err error) (secret.Token, *Result) {
 	if err != nil {
 		r := errored("building the attack token: "+err.Error(), nil)
-		return Token{}, &r
+		return secret.Token{}, &r
 	}
 	return t, nil
 }

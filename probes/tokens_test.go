@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/onsi/gomega/format"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 const (
@@ -18,9 +19,9 @@ const (
 	testSecretB = "c2VjcmV0LUItMzItYnl0ZXMtb2YtcmFuZG9tbmVzcyE="
 )
 
-func issue(t *testing.T, key string, exp time.Time) Token {
+func issue(t *testing.T, key string, exp time.Time) secret.Token {
 	t.Helper()
-	tok, err := Forge(jwt.MapClaims{"sub": "u1", "typ": "access", "iat": exp.Add(-15 * time.Minute).Unix(), "exp": exp.Unix()}, jwt.SigningMethodHS256, NewSecret(key))
+	tok, err := Forge(jwt.MapClaims{"sub": "u1", "typ": "access", "iat": exp.Add(-15 * time.Minute).Unix(), "exp": exp.Unix()}, jwt.SigningMethodHS256, secret.NewSecret(key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,15 +29,15 @@ func issue(t *testing.T, key string, exp time.Time) Token {
 }
 
 func TestSecretAndTokenNeverPrintTheirValue(t *testing.T) {
-	s := NewSecret(testSecretA)
+	s := secret.NewSecret(testSecretA)
 	tok := issue(t, testSecretA, time.Now().Add(time.Hour))
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "secret", s, "token", tok)
-	js, _ := json.Marshal(map[string]any{"s": s, "t": tok, "m": map[Secret]int{s: 1}})
+	js, _ := json.Marshal(map[string]any{"s": s, "t": tok, "m": map[secret.Secret]int{s: 1}})
 	outputs := []string{
 		fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x", s, s, s, s, s, s),
 		fmt.Sprint(tok), fmt.Sprintf("%v %+v %#v %s %q %x", tok, tok, tok, tok, tok, tok),
-		fmt.Sprintf("%+v", struct{ S Secret }{s}), fmt.Sprintf("%#v", Session{Access: tok}),
+		fmt.Sprintf("%+v", struct{ S secret.Secret }{s}), fmt.Sprintf("%#v", Session{Access: tok}),
 		string(js), logs.String(),
 	}
 	for _, out := range outputs {
@@ -47,8 +48,8 @@ func TestSecretAndTokenNeverPrintTheirValue(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(s), "sha256:") {
 		t.Errorf("fingerprint missing: %s", s)
 	}
-	if NewSecret("").String() != "empty" {
-		t.Errorf("empty secret prints %q", NewSecret(""))
+	if secret.NewSecret("").String() != "empty" {
+		t.Errorf("empty secret prints %q", secret.NewSecret(""))
 	}
 }
 
@@ -56,13 +57,13 @@ func TestInspect(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	cases := []struct {
 		name        string
-		tok         Token
+		tok         secret.Token
 		wantExpired bool
 		wantErr     bool
 	}{
 		{name: "valid", tok: issue(t, testSecretA, now.Add(time.Hour))},
 		{name: "expired", tok: issue(t, testSecretA, now.Add(-time.Second)), wantExpired: true},
-		{name: "garbage", tok: NewToken("not.a.jwt"), wantErr: true},
+		{name: "garbage", tok: secret.NewToken("not.a.jwt"), wantErr: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,7 +85,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestForgeriesAndWhichSecret(t *testing.T) {
-	a, b := NewSecret(testSecretA), NewSecret(testSecretB)
+	a, b := secret.NewSecret(testSecretA), secret.NewSecret(testSecretB)
 	orig := issue(t, testSecretA, time.Now().Add(time.Hour))
 	candidates := []NamedSecret{{Label: "old", Secret: b}, {Label: "current", Secret: a}}
 
@@ -115,7 +116,7 @@ func TestForgeriesAndWhichSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !SignedWith(empty, NewSecret("")) || SignedWith(empty, a) {
+	if !SignedWith(empty, secret.NewSecret("")) || SignedWith(empty, a) {
 		t.Error("empty-key token is not signed with the empty key alone")
 	}
 
@@ -140,11 +141,11 @@ func TestForgeriesAndWhichSecret(t *testing.T) {
 }
 
 func TestGomegaFormattingShowsNoValue(t *testing.T) {
-	s := NewSecret(testSecretA)
+	s := secret.NewSecret(testSecretA)
 	tok := issue(t, testSecretA, time.Now().Add(time.Hour))
 	r := passed("ok", nil)
 	r.session = &Session{Access: tok, Refresh: tok}
-	for _, v := range []any{s, tok, *r.session, r, []Secret{s}, map[string]Token{"t": tok}} {
+	for _, v := range []any{s, tok, *r.session, r, []secret.Secret{s}, map[string]secret.Token{"t": tok}} {
 		out := format.Object(v, 0)
 		if strings.Contains(out, testSecretA) || strings.Contains(out, tok.Reveal()) {
 			t.Errorf("gomega formatting leaks: %s", out)

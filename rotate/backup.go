@@ -10,8 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // SecretsAPI is the Secrets Manager calls the backup and the journal make,
@@ -72,7 +71,7 @@ type Backup struct {
 // twice, while the same value written again later (a rollback followed by
 // a new rotation) gets a new token: on AWS a token naming an existing
 // version is ignored, which would leave the labels where they were.
-func (b Backup) Store(ctx context.Context, old, next probes.Secret) error {
+func (b Backup) Store(ctx context.Context, old, next secret.Secret) error {
 	// A short old secret is still backed up: rotating away from a legacy
 	// short secret must be possible (Previous refuses to hand it back for a
 	// rollback). The new one must be full length.
@@ -116,13 +115,13 @@ func (b Backup) Store(ctx context.Context, old, next probes.Secret) error {
 // currentOrCreate returns the backup's AWSCURRENT value and version,
 // creating the secret with old when it does not exist. A secret that
 // exists with no value has nothing current.
-func (b Backup) currentOrCreate(ctx context.Context, old probes.Secret) (probes.Secret, string, error) {
+func (b Backup) currentOrCreate(ctx context.Context, old secret.Secret) (secret.Secret, string, error) {
 	current, version, err := b.get(ctx, StageCurrent)
 	if !errors.Is(err, ErrNoBackup) {
 		return current, version, err
 	}
 	if exists, err := b.exists(ctx); err != nil || exists {
-		return probes.Secret{}, "", err
+		return secret.Secret{}, "", err
 	}
 	version, err = b.create(ctx, old)
 	var taken *types.ResourceExistsException
@@ -132,11 +131,11 @@ func (b Backup) currentOrCreate(ctx context.Context, old probes.Secret) (probes.
 		// what it left.
 		current, version, err = b.get(ctx, StageCurrent)
 		if errors.Is(err, ErrNoBackup) {
-			return probes.Secret{}, "", nil
+			return secret.Secret{}, "", nil
 		}
 		return current, version, err
 	case err != nil:
-		return probes.Secret{}, "", err
+		return secret.Secret{}, "", err
 	}
 	return old, version, nil
 }
@@ -144,12 +143,12 @@ func (b Backup) currentOrCreate(ctx context.Context, old probes.Secret) (probes.
 // Current returns the backup's AWSCURRENT secret: the new one of the last
 // rotation stored. ErrNoBackup when there is none, ErrBadBackup when it is
 // empty or short.
-func (b Backup) Current(ctx context.Context) (probes.Secret, error) { return b.read(ctx, StageCurrent) }
+func (b Backup) Current(ctx context.Context) (secret.Secret, error) { return b.read(ctx, StageCurrent) }
 
 // Previous returns the backup's AWSPREVIOUS secret: the old one of the
 // last rotation stored, the one a rollback restores. ErrNoBackup when
 // there is none, ErrBadBackup when it is empty or short.
-func (b Backup) Previous(ctx context.Context) (probes.Secret, error) {
+func (b Backup) Previous(ctx context.Context) (secret.Secret, error) {
 	return b.read(ctx, StagePrevious)
 }
 
@@ -159,40 +158,40 @@ func (b Backup) Previous(ctx context.Context) (probes.Secret, error) {
 // and never write it: the scheduled probe checks a legacy short secret's
 // grace period with it. Missing: ErrNoBackup. Current and Previous, which
 // feed writes, refuse short values.
-func (b Backup) Stored(ctx context.Context, stage string) (probes.Secret, error) {
+func (b Backup) Stored(ctx context.Context, stage string) (secret.Secret, error) {
 	s, _, err := b.get(ctx, stage)
 	return s, err
 }
 
-func (b Backup) read(ctx context.Context, stage string) (probes.Secret, error) {
+func (b Backup) read(ctx context.Context, stage string) (secret.Secret, error) {
 	s, _, err := b.get(ctx, stage)
 	if err != nil {
-		return probes.Secret{}, err
+		return secret.Secret{}, err
 	}
 	if n := len(s.Reveal()); n < MinSecretBytes {
-		return probes.Secret{}, fmt.Errorf("backup %s %s is %s (%d bytes, at least %d needed): %w",
+		return secret.Secret{}, fmt.Errorf("backup %s %s is %s (%d bytes, at least %d needed): %w",
 			b.Name, stage, s, n, MinSecretBytes, ErrBadBackup)
 	}
 	return s, nil
 }
 
 // get returns the value at stage and its version id, whatever its length.
-func (b Backup) get(ctx context.Context, stage string) (probes.Secret, string, error) {
+func (b Backup) get(ctx context.Context, stage string) (secret.Secret, string, error) {
 	out, err := b.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 		SecretId: aws.String(b.Name), VersionStage: aws.String(stage),
 	})
 	var notFound *types.ResourceNotFoundException
 	switch {
 	case errors.As(err, &notFound):
-		return probes.Secret{}, "", fmt.Errorf("%w in %s (%s): %w", ErrNoBackup, b.Name, stage, notFound)
+		return secret.Secret{}, "", fmt.Errorf("%w in %s (%s): %w", ErrNoBackup, b.Name, stage, notFound)
 	case err != nil:
-		return probes.Secret{}, "", fmt.Errorf("reading %s of backup %s: %w", stage, b.Name, err)
+		return secret.Secret{}, "", fmt.Errorf("reading %s of backup %s: %w", stage, b.Name, err)
 	}
 	value := aws.ToString(out.SecretString)
 	if out.SecretString == nil {
 		value = string(out.SecretBinary)
 	}
-	return probes.NewSecret(value), aws.ToString(out.VersionId), nil
+	return secret.NewSecret(value), aws.ToString(out.VersionId), nil
 }
 
 // Exists reports whether the backup secret exists (perhaps with no value).
@@ -213,7 +212,7 @@ func (b Backup) exists(ctx context.Context) (bool, error) {
 
 // create creates the backup secret holding s as AWSCURRENT and returns the
 // version id.
-func (b Backup) create(ctx context.Context, s probes.Secret) (string, error) {
+func (b Backup) create(ctx context.Context, s secret.Secret) (string, error) {
 	out, err := b.API.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name:               aws.String(b.Name),
 		Description:        aws.String("valine-check: JWT secret backup (AWSCURRENT = new, AWSPREVIOUS = old) and rotation journal (tags)"),
@@ -228,7 +227,7 @@ func (b Backup) create(ctx context.Context, s probes.Secret) (string, error) {
 
 // put makes s the backup's AWSCURRENT, replacing version after, and
 // returns the new version id.
-func (b Backup) put(ctx context.Context, s probes.Secret, after string) (string, error) {
+func (b Backup) put(ctx context.Context, s secret.Secret, after string) (string, error) {
 	out, err := b.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId:           aws.String(b.Name),
 		SecretString:       aws.String(string(s.Reveal())),
@@ -241,7 +240,7 @@ func (b Backup) put(ctx context.Context, s probes.Secret, after string) (string,
 }
 
 // check reads both stages back: Store succeeds only on what is there.
-func (b Backup) check(ctx context.Context, old, next probes.Secret) error {
+func (b Backup) check(ctx context.Context, old, next secret.Secret) error {
 	current, _, err := b.get(ctx, StageCurrent)
 	if err != nil {
 		return fmt.Errorf("reading the backup back: %w", err)
@@ -259,7 +258,7 @@ func (b Backup) check(ctx context.Context, old, next probes.Secret) error {
 
 // requestToken is the ClientRequestToken (64 hex digits) of writing s over
 // version after: derived from s's fingerprint, never its value.
-func requestToken(s probes.Secret, after string) string {
+func requestToken(s secret.Secret, after string) string {
 	sum := sha256.Sum256([]byte("valine-check backup v1\x00" + s.Fingerprint() + "\x00" + after))
 	return hex.EncodeToString(sum[:])
 }

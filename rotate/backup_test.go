@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -53,11 +53,11 @@ func putSecret(t *testing.T, c *secretsmanager.Client, name, value string) {
 	}
 }
 
-func reveal(s probes.Secret) string { return string(s.Reveal()) }
+func reveal(s secret.Secret) string { return string(s.Reveal()) }
 
 // wantStored checks the backup's AWSCURRENT and AWSPREVIOUS, read through
 // Current and Previous.
-func wantStored(t *testing.T, b rotate.Backup, current, previous probes.Secret) {
+func wantStored(t *testing.T, b rotate.Backup, current, previous secret.Secret) {
 	t.Helper()
 	cur, err := b.Current(t.Context())
 	if err != nil {
@@ -91,24 +91,24 @@ func TestBackupStoreConvergesFromEveryState(t *testing.T) {
 	cases := []struct {
 		name string
 		// setup builds the starting state from old and new.
-		setup               func(t *testing.T, c *secretsmanager.Client, name string, old, next probes.Secret)
+		setup               func(t *testing.T, c *secretsmanager.Client, name string, old, next secret.Secret)
 		wantCreate, wantPut int
 	}{
 		{
 			name:       "secret missing",
-			setup:      func(*testing.T, *secretsmanager.Client, string, probes.Secret, probes.Secret) {},
+			setup:      func(*testing.T, *secretsmanager.Client, string, secret.Secret, secret.Secret) {},
 			wantCreate: 1, wantPut: 1,
 		},
 		{
 			name: "current is old",
-			setup: func(t *testing.T, c *secretsmanager.Client, name string, old, _ probes.Secret) {
+			setup: func(t *testing.T, c *secretsmanager.Client, name string, old, _ secret.Secret) {
 				createSecret(t, c, name, aws.String(reveal(old)))
 			},
 			wantPut: 1,
 		},
 		{
 			name: "current is old over an older previous",
-			setup: func(t *testing.T, c *secretsmanager.Client, name string, old, _ probes.Secret) {
+			setup: func(t *testing.T, c *secretsmanager.Client, name string, old, _ secret.Secret) {
 				createSecret(t, c, name, aws.String(reveal(other)))
 				putSecret(t, c, name, reveal(old))
 			},
@@ -116,14 +116,14 @@ func TestBackupStoreConvergesFromEveryState(t *testing.T) {
 		},
 		{
 			name: "current is new over previous old: nothing to do",
-			setup: func(t *testing.T, c *secretsmanager.Client, name string, old, next probes.Secret) {
+			setup: func(t *testing.T, c *secretsmanager.Client, name string, old, next secret.Secret) {
 				createSecret(t, c, name, aws.String(reveal(old)))
 				putSecret(t, c, name, reveal(next))
 			},
 		},
 		{
 			name: "current is new over another previous",
-			setup: func(t *testing.T, c *secretsmanager.Client, name string, _, next probes.Secret) {
+			setup: func(t *testing.T, c *secretsmanager.Client, name string, _, next secret.Secret) {
 				createSecret(t, c, name, aws.String(reveal(other)))
 				putSecret(t, c, name, reveal(next))
 			},
@@ -131,21 +131,21 @@ func TestBackupStoreConvergesFromEveryState(t *testing.T) {
 		},
 		{
 			name: "current is another secret",
-			setup: func(t *testing.T, c *secretsmanager.Client, name string, _, _ probes.Secret) {
+			setup: func(t *testing.T, c *secretsmanager.Client, name string, _, _ secret.Secret) {
 				createSecret(t, c, name, aws.String(reveal(other)))
 			},
 			wantPut: 2,
 		},
 		{
 			name: "current is short",
-			setup: func(t *testing.T, c *secretsmanager.Client, name string, _, _ probes.Secret) {
+			setup: func(t *testing.T, c *secretsmanager.Client, name string, _, _ secret.Secret) {
 				createSecret(t, c, name, aws.String("too-short"))
 			},
 			wantPut: 2,
 		},
 		{
 			name: "secret exists without a value",
-			setup: func(t *testing.T, c *secretsmanager.Client, name string, _, _ probes.Secret) {
+			setup: func(t *testing.T, c *secretsmanager.Client, name string, _, _ secret.Secret) {
 				createSecret(t, c, name, nil)
 			},
 			wantPut: 2,
@@ -192,7 +192,7 @@ func TestBackupStoreAcrossRotations(t *testing.T) {
 	t.Parallel()
 	_, b, _ := newBackup(t)
 	a, bb, c := mustSecret(t), mustSecret(t), mustSecret(t)
-	for i, step := range []struct{ old, next probes.Secret }{
+	for i, step := range []struct{ old, next secret.Secret }{
 		{a, bb}, // rotate a → b
 		{bb, a}, // roll back, recorded as b → a: a comes back
 		{a, c},  // rotate a → c
@@ -210,19 +210,19 @@ func TestBackupStoreAcrossRotations(t *testing.T) {
 func TestBackupStoreRefusesBeforeAnyCall(t *testing.T) {
 	t.Parallel()
 	good, other := mustSecret(t), mustSecret(t)
-	short := probes.NewSecret("only-31-bytes-long-0123456789ab")
+	short := secret.NewSecret("only-31-bytes-long-0123456789ab")
 	if len(short.Reveal()) != rotate.MinSecretBytes-1 {
 		t.Fatalf("short secret is %d bytes", len(short.Reveal()))
 	}
 	cases := []struct {
 		name      string
-		old, next probes.Secret
+		old, next secret.Secret
 		want      error
 	}{
-		{"empty old", probes.Secret{}, good, rotate.ErrEmptySecret},
-		{"empty new", good, probes.Secret{}, rotate.ErrShortSecret},
+		{"empty old", secret.Secret{}, good, rotate.ErrEmptySecret},
+		{"empty new", good, secret.Secret{}, rotate.ErrShortSecret},
 		{"short new", good, short, rotate.ErrShortSecret},
-		{"old equals new", good, probes.NewSecret(reveal(good)), rotate.ErrReusedSecret},
+		{"old equals new", good, secret.NewSecret(reveal(good)), rotate.ErrReusedSecret},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -256,16 +256,16 @@ func TestBackupReads(t *testing.T) {
 
 	cases := []struct {
 		name    string
-		read    func(context.Context) (probes.Secret, error)
-		want    probes.Secret
+		read    func(context.Context) (secret.Secret, error)
+		want    secret.Secret
 		wantErr error
 	}{
 		{"current", b.Current, next, nil},
 		{"previous", b.Previous, old, nil},
-		{"current of a missing secret", missing.Current, probes.Secret{}, rotate.ErrNoBackup},
-		{"previous of a missing secret", missing.Previous, probes.Secret{}, rotate.ErrNoBackup},
-		{"previous of a one-version secret", onlyCurrent.Previous, probes.Secret{}, rotate.ErrNoBackup},
-		{"short current", shortCurrent.Current, probes.Secret{}, rotate.ErrBadBackup},
+		{"current of a missing secret", missing.Current, secret.Secret{}, rotate.ErrNoBackup},
+		{"previous of a missing secret", missing.Previous, secret.Secret{}, rotate.ErrNoBackup},
+		{"previous of a one-version secret", onlyCurrent.Previous, secret.Secret{}, rotate.ErrNoBackup},
+		{"short current", shortCurrent.Current, secret.Secret{}, rotate.ErrBadBackup},
 		{"previous under a short current", shortCurrent.Previous, old, nil},
 	}
 	for _, tc := range cases {

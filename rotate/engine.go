@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -78,7 +79,7 @@ type Outcome struct {
 }
 
 // secretPair is what a phase puts on every function.
-type secretPair struct{ primary, secondary probes.Secret }
+type secretPair struct{ primary, secondary secret.Secret }
 
 // Which names one of a rotation's secrets: what a phase puts where.
 type Which int
@@ -107,15 +108,15 @@ func PhaseHolds(p Phase) (primary, secondary Which) {
 }
 
 // target is PhaseHolds with the secrets of a rotation from old to next.
-func target(p Phase, old, next probes.Secret) secretPair {
-	pick := func(w Which) probes.Secret {
+func target(p Phase, old, next secret.Secret) secretPair {
+	pick := func(w Which) secret.Secret {
 		switch w {
 		case WhichOld:
 			return old
 		case WhichNew:
 			return next
 		}
-		return probes.Secret{}
+		return secret.Secret{}
 	}
 	primary, secondary := PhaseHolds(p)
 	return secretPair{pick(primary), pick(secondary)}
@@ -257,7 +258,7 @@ func (e *Engine) apply(ctx context.Context, j Journal, pair secretPair) (err err
 // secretsOf reads old and new from the backup and checks them against the
 // journal's fingerprints: the engine never writes a secret the journal does
 // not vouch for.
-func (e *Engine) secretsOf(ctx context.Context, j Journal) (old, next probes.Secret, err error) {
+func (e *Engine) secretsOf(ctx context.Context, j Journal) (old, next secret.Secret, err error) {
 	if old, err = e.Backup.Previous(ctx); err != nil {
 		return old, next, fmt.Errorf("reading the previous secret from backup %s: %w", e.Backup.Name, err)
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -105,7 +105,7 @@ func TestEngineAuditTrail(t *testing.T) {
 		t.Errorf("audit file: %v, mode %v; want 0600", err, fi.Mode().Perm())
 	}
 
-	secrets := []probes.Secret{r.old, aNext, bNext}
+	secrets := []secret.Secret{r.old, aNext, bNext}
 	r.wantNoLeak(t, "the audit file", raw, secrets...)
 	r.wantNoLeak(t, "the progress output", r.progress.String(), secrets...)
 	r.wantNoLeak(t, "the plans", strings.Join(plans, "\n"), secrets...)

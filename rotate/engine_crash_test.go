@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -283,7 +283,7 @@ func (r *fleetRig) wantOnlyBackedUpSecrets(t *testing.T) {
 				continue
 			}
 			if s != reveal(current) && s != reveal(previous) {
-				t.Errorf("%s: %s is %s, which the backup (current %s, previous %s) does not hold", fn, v, probes.Fingerprint(s), current, previous)
+				t.Errorf("%s: %s is %s, which the backup (current %s, previous %s) does not hold", fn, v, secret.Fingerprint(s), current, previous)
 			}
 		}
 	}
@@ -306,13 +306,13 @@ func (r *fleetRig) wantEnd(t *testing.T, end rotate.Phase) {
 	switch end {
 	case rotate.PhaseGrace:
 		r.wantFleet(t, next, old)
-		r.wantTokens(t, map[string]probes.Secret{"old": old, "new": next}, nil)
+		r.wantTokens(t, map[string]secret.Secret{"old": old, "new": next}, nil)
 	case rotate.PhaseCompleted:
-		r.wantFleet(t, next, probes.Secret{})
-		r.wantTokens(t, map[string]probes.Secret{"new": next}, map[string]probes.Secret{"old": old})
+		r.wantFleet(t, next, secret.Secret{})
+		r.wantTokens(t, map[string]secret.Secret{"new": next}, map[string]secret.Secret{"old": old})
 	case rotate.PhaseRolledBack, rotate.PhaseAbandoned:
-		r.wantFleet(t, old, probes.Secret{})
-		r.wantTokens(t, map[string]probes.Secret{"old": old}, map[string]probes.Secret{"new": next})
+		r.wantFleet(t, old, secret.Secret{})
+		r.wantTokens(t, map[string]secret.Secret{"old": old}, map[string]secret.Secret{"new": next})
 	default:
 		t.Fatalf("wantEnd: %s is not where an operation ends", end)
 	}

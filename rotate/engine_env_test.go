@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -58,7 +58,7 @@ func TestEngineKeepsEveryOtherVariableWhileAnotherWriterRaces(t *testing.T) {
 		on  int64
 		run func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error)
 		// want returns the fleet's expected primary and secondary.
-		want func(t *testing.T, r *fleetRig, j rotate.Journal) (primary, secondary probes.Secret)
+		want func(t *testing.T, r *fleetRig, j rotate.Journal) (primary, secondary secret.Secret)
 		end  rotate.Phase
 	}{
 		{
@@ -145,17 +145,17 @@ func rotateIn(mode rotate.Mode) func(t *testing.T, r *fleetRig, e *rotate.Engine
 
 // The fleet's state at the end of each kind of operation, from the backup
 // (which the journal vouches for).
-func grace(t *testing.T, r *fleetRig, j rotate.Journal) (probes.Secret, probes.Secret) {
+func grace(t *testing.T, r *fleetRig, j rotate.Journal) (secret.Secret, secret.Secret) {
 	old, next := r.journalSecrets(t, j)
 	return next, old
 }
 
-func completed(t *testing.T, r *fleetRig, j rotate.Journal) (probes.Secret, probes.Secret) {
+func completed(t *testing.T, r *fleetRig, j rotate.Journal) (secret.Secret, secret.Secret) {
 	_, next := r.journalSecrets(t, j)
-	return next, probes.Secret{}
+	return next, secret.Secret{}
 }
 
-func rolledBack(t *testing.T, r *fleetRig, j rotate.Journal) (probes.Secret, probes.Secret) {
+func rolledBack(t *testing.T, r *fleetRig, j rotate.Journal) (secret.Secret, secret.Secret) {
 	old, _ := r.journalSecrets(t, j)
-	return old, probes.Secret{}
+	return old, secret.Secret{}
 }

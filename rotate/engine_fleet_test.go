@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -123,5 +123,5 @@ func TestEngineChecksTheEnvironmentLimitBeforeAnyWrite(t *testing.T) {
 	if _, err := r.rollback(t, r.engine()); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
-	r.wantFleet(t, r.old, probes.Secret{})
+	r.wantFleet(t, r.old, secret.Secret{})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -78,8 +79,8 @@ func TestEngineDoesNotRollBackForPreExistingFindings(t *testing.T) {
 					t.Errorf("the error does not name the findings and that nothing was undone: %v", err)
 				}
 				old, next := r.journalSecrets(t, out.Journal)
-				r.wantFleet(t, next, probes.Secret{})
-				r.wantTokens(t, map[string]probes.Secret{"new": next}, map[string]probes.Secret{"old": old})
+				r.wantFleet(t, next, secret.Secret{})
+				r.wantTokens(t, map[string]secret.Secret{"new": next}, map[string]secret.Secret{"old": old})
 
 				// The baseline saw them, and the journal keeps its verdicts.
 				if out.Baseline == nil || out.Journal.Baseline["security-hs384-hs512"] != probes.Fail || out.Journal.Baseline["security-no-exp"] != probes.Fail ||
@@ -136,7 +137,7 @@ func TestEngineActsOnAFindingTheChangeCaused(t *testing.T) {
 		if out.Journal.Phase != rotate.PhaseRolledBack {
 			t.Fatalf("phase %s, want rolled-back", out.Journal.Phase)
 		}
-		r.wantFleet(t, r.old, probes.Secret{})
+		r.wantFleet(t, r.old, secret.Secret{})
 	})
 	t.Run("emergency stops and keeps the new secret", func(t *testing.T) {
 		t.Parallel()
@@ -155,8 +156,8 @@ func TestEngineActsOnAFindingTheChangeCaused(t *testing.T) {
 			t.Fatalf("journal %s, verification %q; want applied, failed", st.Journal.Phase, st.Journal.Verification)
 		}
 		_, next := r.journalSecrets(t, st.Journal)
-		r.wantFleet(t, next, probes.Secret{})
-		r.wantTokens(t, map[string]probes.Secret{"new": next}, map[string]probes.Secret{"leaked": r.old})
+		r.wantFleet(t, next, secret.Secret{})
+		r.wantTokens(t, map[string]secret.Secret{"new": next}, map[string]secret.Secret{"leaked": r.old})
 		if !strings.Contains(r.progress.String(), "never restores the compromised secret") {
 			t.Errorf("the output does not say why nothing was undone:\n%s", r.progress.String())
 		}
@@ -268,7 +269,7 @@ func TestEngineRefusesBeforeAnyWriteWhenTheProbeCannotLogIn(t *testing.T) {
 			writes := r.awsWrites()
 			wrong := func(e *rotate.Engine) {
 				v := r.verifier()
-				v.Config.ProbePassword = probes.NewSecret("not-the-password")
+				v.Config.ProbePassword = secret.NewSecret("not-the-password")
 				e.Verifier = v
 			}
 			_, err := r.rotate(t, r.engine(wrong), mode, rotate.RotateOptions{})
@@ -296,7 +297,7 @@ func TestEngineRefusesBeforeAnyWriteWhenTheProbeCannotLogIn(t *testing.T) {
 			t.Errorf("no loud warning about the baseline:\n%s", r.progress.String())
 		}
 		_, next := r.journalSecrets(t, out.Journal)
-		r.wantFleet(t, next, probes.Secret{})
+		r.wantFleet(t, next, secret.Secret{})
 		if out.Journal.Phase != rotate.PhaseApplied || out.Journal.Verification != rotate.VerificationPending {
 			t.Errorf("phase %s, verification %q", out.Journal.Phase, out.Journal.Verification)
 		}
@@ -424,7 +425,7 @@ func TestEngineRollbackAndAuditOfEveryWrite(t *testing.T) {
 		if !errors.Is(err, rotate.ErrVerificationFailed) || out.Journal.Phase != rotate.PhaseRolledBack {
 			t.Fatalf("Rollback: %v, phase %s; want ErrVerificationFailed, rolled-back", err, out.Journal.Phase)
 		}
-		r.wantFleet(t, r.old, probes.Secret{})
+		r.wantFleet(t, r.old, secret.Secret{})
 	})
 	t.Run("refused zero-downtime proof", func(t *testing.T) {
 		t.Parallel()

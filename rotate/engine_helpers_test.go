@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -114,7 +115,7 @@ type rigOptions struct {
 type fleetRig struct {
 	w          *testbed.World
 	opts       rigOptions
-	old        probes.Secret // the fleet's secret at start
+	old        secret.Secret // the fleet's secret at start
 	backupName string
 	sm         *secretsmanager.Client // the engine's (marked, fast retries)
 	lambda     *lambda.Client         // the engine's (marked, fast retries)
@@ -157,7 +158,7 @@ func newFleetRig(t *testing.T, o rigOptions) *fleetRig {
 	r := &fleetRig{
 		w:          w,
 		opts:       o,
-		old:        probes.NewSecret(w.InitialSecret()),
+		old:        secret.NewSecret(w.InitialSecret()),
 		backupName: "valine-eng-" + rand.Text()[:16],
 		sm: secretsmanager.NewFromConfig(w.AWS, func(so *secretsmanager.Options) {
 			so.AppID = engineAppID
@@ -221,7 +222,7 @@ func (r *fleetRig) setFault(fn func(*http.Request) *testbed.Fault) {
 func (r *fleetRig) verifier() rotate.ProbeVerifier {
 	v := rotate.ProbeVerifier{
 		Target: probes.Target{API: r.client()},
-		Config: probes.Config{ProbeEmail: r.w.ProbeEmail, ProbePassword: probes.NewSecret(r.w.ProbePassword)},
+		Config: probes.Config{ProbeEmail: r.w.ProbeEmail, ProbePassword: secret.NewSecret(r.w.ProbePassword)},
 		Runner: probes.Runner{CheckTimeout: 2 * time.Second, Convergence: r.opts.convergence, RetryInterval: 20 * time.Millisecond, MaxRetryInterval: 100 * time.Millisecond},
 	}
 	if r.opts.logs {
@@ -355,7 +356,7 @@ func (r *fleetRig) wantEnvsEqual(t *testing.T, want map[string]map[string]string
 func mapDiff(want, got map[string]string) string {
 	// Fingerprints only: a failing test must not print a secret or
 	// DATABASE_URL's password either.
-	show := func(_, v string) string { return probes.Fingerprint(v) }
+	show := func(_, v string) string { return secret.Fingerprint(v) }
 	var b strings.Builder
 	for k, v := range want {
 		g, ok := got[k]
@@ -376,12 +377,12 @@ func mapDiff(want, got map[string]string) string {
 
 // wantFleet checks that every function holds primary and, when it is not
 // empty, secondary; an empty secondary means the variable is absent.
-func (r *fleetRig) wantFleet(t *testing.T, primary, secondary probes.Secret) {
+func (r *fleetRig) wantFleet(t *testing.T, primary, secondary secret.Secret) {
 	t.Helper()
 	p := r.w.Profile
 	for fn, env := range r.envs(t) {
 		if got := env[p.SecretVar]; got != reveal(primary) {
-			t.Errorf("%s: %s is %s, want %s", fn, p.SecretVar, probes.Fingerprint(got), primary)
+			t.Errorf("%s: %s is %s, want %s", fn, p.SecretVar, secret.Fingerprint(got), primary)
 		}
 		if p.SecondaryVar == "" {
 			continue
@@ -389,9 +390,9 @@ func (r *fleetRig) wantFleet(t *testing.T, primary, secondary probes.Secret) {
 		got, present := env[p.SecondaryVar]
 		switch {
 		case secondary.IsEmpty() && present:
-			t.Errorf("%s: %s is %s, want it absent", fn, p.SecondaryVar, probes.Fingerprint(got))
+			t.Errorf("%s: %s is %s, want it absent", fn, p.SecondaryVar, secret.Fingerprint(got))
 		case !secondary.IsEmpty() && got != reveal(secondary):
-			t.Errorf("%s: %s is %s, want %s", fn, p.SecondaryVar, probes.Fingerprint(got), secondary)
+			t.Errorf("%s: %s is %s, want %s", fn, p.SecondaryVar, secret.Fingerprint(got), secondary)
 		}
 	}
 }
@@ -403,10 +404,10 @@ func (r *fleetRig) wantNoShortSecret(t *testing.T) {
 	p := r.w.Profile
 	for fn, env := range r.envs(t) {
 		if v := env[p.SecretVar]; len(v) < rotate.MinSecretBytes {
-			t.Errorf("%s: %s holds %d bytes (%s)", fn, p.SecretVar, len(v), probes.Fingerprint(v))
+			t.Errorf("%s: %s holds %d bytes (%s)", fn, p.SecretVar, len(v), secret.Fingerprint(v))
 		}
 		if v, ok := env[p.SecondaryVar]; p.SecondaryVar != "" && ok && len(v) < rotate.MinSecretBytes {
-			t.Errorf("%s: %s holds %d bytes (%s)", fn, p.SecondaryVar, len(v), probes.Fingerprint(v))
+			t.Errorf("%s: %s holds %d bytes (%s)", fn, p.SecondaryVar, len(v), secret.Fingerprint(v))
 		}
 	}
 }
@@ -422,7 +423,7 @@ func (r *fleetRig) status(t *testing.T) rotate.Status {
 }
 
 // backupSecrets reads the backup's AWSCURRENT and AWSPREVIOUS.
-func (r *fleetRig) backupSecrets(t *testing.T) (current, previous probes.Secret) {
+func (r *fleetRig) backupSecrets(t *testing.T) (current, previous secret.Secret) {
 	t.Helper()
 	b := r.engine().Backup
 	current, err := b.Current(t.Context())
@@ -439,10 +440,10 @@ func (r *fleetRig) backupSecrets(t *testing.T) (current, previous probes.Secret)
 // accepted forges a token from a fresh login's claims, signed with key,
 // and reports whether the profile endpoint accepts it; an answer that is
 // neither acceptance nor the profile's rejection fails the test.
-func (r *fleetRig) accepted(t *testing.T, key probes.Secret) bool {
+func (r *fleetRig) accepted(t *testing.T, key secret.Secret) bool {
 	t.Helper()
 	c := r.client()
-	s, err := c.Login(t.Context(), r.w.ProbeEmail, probes.NewSecret(r.w.ProbePassword))
+	s, err := c.Login(t.Context(), r.w.ProbeEmail, secret.NewSecret(r.w.ProbePassword))
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
@@ -463,7 +464,7 @@ func (r *fleetRig) accepted(t *testing.T, key probes.Secret) bool {
 }
 
 // wantTokens checks which of the secrets the API honours.
-func (r *fleetRig) wantTokens(t *testing.T, accepted map[string]probes.Secret, refused map[string]probes.Secret) {
+func (r *fleetRig) wantTokens(t *testing.T, accepted map[string]secret.Secret, refused map[string]secret.Secret) {
 	t.Helper()
 	for name, key := range accepted {
 		if !r.accepted(t, key) {
@@ -481,7 +482,7 @@ func (r *fleetRig) wantTokens(t *testing.T, accepted map[string]probes.Secret, r
 // from the backup, and checks that the backup agrees with the journal:
 // AWSCURRENT the new secret, AWSPREVIOUS the old one, swapped once a
 // rollback has restored the old one (AWSCURRENT names what the fleet holds).
-func (r *fleetRig) journalSecrets(t *testing.T, j rotate.Journal) (old, next probes.Secret) {
+func (r *fleetRig) journalSecrets(t *testing.T, j rotate.Journal) (old, next secret.Secret) {
 	t.Helper()
 	current, previous := r.backupSecrets(t)
 	if j.Phase == rotate.PhaseRolledBack {
@@ -525,7 +526,7 @@ var jwtShape = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9
 // wantNoLeak checks that no text holds a secret value, the probe user's
 // password, the value of another variable (DATABASE_URL, its password…),
 // or a token.
-func (r *fleetRig) wantNoLeak(t *testing.T, where string, text string, secrets ...probes.Secret) {
+func (r *fleetRig) wantNoLeak(t *testing.T, where string, text string, secrets ...secret.Secret) {
 	t.Helper()
 	values := map[string]string{
 		"the initial secret":      reveal(r.old),
@@ -548,7 +549,7 @@ func (r *fleetRig) wantNoLeak(t *testing.T, where string, text string, secrets .
 		}
 	}
 	if tok := jwtShape.FindString(text); tok != "" {
-		t.Errorf("%s holds a token (%s)", where, probes.Fingerprint(tok))
+		t.Errorf("%s holds a token (%s)", where, secret.Fingerprint(tok))
 	}
 }
 

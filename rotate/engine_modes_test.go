@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
@@ -64,7 +65,7 @@ func TestEngineModesEndToEnd(t *testing.T) {
 					t.Errorf("status in grace: remaining %s, unfinished %v", st.GraceRemaining, st.Unfinished())
 				}
 				r.wantFleet(t, next, old)
-				r.wantTokens(t, map[string]probes.Secret{"old": old, "new": next}, nil)
+				r.wantTokens(t, map[string]secret.Secret{"old": old, "new": next}, nil)
 
 				// Before the deadline finalize refuses and changes nothing.
 				updates, envs := r.updates(), r.envs(t)
@@ -87,16 +88,16 @@ func TestEngineModesEndToEnd(t *testing.T) {
 					if out.Journal.Phase != rotate.PhaseCompleted || out.Journal.ID != j.ID {
 						t.Errorf("Finalize ended rotation %s in phase %s, want %s completed", out.Journal.ID, out.Journal.Phase, j.ID)
 					}
-					r.wantFleet(t, next, probes.Secret{})
-					r.wantTokens(t, map[string]probes.Secret{"new": next}, map[string]probes.Secret{"old": old})
+					r.wantFleet(t, next, secret.Secret{})
+					r.wantTokens(t, map[string]secret.Secret{"new": next}, map[string]secret.Secret{"old": old})
 					r.wantOthersKept(t, nil)
 				}
 			} else {
 				if j.Phase != rotate.PhaseCompleted {
 					t.Fatalf("%s ended in phase %s, want completed", tc.mode, j.Phase)
 				}
-				r.wantFleet(t, next, probes.Secret{})
-				r.wantTokens(t, map[string]probes.Secret{"new": next}, map[string]probes.Secret{"old": old})
+				r.wantFleet(t, next, secret.Secret{})
+				r.wantTokens(t, map[string]secret.Secret{"new": next}, map[string]secret.Secret{"old": old})
 			}
 
 			out, err = r.rollback(t, r.engine())
@@ -106,8 +107,8 @@ func TestEngineModesEndToEnd(t *testing.T) {
 			if out.Journal.Phase != rotate.PhaseRolledBack || out.Journal.ID != j.ID {
 				t.Errorf("Rollback ended rotation %s in phase %s, want %s rolled-back", out.Journal.ID, out.Journal.Phase, j.ID)
 			}
-			r.wantFleet(t, old, probes.Secret{})
-			r.wantTokens(t, map[string]probes.Secret{"old": old}, map[string]probes.Secret{"new": next})
+			r.wantFleet(t, old, secret.Secret{})
+			r.wantTokens(t, map[string]secret.Secret{"old": old}, map[string]secret.Secret{"new": next})
 			r.wantOthersKept(t, nil)
 			// The backup's stages name what the fleet holds: AWSCURRENT is
 			// the restored secret, AWSPREVIOUS the one rolled back from.
@@ -123,7 +124,7 @@ func TestEngineModesEndToEnd(t *testing.T) {
 			if n := r.updates() - updates; n != 0 {
 				t.Errorf("a refused rollback made %d UpdateFunctionConfiguration calls", n)
 			}
-			r.wantFleet(t, old, probes.Secret{})
+			r.wantFleet(t, old, secret.Secret{})
 			// The front's watch saw the engine's writes (every rotation and
 			// rollback write went past its checks).
 			if n := r.writes.checked(); n < 2*len(r.w.Functions) {
@@ -153,18 +154,18 @@ func TestEngineRotatesAgainAfterEachEnding(t *testing.T) {
 	if _, err := r.rollback(t, r.engine()); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
-	r.wantFleet(t, next1, probes.Secret{})
+	r.wantFleet(t, next1, secret.Secret{})
 
 	third := r.mustRotate(t, rotate.ModeEmergency, rotate.PhaseCompleted)
 	prev3, next3 := r.journalSecrets(t, third.Journal)
 	if !prev3.Equal(next1) || next3.Equal(next2) {
 		t.Errorf("third rotation backs up %s → %s; want it to start from %s", prev3, next3, next1)
 	}
-	r.wantFleet(t, next3, probes.Secret{})
+	r.wantFleet(t, next3, secret.Secret{})
 	if st := r.status(t); !st.Journal.GraceDeadline.IsZero() || st.Journal.ID != third.Journal.ID {
 		t.Errorf("journal of %s carries grace deadline %s left over from the zero-downtime rotation", st.Journal.ID, st.Journal.GraceDeadline)
 	}
-	r.wantTokens(t, map[string]probes.Secret{"third": next3}, map[string]probes.Secret{"first": next1, "second": next2, "initial": r.old})
+	r.wantTokens(t, map[string]secret.Secret{"third": next3}, map[string]secret.Secret{"first": next1, "second": next2, "initial": r.old})
 	r.wantOthersKept(t, nil)
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
@@ -37,11 +38,11 @@ func TestEngineRefusesBeforeTheFirstWrite(t *testing.T) {
 			}},
 		{name: "a new secret with whitespace", mode: rotate.ModeMaintenance, want: rotate.ErrSecretShape, says: "whitespace",
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
-				return nil, rotate.RotateOptions{New: probes.NewSecret(strings.Repeat("k", 40) + "\n")}
+				return nil, rotate.RotateOptions{New: secret.NewSecret(strings.Repeat("k", 40) + "\n")}
 			}},
 		{name: "a new secret that is not UTF-8", mode: rotate.ModeMaintenance, want: rotate.ErrSecretShape, says: "UTF-8",
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
-				return nil, rotate.RotateOptions{New: probes.NewSecret(strings.Repeat("k", 40) + "\xff\xfe")}
+				return nil, rotate.RotateOptions{New: secret.NewSecret(strings.Repeat("k", 40) + "\xff\xfe")}
 			}},
 		{name: "the secret a rollback just withdrew", mode: rotate.ModeMaintenance, want: rotate.ErrReusedSecret,
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
@@ -89,7 +90,7 @@ func TestEngineDryRunReportsAnOverflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.rebase(t)
-	long := probes.NewSecret(strings.Repeat("L", 100))
+	long := secret.NewSecret(strings.Repeat("L", 100))
 	out, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{DryRun: true, New: long})
 	if !errors.Is(err, rotate.ErrEnvTooLarge) || !out.DryRun {
 		t.Fatalf("dry run with a new secret that overflows: %v (dry run %v)", err, out.DryRun)

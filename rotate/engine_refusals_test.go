@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -39,7 +40,7 @@ func TestEngineRefusesZeroDowntimeWithoutDualSecretSupport(t *testing.T) {
 			t.Errorf("status: phase %s, unfinished %v, %s", st.Journal.Phase, st.Unfinished(), st.Drift)
 		}
 		r.wantEnvsEqual(t, r.before)
-		r.wantTokens(t, map[string]probes.Secret{"old": r.old}, nil)
+		r.wantTokens(t, map[string]secret.Secret{"old": r.old}, nil)
 
 		// Abandoned is over: rollback has nothing to do, maintenance goes ahead.
 		if _, err := r.rollback(t, r.engine()); !errors.Is(err, rotate.ErrNothingToRollBack) {
@@ -120,7 +121,7 @@ func TestEngineNeverWritesAnEmptyOrShortSecret(t *testing.T) {
 		run   func(t *testing.T, r *fleetRig) error
 		want  error // nil: any error
 	}{
-		{"new secret short", nil, maintenance(rotate.RotateOptions{New: probes.NewSecret(strings.Repeat("k", rotate.MinSecretBytes-1))}), rotate.ErrShortSecret},
+		{"new secret short", nil, maintenance(rotate.RotateOptions{New: secret.NewSecret(strings.Repeat("k", rotate.MinSecretBytes-1))}), rotate.ErrShortSecret},
 		{"new secret equal to the current", nil, func(t *testing.T, r *fleetRig) error {
 			return maintenance(rotate.RotateOptions{New: r.old})(t, r)
 		}, rotate.ErrReusedSecret},
@@ -128,7 +129,7 @@ func TestEngineNeverWritesAnEmptyOrShortSecret(t *testing.T) {
 			return maintenance(rotate.RotateOptions{New: r.old})(t, r)
 		}, rotate.ErrReusedSecret},
 		{"zero-downtime with a short new secret", nil, func(t *testing.T, r *fleetRig) error {
-			_, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{New: probes.NewSecret("hunter2")})
+			_, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{New: secret.NewSecret("hunter2")})
 			return err
 		}, rotate.ErrShortSecret},
 		{"fleet primary empty", setPrimary(aws.String("")), maintenance(rotate.RotateOptions{}), rotate.ErrEmptySecret},
@@ -272,9 +273,9 @@ func TestEngineRollsBackAFailedVerification(t *testing.T) {
 			case tc.onNew && tc.secondary:
 				r.wantFleet(t, next, old)
 			case tc.onNew:
-				r.wantFleet(t, next, probes.Secret{})
+				r.wantFleet(t, next, secret.Secret{})
 			default:
-				r.wantFleet(t, old, probes.Secret{})
+				r.wantFleet(t, old, secret.Secret{})
 			}
 			r.wantOthersKept(t, nil)
 		})
@@ -304,7 +305,7 @@ func TestEngineRefusalSurvivesAStop(t *testing.T) {
 				t.Errorf("re-run: phase %s, %v; want abandoned, ErrNoDualSecret", out.Journal.Phase, err)
 			}
 			r.wantEnvsEqual(t, r.before)
-			r.wantTokens(t, map[string]probes.Secret{"old": r.old}, nil)
+			r.wantTokens(t, map[string]secret.Secret{"old": r.old}, nil)
 		})
 	}
 }

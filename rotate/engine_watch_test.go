@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
@@ -48,7 +49,7 @@ func (v oldTokensKeepArriving) Verify(ctx context.Context, ver rotate.Verificati
 	rep := v.ProbeVerifier.Verify(ctx, ver)
 	old := ver.Old
 	c := v.r.client()
-	s, err := c.Login(ctx, v.r.w.ProbeEmail, probes.NewSecret(v.r.w.ProbePassword))
+	s, err := c.Login(ctx, v.r.w.ProbeEmail, secret.NewSecret(v.r.w.ProbePassword))
 	if err == nil {
 		if tok, err := probes.Resign(s.Access, old); err == nil {
 			for range v.n {

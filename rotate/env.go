@@ -16,8 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // LambdaAPI is the Lambda calls rotation makes, with the SDK's exact
@@ -180,7 +179,7 @@ func redactValues(err error, envs ...map[string]string) error {
 	if err == nil {
 		return nil
 	}
-	red := probes.NewRedactor()
+	red := secret.NewRedactor()
 	for _, env := range envs {
 		for _, v := range env {
 			red.Add(v)

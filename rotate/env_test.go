@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -32,7 +32,7 @@ func start(t *testing.T, opts testbed.Options) (*testbed.World, *lambda.Client) 
 	return w, lambda.NewFromConfig(w.AWS)
 }
 
-func mustSecret(t *testing.T) probes.Secret {
+func mustSecret(t *testing.T) secret.Secret {
 	t.Helper()
 	s, err := rotate.GenerateSecret()
 	if err != nil {
@@ -55,14 +55,14 @@ func TestUpdateEnvKeepsEveryOtherVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, old := mustSecret(t), probes.NewSecret(w.InitialSecret())
+	next, old := mustSecret(t), secret.NewSecret(w.InitialSecret())
 	for _, step := range []struct {
 		name                 string
-		primary, secondary   probes.Secret
+		primary, secondary   secret.Secret
 		wantPrimary, wantSec string
 	}{
 		{"stage", next, old, string(next.Reveal()), string(old.Reveal())},
-		{"finalize", next, probes.Secret{}, string(next.Reveal()), ""},
+		{"finalize", next, secret.Secret{}, string(next.Reveal()), ""},
 	} {
 		got, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, step.primary, step.secondary), rotate.EnvUpdate{})
 		if err != nil {
@@ -81,7 +81,7 @@ func TestUpdateEnvKeepsEveryOtherVariable(t *testing.T) {
 			}
 		}
 		if stored[w.Profile.SecretVar] != step.wantPrimary || stored[w.Profile.SecondaryVar] != step.wantSec {
-			t.Errorf("%s: secrets are %s / %s", step.name, probes.Fingerprint(stored[w.Profile.SecretVar]), probes.Fingerprint(stored[w.Profile.SecondaryVar]))
+			t.Errorf("%s: secrets are %s / %s", step.name, secret.Fingerprint(stored[w.Profile.SecretVar]), secret.Fingerprint(stored[w.Profile.SecondaryVar]))
 		}
 		if _, present := stored[w.Profile.SecondaryVar]; step.wantSec == "" && present {
 			t.Errorf("%s: secondary variable left in place", step.name)
@@ -123,7 +123,7 @@ func TestUpdateEnvKeepsAConcurrentWritersChange(t *testing.T) {
 		}
 	}}
 	next := mustSecret(t)
-	if _, err := rotate.UpdateEnv(t.Context(), racer, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}), rotate.EnvUpdate{}); err != nil {
+	if _, err := rotate.UpdateEnv(t.Context(), racer, w.Function, rotate.SetSecrets(w.Profile, next, secret.Secret{}), rotate.EnvUpdate{}); err != nil {
 		t.Fatal(err)
 	}
 	env, _, err := w.Env(t.Context(), w.Function)
@@ -152,7 +152,7 @@ func TestUpdateEnvWaitsOutAnUpdateInProgress(t *testing.T) {
 		return nil
 	})
 	next := mustSecret(t)
-	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}), rotate.EnvUpdate{Backoff: time.Millisecond}); err != nil {
+	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, secret.Secret{}), rotate.EnvUpdate{Backoff: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	if env, _, _ := w.Env(t.Context(), w.Function); env[w.Profile.SecretVar] != string(next.Reveal()) {
@@ -161,7 +161,7 @@ func TestUpdateEnvWaitsOutAnUpdateInProgress(t *testing.T) {
 
 	// A conflict that never clears gives up, bounded, with the typed error.
 	conflicts.Store(-1000)
-	_, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, mustSecret(t), probes.Secret{}), rotate.EnvUpdate{Backoff: time.Millisecond, Deadline: 200 * time.Millisecond})
+	_, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, mustSecret(t), secret.Secret{}), rotate.EnvUpdate{Backoff: time.Millisecond, Deadline: 200 * time.Millisecond})
 	var busy *types.ResourceConflictException
 	if !errors.As(err, &busy) {
 		t.Errorf("want ResourceConflictException after giving up, got %v", err)
@@ -177,7 +177,7 @@ func TestUpdateEnvRefusesBeforeAnyCall(t *testing.T) {
 		change func(map[string]string) error
 		want   error
 	}{
-		{"empty primary", rotate.SetSecrets(w.Profile, probes.Secret{}, probes.Secret{}), rotate.ErrEmptySecret},
+		{"empty primary", rotate.SetSecrets(w.Profile, secret.Secret{}, secret.Secret{}), rotate.ErrEmptySecret},
 		{"over 4 KB", func(env map[string]string) error { env["BLOB"] = huge; return nil }, rotate.ErrEnvTooLarge},
 	}
 	for _, tc := range cases {
@@ -217,14 +217,14 @@ func TestUpdateEnvNeverPassesOnAValueQuotedByLambda(t *testing.T) {
 	t.Parallel()
 	w, lc := start(t, testbed.Options{ExtraEnv: map[string]string{"DATABASE_URL": `postgres://valine:p"ss\w0rd@db/valine`}})
 	next := mustSecret(t)
-	_, err := rotate.UpdateEnv(t.Context(), quotingLambda{lc}, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}), rotate.EnvUpdate{})
+	_, err := rotate.UpdateEnv(t.Context(), quotingLambda{lc}, w.Function, rotate.SetSecrets(w.Profile, next, secret.Secret{}), rotate.EnvUpdate{})
 	var invalid *types.InvalidParameterValueException
 	if !errors.As(err, &invalid) {
 		t.Fatalf("the typed error must still be reachable: %v", err)
 	}
 	for _, v := range []string{string(next.Reveal()), w.InitialSecret(), `p"ss\w0rd`, `p\"ss\\w0rd`} {
 		if strings.Contains(err.Error(), v) {
-			t.Errorf("the error passes on a value (%s): %v", probes.Fingerprint(v), probes.Fingerprint(err.Error()))
+			t.Errorf("the error passes on a value (%s): %v", secret.Fingerprint(v), secret.Fingerprint(err.Error()))
 		}
 	}
 	if !strings.Contains(err.Error(), "[redacted]") {
@@ -259,7 +259,7 @@ func TestUpdateEnvRedactsEveryEscapedFormLambdaQuotes(t *testing.T) {
 	t.Parallel()
 	const password = "s3cr/t&pässword"
 	w, lc := start(t, testbed.Options{ExtraEnv: map[string]string{"DATABASE_URL": "postgres://valine:" + password + "@db.internal:5432/valine"}})
-	_, err := rotate.UpdateEnv(t.Context(), otherEncoderLambda{lc}, w.Function, rotate.SetSecrets(w.Profile, mustSecret(t), probes.Secret{}), rotate.EnvUpdate{})
+	_, err := rotate.UpdateEnv(t.Context(), otherEncoderLambda{lc}, w.Function, rotate.SetSecrets(w.Profile, mustSecret(t), secret.Secret{}), rotate.EnvUpdate{})
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -269,7 +269,7 @@ func TestUpdateEnvRedactsEveryEscapedFormLambdaQuotes(t *testing.T) {
 		}
 	}
 	if !strings.Contains(err.Error(), "[redacted]") {
-		t.Errorf("nothing was redacted: %s", probes.Fingerprint(err.Error()))
+		t.Errorf("nothing was redacted: %s", secret.Fingerprint(err.Error()))
 	}
 }
 
@@ -287,7 +287,7 @@ func TestUpdateEnvOutlastsABusyWriter(t *testing.T) {
 		return nil
 	})
 	next := mustSecret(t)
-	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}),
+	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, secret.Secret{}),
 		rotate.EnvUpdate{Backoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}); err != nil {
 		t.Fatalf("UpdateEnv against a busy writer: %v", err)
 	}
@@ -306,7 +306,7 @@ func TestUpdateEnvMeasuresAsLambdaDoes(t *testing.T) {
 	query := strings.Repeat("a=1&", 250) + "<b>" // 1,003 bytes; 4,500 with HTML escapes
 	w, lc := start(t, testbed.Options{ExtraEnv: map[string]string{"QUERY": query}})
 	next := mustSecret(t)
-	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, probes.Secret{}), rotate.EnvUpdate{}); err != nil {
+	if _, err := rotate.UpdateEnv(t.Context(), lc, w.Function, rotate.SetSecrets(w.Profile, next, secret.Secret{}), rotate.EnvUpdate{}); err != nil {
 		t.Fatalf("a 1 KB environment refused: %v", err)
 	}
 	if env, _, _ := w.Env(t.Context(), w.Function); env["QUERY"] != query || env[w.Profile.SecretVar] != string(next.Reveal()) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -201,7 +202,7 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 // back from (which the next rotation then may not reuse). A legacy secret
 // shorter than MinSecretBytes is never stored as current: the backup then
 // keeps its stages, and says so.
-func (e *Engine) recordRollback(ctx context.Context, restored, removed probes.Secret) error {
+func (e *Engine) recordRollback(ctx context.Context, restored, removed secret.Secret) error {
 	if len(restored.Reveal()) < MinSecretBytes {
 		e.say("warning: the restored secret %s is shorter than %d bytes, so backup %s keeps AWSCURRENT %s", restored, MinSecretBytes, e.Backup.Name, removed)
 		return nil

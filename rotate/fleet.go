@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -34,7 +35,7 @@ type FunctionState struct {
 	ARN string
 	// Primary and Secondary are the values of the profile's secret
 	// variables (empty when absent).
-	Primary, Secondary probes.Secret
+	Primary, Secondary secret.Secret
 	// HasPrimaryVar and HasSecondaryVar say the variables are present, even
 	// if empty.
 	HasPrimaryVar, HasSecondaryVar bool
@@ -102,10 +103,10 @@ func functionState(fn string, cfg *lambda.GetFunctionConfigurationOutput, p prob
 	}
 	var v string
 	v, st.HasPrimaryVar = env[p.SecretVar]
-	st.Primary = probes.NewSecret(v)
+	st.Primary = secret.NewSecret(v)
 	if p.SecondaryVar != "" {
 		v, st.HasSecondaryVar = env[p.SecondaryVar]
-		st.Secondary = probes.NewSecret(v)
+		st.Secondary = secret.NewSecret(v)
 	}
 	st.OtherVars = len(env) - boolCount(st.HasPrimaryVar, st.HasSecondaryVar)
 	size, err := envSize(env)
@@ -187,7 +188,7 @@ func (d Drift) String() string {
 	}
 	anySecondary := false
 	for _, g := range d.Groups {
-		anySecondary = anySecondary || g.Secondary != probes.Fingerprint("")
+		anySecondary = anySecondary || g.Secondary != secret.Fingerprint("")
 	}
 	parts := make([]string, len(d.Groups))
 	for i, g := range d.Groups {
@@ -201,7 +202,7 @@ func (d Drift) String() string {
 }
 
 func secondaryPhrase(fp string) string {
-	if fp == probes.Fingerprint("") {
+	if fp == secret.Fingerprint("") {
 		return "no secondary"
 	}
 	return "secondary " + fp
@@ -218,9 +219,9 @@ func plural(n int, noun string) string {
 // whether there is such a pair (the fleet is not empty and does not
 // drift). A consistent fleet may still hold an empty primary: callers that
 // write check IsEmpty.
-func (f FleetState) Secrets() (primary, secondary probes.Secret, ok bool) {
+func (f FleetState) Secrets() (primary, secondary secret.Secret, ok bool) {
 	if len(f.Functions) == 0 || !f.Drift().Consistent {
-		return probes.Secret{}, probes.Secret{}, false
+		return secret.Secret{}, secret.Secret{}, false
 	}
 	return f.Functions[0].Primary, f.Functions[0].Secondary, true
 }

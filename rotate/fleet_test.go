@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -365,7 +366,7 @@ func TestInspect(t *testing.T) {
 			if len(fs.Functions) != len(order) {
 				t.Fatalf("%d states, want %d", len(fs.Functions), len(order))
 			}
-			initial := probes.NewSecret(w.InitialSecret())
+			initial := secret.NewSecret(w.InitialSecret())
 			for i, st := range fs.Functions {
 				env, rev := envOf(t, w, order[i])
 				if st.Name != order[i] {
@@ -374,7 +375,7 @@ func TestInspect(t *testing.T) {
 				if !st.Primary.Equal(initial) || !st.HasPrimaryVar {
 					t.Errorf("%s: primary %s (present %v), want %s", st.Name, st.Primary, st.HasPrimaryVar, initial)
 				}
-				wantSecondary, wantHas := probes.Secret{}, false
+				wantSecondary, wantHas := secret.Secret{}, false
 				if tt.secondary && st.Name == fleet[1] {
 					wantSecondary, wantHas = second, true
 				}
@@ -423,7 +424,7 @@ func TestDriftOnTheTestbed(t *testing.T) {
 	_, fleet := fleetNames("drift", "auth", "profiles", "media")
 	w, lc := start(t, testbed.Options{Functions: fleet, ExtraEnv: extra})
 	p := w.Profile
-	initial := probes.NewSecret(w.InitialSecret())
+	initial := secret.NewSecret(w.InitialSecret())
 	var outputs []string
 	record := func(v ...any) {
 		for _, x := range v {
@@ -490,8 +491,8 @@ func TestDriftOnTheTestbed(t *testing.T) {
 
 func TestDriftGroups(t *testing.T) {
 	t.Parallel()
-	a, b, c := probes.NewSecret("secret-a"), probes.NewSecret("secret-b"), probes.NewSecret("secret-c")
-	fn := func(name string, primary, secondary probes.Secret) rotate.FunctionState {
+	a, b, c := secret.NewSecret("secret-a"), secret.NewSecret("secret-b"), secret.NewSecret("secret-c")
+	fn := func(name string, primary, secondary secret.Secret) rotate.FunctionState {
 		return rotate.FunctionState{Name: name, Primary: primary, Secondary: secondary}
 	}
 	tests := []struct {
@@ -506,10 +507,10 @@ func TestDriftGroups(t *testing.T) {
 			fmt.Sprintf("1 function (primary %s, secondary %s)", a.Fingerprint(), b.Fingerprint())},
 		{"staged fleet agrees", []rotate.FunctionState{fn("x", a, b), fn("y", a, b)}, true, [][]string{{"x", "y"}},
 			fmt.Sprintf("all 2 functions agree (primary %s, secondary %s)", a.Fingerprint(), b.Fingerprint())},
-		{"secondary differs only", []rotate.FunctionState{fn("x", a, b), fn("y", a, probes.Secret{})}, false, nil,
+		{"secondary differs only", []rotate.FunctionState{fn("x", a, b), fn("y", a, secret.Secret{})}, false, nil,
 			fmt.Sprintf("DRIFT: 1 function on primary %[1]s, no secondary (y); 1 function on primary %[1]s, secondary %[2]s (x)", a.Fingerprint(), b.Fingerprint())},
-		{"largest group first", []rotate.FunctionState{fn("x", c, probes.Secret{}), fn("y", a, probes.Secret{}), fn("z", a, probes.Secret{})}, false, [][]string{{"y", "z"}, {"x"}}, ""},
-		{"empty primary is a group", []rotate.FunctionState{fn("x", a, probes.Secret{}), fn("y", probes.Secret{}, probes.Secret{})}, false, nil, ""},
+		{"largest group first", []rotate.FunctionState{fn("x", c, secret.Secret{}), fn("y", a, secret.Secret{}), fn("z", a, secret.Secret{})}, false, [][]string{{"y", "z"}, {"x"}}, ""},
+		{"empty primary is a group", []rotate.FunctionState{fn("x", a, secret.Secret{}), fn("y", secret.Secret{}, secret.Secret{})}, false, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -537,7 +538,7 @@ func TestDriftGroups(t *testing.T) {
 			if tt.str != "" && d.String() != tt.str {
 				t.Errorf("String() = %q, want %q", d.String(), tt.str)
 			}
-			for _, s := range []probes.Secret{a, b, c} {
+			for _, s := range []secret.Secret{a, b, c} {
 				if strings.Contains(d.String(), string(s.Reveal())) {
 					t.Errorf("String() leaks a value: %s", d)
 				}
@@ -592,10 +593,10 @@ func TestHeadroomMatchesWhatStagingAccepts(t *testing.T) {
 			if got := (rotate.FleetState{Functions: fs.Functions[:1]}).Headroom(p, 44, true); got != 0 {
 				t.Errorf("Headroom() of the exactly-full function = %d, want 0", got)
 			}
-			old := probes.NewSecret(w.InitialSecret())
+			old := secret.NewSecret(w.InitialSecret())
 			secondary := old
 			if p.SecondaryVar == "" {
-				secondary = probes.Secret{}
+				secondary = secret.Secret{}
 			}
 			stage := rotate.SetSecrets(p, mustSecret(t), secondary)
 			if _, err := rotate.UpdateEnv(t.Context(), lc, fleet[0], stage, rotate.EnvUpdate{}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -55,7 +56,7 @@ type gate struct {
 // rotation replaces a leaked secret even while the API is down; a rollback
 // undoes a change that may have broken it), where the failure is a loud
 // warning and the verification afterwards decides.
-func (e *Engine) runBaseline(ctx context.Context, current probes.Secret, goAhead func(login probes.Result) (bool, string)) (*gate, *probes.Report, error) {
+func (e *Engine) runBaseline(ctx context.Context, current secret.Secret, goAhead func(login probes.Result) (bool, string)) (*gate, *probes.Report, error) {
 	g := &gate{deliberate: &probes.DeliberateLog{}}
 	if e.Verifier == nil {
 		return g, nil, nil
@@ -87,9 +88,9 @@ func (e *Engine) runBaseline(ctx context.Context, current probes.Secret, goAhead
 // oldRefresh is the baseline's refresh token when it was signed with the
 // secret the change replaced, so it is a refresh token from before the
 // change; otherwise none (the probe forges one from old).
-func (g *gate) oldRefresh(old probes.Secret) probes.Token {
+func (g *gate) oldRefresh(old secret.Secret) secret.Token {
 	if g.session.Refresh.IsEmpty() || !probes.SignedWith(g.session.Refresh, old) {
-		return probes.Token{}
+		return secret.Token{}
 	}
 	return g.session.Refresh
 }
@@ -111,7 +112,7 @@ func (g *gate) findingsError() error {
 }
 
 // verify runs a verification and judges it against the baseline.
-func (e *Engine) verify(ctx context.Context, g *gate, expect probes.Expect, old, current probes.Secret) (probes.Report, probes.Judgement) {
+func (e *Engine) verify(ctx context.Context, g *gate, expect probes.Expect, old, current secret.Secret) (probes.Report, probes.Judgement) {
 	rep := e.Verifier.Verify(ctx, Verification{Expect: expect, Old: old, Current: current,
 		OldRefresh: g.oldRefresh(old), Since: g.since, Deliberate: g.deliberate})
 	return rep, rep.JudgeAgainst(g.baseline)

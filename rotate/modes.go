@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -33,7 +34,7 @@ type RotateOptions struct {
 	// is done; they never roll anything back.
 	FailOnFindings bool
 	// New is the new secret; empty means generate one.
-	New probes.Secret
+	New secret.Secret
 }
 
 // Rotate runs a rotation in mode, or, when the journal shows an unfinished
@@ -221,7 +222,7 @@ func orDash(s string) string {
 }
 
 // baselineMessage says what the baseline found, for the audit.
-func baselineMessage(rep *probes.Report, current probes.Secret) string {
+func baselineMessage(rep *probes.Report, current secret.Secret) string {
 	if rep == nil {
 		return "no verifier: no baseline"
 	}
@@ -234,7 +235,7 @@ func baselineMessage(rep *probes.Report, current probes.Secret) string {
 
 // plan checks everything that can be checked before a change and says what
 // the rotation would do.
-func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt RotateOptions) (plan []string, fs FleetState, old, next probes.Secret, err error) {
+func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt RotateOptions) (plan []string, fs FleetState, old, next secret.Secret, err error) {
 	fs, err = Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
 	if err != nil {
 		return nil, fs, old, next, fmt.Errorf("inspecting the fleet: %w", err)
@@ -326,7 +327,7 @@ func (e *Engine) grace(ctx context.Context, mode Mode, asked time.Duration) time
 // run drives the journal's phase to the end of the operation: each phase
 // first puts its target state on every function (idempotent, so a resumed
 // phase converges), then does its work and moves on.
-func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, g *gate, opt RotateOptions) (out Outcome, err error) {
+func (e *Engine) run(ctx context.Context, j Journal, old, next secret.Secret, g *gate, opt RotateOptions) (out Outcome, err error) {
 	defer func() { out.Journal = j }() // whichever way it ends, report the last phase
 	if g.since.IsZero() {
 		// The log window of this run's verifications starts before its
@@ -428,7 +429,7 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next probes.Secret, g 
 // restored); a login the change broke rolls back too; anything that could
 // not tell leaves the harmless probing state with the verification
 // pending. done reports that the operation ends here.
-func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next probes.Secret, g *gate) (done bool, err error) {
+func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next secret.Secret, g *gate) (done bool, err error) {
 	rep := e.Verifier.Honours(ctx, next, g.deliberate)
 	if ctx.Err() != nil {
 		return true, e.pending(ctx, j, "", &rep)
@@ -465,7 +466,7 @@ func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next probe
 // verificationFailed acts on a verification that found a failure the
 // change caused: it rolls back, unless told not to or the rotation is an
 // emergency, which never restores the compromised secret by itself.
-func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next probes.Secret, g *gate, rep probes.Report, noRollback bool) error {
+func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next secret.Secret, g *gate, rep probes.Report, noRollback bool) error {
 	failure := fmt.Errorf("%w in phase %s: %s", ErrVerificationFailed, j.Phase, rep.Gate.Summary())
 	what := failure.Error()
 	switch {
@@ -509,7 +510,7 @@ func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next p
 // functions is rolled back (an emergency is not: the compromised secret is
 // never restored by itself); if that fails too, the journal keeps the
 // phase and the next run resumes it. Either way the error says so.
-func (e *Engine) applyFailed(ctx context.Context, j *Journal, old, next probes.Secret, cause error) error {
+func (e *Engine) applyFailed(ctx context.Context, j *Journal, old, next secret.Secret, cause error) error {
 	if ctx.Err() != nil {
 		// Interrupted while updating: nothing failed, the journal keeps the
 		// phase, and a re-run puts its state on every function.

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -122,7 +123,7 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 // is accepted, and removes it again, whatever happened in between. Each
 // write is audited. Only the API's rejection of the token is a "no"; a
 // proof that could not tell says so.
-func (e *Engine) proveSecondary(ctx context.Context, primary probes.Secret) probes.Result {
+func (e *Engine) proveSecondary(ctx context.Context, primary secret.Secret) probes.Result {
 	res := func(o probes.Outcome, format string, args ...any) probes.Result {
 		return probes.Result{Name: "zero-downtime", Outcome: o, Reason: fmt.Sprintf(format, args...), Attempts: 1}
 	}
@@ -140,11 +141,11 @@ func (e *Engine) proveSecondary(ctx context.Context, primary probes.Secret) prob
 	}
 	e.audit(Journal{}, "preflight", "ok", fmt.Sprintf("setting a throwaway %s=%s on %d functions to prove the API honours it", e.Profile.SecondaryVar, throwaway, len(e.Fleet)), nil)
 	if err := e.apply(ctx, Journal{}, secretPair{primary, throwaway}); err != nil {
-		_ = e.apply(context.WithoutCancel(ctx), Journal{}, secretPair{primary, probes.Secret{}})
+		_ = e.apply(context.WithoutCancel(ctx), Journal{}, secretPair{primary, secret.Secret{}})
 		return res(probes.Error, "setting a throwaway secondary (lambda:UpdateFunctionConfiguration): %v", err)
 	}
 	rep := e.Verifier.Honours(ctx, throwaway, nil)
-	if err := e.apply(context.WithoutCancel(ctx), Journal{}, secretPair{primary, probes.Secret{}}); err != nil {
+	if err := e.apply(context.WithoutCancel(ctx), Journal{}, secretPair{primary, secret.Secret{}}); err != nil {
 		return res(probes.Error, "removing the throwaway secondary %s failed: %v; remove %s by hand", throwaway, err, e.Profile.SecondaryVar)
 	}
 	e.audit(Journal{}, "preflight", "ok", fmt.Sprintf("removed the throwaway %s from %d functions", e.Profile.SecondaryVar, len(e.Fleet)), nil)

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -83,7 +84,7 @@ func benchmarkRotate(b *testing.B, fleet int) {
 		Verifier: rotate.ProbeVerifier{
 			Target: probes.Target{API: &probes.Client{BaseURL: w.APIURL, Profile: w.Profile},
 				Function: w.Function, Logs: cloudwatchlogs.NewFromConfig(w.AWS)},
-			Config: probes.Config{ProbeEmail: w.ProbeEmail, ProbePassword: probes.NewSecret(w.ProbePassword)},
+			Config: probes.Config{ProbeEmail: w.ProbeEmail, ProbePassword: secret.NewSecret(w.ProbePassword)},
 			Runner: probes.Runner{Convergence: 5 * time.Second, RetryInterval: 20 * time.Millisecond},
 		},
 	}

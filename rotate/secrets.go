@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -22,7 +23,7 @@ var ErrEmptySecret = errors.New("refusing to write an empty primary secret")
 // variable and, when secondary is not empty, its secondary variable; an
 // empty secondary removes the secondary variable. Every other variable is
 // left as it is.
-func SetSecrets(p probes.Profile, primary, secondary probes.Secret) func(map[string]string) error {
+func SetSecrets(p probes.Profile, primary, secondary secret.Secret) func(map[string]string) error {
 	return func(env map[string]string) error {
 		if primary.IsEmpty() {
 			return ErrEmptySecret
@@ -48,12 +49,12 @@ const generatedSecretLen = 44
 
 // GenerateSecret returns 32 bytes from crypto/rand, base64-encoded, as
 // `openssl rand -base64 32` does.
-func GenerateSecret() (probes.Secret, error) {
+func GenerateSecret() (secret.Secret, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return probes.Secret{}, fmt.Errorf("generating secret: %w", err)
+		return secret.Secret{}, fmt.Errorf("generating secret: %w", err)
 	}
-	return probes.NewSecret(base64.StdEncoding.EncodeToString(b)), nil
+	return secret.NewSecret(base64.StdEncoding.EncodeToString(b)), nil
 }
 
 // Refusals of a proposed new secret, before anything is written.
@@ -68,7 +69,7 @@ var (
 // break, a secret with a stray space), or equal to the current or the
 // previous secret (either may be empty when unknown; after a rollback the
 // previous one is the secret the rollback withdrew).
-func ValidateNew(next, current, previous probes.Secret) error {
+func ValidateNew(next, current, previous secret.Secret) error {
 	v := next.Reveal()
 	switch {
 	case len(v) < MinSecretBytes:

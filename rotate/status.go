@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -107,7 +108,7 @@ func mismatches(fs FleetState, j Journal, p probes.Profile) []Mismatch {
 	wantPrimary, wantSecondary := PhaseHolds(j.Phase)
 	var out []Mismatch
 	for _, f := range fs.Functions {
-		check := func(variable string, has bool, holds probes.Secret, want Which) {
+		check := func(variable string, has bool, holds secret.Secret, want Which) {
 			got := ""
 			if has {
 				got = holds.Fingerprint()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -14,13 +15,13 @@ type Verifier interface {
 	// Baseline runs probes.BaselineChecks (login, new-token-valid, refresh,
 	// the security battery) against the secret in force now, concurrently,
 	// recording its deliberate requests in d.
-	Baseline(ctx context.Context, current probes.Secret, d *probes.DeliberateLog) probes.Report
+	Baseline(ctx context.Context, current secret.Secret, d *probes.DeliberateLog) probes.Report
 	// Verify runs the after-rotation checks of v.
 	Verify(ctx context.Context, v Verification) probes.Report
 	// Honours proves, waiting for propagation, that the API accepts a token
 	// signed with key: a report of login and "secret-honoured". Its
 	// deliberate requests are recorded in d (nil: not recorded).
-	Honours(ctx context.Context, key probes.Secret, d *probes.DeliberateLog) probes.Report
+	Honours(ctx context.Context, key secret.Secret, d *probes.DeliberateLog) probes.Report
 	// RefreshLifetime is the lifetime of the refresh tokens the API issues,
 	// when it can be read from one (false when not).
 	RefreshLifetime(ctx context.Context) (time.Duration, bool)
@@ -31,10 +32,10 @@ type Verification struct {
 	// Expect is strict (old tokens refused) or grace (still accepted).
 	Expect probes.Expect
 	// Old is the secret the change replaced, Current the one now in force.
-	Old, Current probes.Secret
+	Old, Current secret.Secret
 	// OldRefresh is a refresh token issued before the change (the
 	// baseline's), tried across it; empty means forge one from Old.
-	OldRefresh probes.Token
+	OldRefresh secret.Token
 	// Since is the operation's first write: the log check reads from there
 	// to the end of the verification.
 	Since time.Time
@@ -53,10 +54,10 @@ type ProbeVerifier struct {
 }
 
 // Baseline runs the baseline checks against current.
-func (v ProbeVerifier) Baseline(ctx context.Context, current probes.Secret, d *probes.DeliberateLog) probes.Report {
+func (v ProbeVerifier) Baseline(ctx context.Context, current secret.Secret, d *probes.DeliberateLog) probes.Report {
 	cfg := v.Config
-	cfg.Expect, cfg.OldSecret, cfg.CurrentSecret = probes.Strict, probes.Secret{}, current
-	cfg.OldToken, cfg.OldRefresh = probes.Token{}, probes.Token{}
+	cfg.Expect, cfg.OldSecret, cfg.CurrentSecret = probes.Strict, secret.Secret{}, current
+	cfg.OldToken, cfg.OldRefresh = secret.Token{}, secret.Token{}
 	t := v.Target
 	t.Deliberate = d
 	return v.Runner.Run(ctx, probes.BaselineChecks(), t, cfg)
@@ -67,7 +68,7 @@ func (v ProbeVerifier) Baseline(ctx context.Context, current probes.Secret, d *p
 func (v ProbeVerifier) Verify(ctx context.Context, ver Verification) probes.Report {
 	cfg := v.Config
 	cfg.Expect, cfg.OldSecret, cfg.CurrentSecret = ver.Expect, ver.Old, ver.Current
-	cfg.OldToken, cfg.OldRefresh = probes.Token{}, ver.OldRefresh
+	cfg.OldToken, cfg.OldRefresh = secret.Token{}, ver.OldRefresh
 	cfg.LogsSince, cfg.LogsUntil, cfg.LogsThroughRun = ver.Since, time.Time{}, true
 	if cfg.LogsSince.IsZero() {
 		cfg.LogsSince = time.Now()
@@ -78,7 +79,7 @@ func (v ProbeVerifier) Verify(ctx context.Context, ver Verification) probes.Repo
 }
 
 // Honours runs login and a check that a token signed with key is accepted.
-func (v ProbeVerifier) Honours(ctx context.Context, key probes.Secret, d *probes.DeliberateLog) probes.Report {
+func (v ProbeVerifier) Honours(ctx context.Context, key secret.Secret, d *probes.DeliberateLog) probes.Report {
 	login, _ := probes.CatalogCheck("login")
 	t := v.Target
 	t.Deliberate = d

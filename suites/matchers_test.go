@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 )
@@ -83,10 +84,10 @@ func TestSpecsCatchFindings(t *testing.T) {
 				t.Fatalf("starting the testbed: %v", err)
 			}
 			defer w.Close()
-			tb := &localTestbed{world: w, current: probes.NewSecret(w.InitialSecret())}
+			tb := &localTestbed{world: w, current: secret.NewSecret(w.InitialSecret())}
 			in := tb.input(probes.Strict, time.Now())
 			if tt.password != "" {
-				in.Config.ProbePassword = probes.NewSecret(tt.password)
+				in.Config.ProbePassword = secret.NewSecret(tt.password)
 			}
 			rep, err := RunCheck(ctx, in, tt.check)
 			if err != nil {

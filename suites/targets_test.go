@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -86,10 +87,10 @@ func deploymentFromEnv(ctx context.Context, getenv func(string) string) (deploym
 	return deployment{in: Input{Target: target, Runner: runner, Config: probes.Config{
 		Expect:        expect,
 		ProbeEmail:    getenv(envProbeEmail),
-		ProbePassword: probes.NewSecret(getenv(envProbePassword)),
-		OldToken:      probes.NewToken(getenv(envOldToken)),
-		OldSecret:     probes.NewSecret(getenv(envOldSecret)),
-		CurrentSecret: probes.NewSecret(getenv(envSecret)),
+		ProbePassword: secret.NewSecret(getenv(envProbePassword)),
+		OldToken:      secret.NewToken(getenv(envOldToken)),
+		OldSecret:     secret.NewSecret(getenv(envOldSecret)),
+		CurrentSecret: secret.NewSecret(getenv(envSecret)),
 		LogsSince:     since,
 		LogsUntil:     now,
 	}}}, nil
@@ -136,7 +137,7 @@ func orDefault(v, def string) string {
 // one the new.
 type localTestbed struct {
 	world   *testbed.World
-	current probes.Secret
+	current secret.Secret
 }
 
 func startTestbed(ctx context.Context) (*localTestbed, error) {
@@ -192,8 +193,8 @@ func (tb *localTestbed) input(expect probes.Expect, since time.Time) Input {
 		Config: probes.Config{
 			Expect:        expect,
 			ProbeEmail:    w.ProbeEmail,
-			ProbePassword: probes.NewSecret(w.ProbePassword),
-			OldSecret:     probes.NewSecret(w.InitialSecret()),
+			ProbePassword: secret.NewSecret(w.ProbePassword),
+			OldSecret:     secret.NewSecret(w.InitialSecret()),
 			CurrentSecret: tb.current,
 			LogsSince:     since,
 		},

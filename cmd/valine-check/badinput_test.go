@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 )
@@ -133,7 +134,7 @@ func TestHelpStillWorks(t *testing.T) {
 // bad input (exit 2, one line), named by its fingerprint only.
 func TestTokenCommandsRefuseAMalformedToken(t *testing.T) {
 	t.Parallel()
-	good, err := probes.Forge(jwt.MapClaims{"sub": "u1"}, jwt.SigningMethodHS256, probes.NewSecret("a-secret-for-the-test-0123456789abcdef"))
+	good, err := probes.Forge(jwt.MapClaims{"sub": "u1"}, jwt.SigningMethodHS256, secret.NewSecret("a-secret-for-the-test-0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestTokenCommandsRefuseAMalformedToken(t *testing.T) {
 					runCLI(t, append(slices.Clone(env), "VALINE_TOKEN="+tok), "", "token", sub),
 					runCLI(t, env, tok+"\n", "token", sub),
 				} {
-					wantBadInput(t, run, "token:"+probes.Fingerprint(tok)+" is not a well-formed JWT", "valine-check token "+sub)
+					wantBadInput(t, run, "token:"+secret.Fingerprint(tok)+" is not a well-formed JWT", "valine-check token "+sub)
 					for _, part := range strings.Split(tok, ".") {
 						if len(part) > 3 && strings.Contains(run.stdout+run.stderr, part) {
 							t.Errorf("the output holds part of the token:\n%s", run)

@@ -8,8 +8,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // Secret-bearing inputs never come from arguments (they would show in ps and
@@ -57,18 +56,18 @@ func readSecretInputs(cCtx *cli.Context) (secretInputs, error) {
 	return in, nil
 }
 
-func (in secretInputs) secret(name string) probes.Secret { return probes.NewSecret(in.values[name]) }
+func (in secretInputs) secret(name string) secret.Secret { return secret.NewSecret(in.values[name]) }
 
 // redactor holds every secret input's value: nothing quoted from outside
 // (an API's answer, a log line) may carry one into the output.
-func (in secretInputs) redactor() *probes.Redactor {
-	r := probes.NewRedactor()
+func (in secretInputs) redactor() *secret.Redactor {
+	r := secret.NewRedactor()
 	for _, v := range in.values {
 		r.Add(v)
 	}
 	return r
 }
-func (in secretInputs) token(name string) probes.Token { return probes.NewToken(in.values[name]) }
+func (in secretInputs) token(name string) secret.Token { return secret.NewToken(in.values[name]) }
 
 // parseEnvLines reads KEY=VALUE lines; blank lines and # comments are
 // skipped. An error names the line by its number and never shows its text:

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 )
@@ -21,7 +22,7 @@ func insightsTraffic(t *testing.T, w *testbed.World, failures int) {
 		t.Fatal(err)
 	}
 	c := &probes.Client{BaseURL: w.APIURL, Profile: w.Profile}
-	s, err := c.Login(ctx, w.ProbeEmail, probes.NewSecret(w.ProbePassword))
+	s, err := c.Login(ctx, w.ProbeEmail, secret.NewSecret(w.ProbePassword))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/urfave/cli/v2"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -37,14 +38,14 @@ func assertNoLeak(t *testing.T, where, output string, known ...string) {
 	t.Helper()
 	for _, k := range known {
 		if k != "" && strings.Contains(output, k) {
-			t.Errorf("%s: a secret value (fingerprint %s) appears in the output", where, probes.Fingerprint(k))
+			t.Errorf("%s: a secret value (fingerprint %s) appears in the output", where, secret.Fingerprint(k))
 		}
 	}
 	if m := jwtShape.FindString(output); m != "" {
-		t.Errorf("%s: a token (%s) appears in the output", where, probes.NewToken(m))
+		t.Errorf("%s: a token (%s) appears in the output", where, secret.NewToken(m))
 	}
 	if m := base64Secret.FindString(output); m != "" {
-		t.Errorf("%s: a secret-shaped value (%s) appears in the output", where, probes.Fingerprint(m))
+		t.Errorf("%s: a secret-shaped value (%s) appears in the output", where, secret.Fingerprint(m))
 	}
 }
 
@@ -55,7 +56,7 @@ func TestNoCommandPrintsASecretOrToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A token the API really issued, for the token commands.
-	s, err := (&probes.Client{BaseURL: rw.w.APIURL, Profile: rw.w.Profile}).Login(t.Context(), rw.w.ProbeEmail, probes.NewSecret(rw.w.ProbePassword))
+	s, err := (&probes.Client{BaseURL: rw.w.APIURL, Profile: rw.w.Profile}).Login(t.Context(), rw.w.ProbeEmail, secret.NewSecret(rw.w.ProbePassword))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestNoCommandPrintsASecretOrToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !probes.SignedWith(probes.NewToken(strings.TrimSpace(string(forged))), probes.NewSecret(rw.old)) {
+	if !probes.SignedWith(secret.NewToken(strings.TrimSpace(string(forged))), secret.NewSecret(rw.old)) {
 		t.Error("token forge --with-old wrote a token not signed with the old secret")
 	}
 	if st, _ := os.Stat(filepath.Join(dir, "forged.jwt")); st.Mode().Perm() != 0o600 {
@@ -128,11 +129,11 @@ func TestNoCommandPrintsASecretOrToken(t *testing.T) {
 
 func forgeOld(t *testing.T, issued, old string) string {
 	t.Helper()
-	claims, err := probes.Claims(probes.NewToken(issued))
+	claims, err := probes.Claims(secret.NewToken(issued))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := probes.Forge(claims, jwt.SigningMethodHS256, probes.NewSecret(old))
+	tok, err := probes.Forge(claims, jwt.SigningMethodHS256, secret.NewSecret(old))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestFleetCommandsPrintNoSecret(t *testing.T) {
 	backup := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + strings.TrimSuffix(f.w.Functions[0], "auth")} // the prefix as typed
 	known := []string{f.w.InitialSecret(), f.w.ProbePassword, dbPassword, dbURL}
 	collect := func() {
-		for _, read := range []func(context.Context) (probes.Secret, error){backup.Current, backup.Previous} {
+		for _, read := range []func(context.Context) (secret.Secret, error){backup.Current, backup.Previous} {
 			if s, err := read(t.Context()); err == nil {
 				known = append(known, string(s.Reveal()))
 			}

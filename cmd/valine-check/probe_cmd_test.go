@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
@@ -35,7 +36,7 @@ func startProbeWorld(t *testing.T, opts testbed.Options) probeWorld {
 		t.Fatal(err)
 	}
 	backup := rotate.Backup{API: sm, Name: pw.backup}
-	old, next := probes.NewSecret(rw.old), probes.NewSecret(rw.new)
+	old, next := secret.NewSecret(rw.old), secret.NewSecret(rw.new)
 	if err := backup.Store(t.Context(), old, next); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func (pw probeWorld) wantNoSecrets(t *testing.T, got cliRun) {
 	t.Helper()
 	for _, s := range []string{pw.old, pw.new, pw.w.ProbePassword} {
 		if strings.Contains(got.stdout+got.stderr, s) {
-			t.Errorf("output holds a secret (fingerprint %s)", probes.Fingerprint(s))
+			t.Errorf("output holds a secret (fingerprint %s)", secret.Fingerprint(s))
 		}
 	}
 	if strings.Contains(got.stdout+got.stderr, "eyJ") {

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
@@ -123,7 +124,7 @@ type sandbox struct {
 	lambda    *lambda.Client
 	logs      *cloudwatchlogs.Client
 	auditPath string
-	old, new  probes.Secret
+	old, new  secret.Secret
 }
 
 // sandboxFleet names the sandbox's functions: an auth router (which the
@@ -139,7 +140,7 @@ func sandboxFleet() []string {
 // (strict mode verified) — forced, since nobody waits a week in a sandbox.
 // A profile without a secondary variable gets a maintenance rotation.
 func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) {
-	s.old = probes.NewSecret(s.world.InitialSecret())
+	s.old = secret.NewSecret(s.world.InitialSecret())
 	if err := s.world.SimulateUsers(ctx, 3); err != nil {
 		return nil, fmt.Errorf("simulating users before the rotation: %w", err)
 	}
@@ -156,7 +157,7 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 		Verifier: usersFirst{world: s.world, ProbeVerifier: rotate.ProbeVerifier{
 			Target: probes.Target{API: &probes.Client{BaseURL: s.world.APIURL, Profile: s.profile, UserAgent: "valine-check"},
 				Function: s.world.Function, Logs: s.logs},
-			Config: probes.Config{ProbeEmail: s.world.ProbeEmail, ProbePassword: probes.NewSecret(s.world.ProbePassword)},
+			Config: probes.Config{ProbeEmail: s.world.ProbeEmail, ProbePassword: secret.NewSecret(s.world.ProbePassword)},
 			Runner: probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger},
 		}},
 	}

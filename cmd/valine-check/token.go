@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/urfave/cli/v2"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -191,26 +192,26 @@ exit 1 when none did; exit 2 when the token is not a JWT.`,
 
 // tokenInput reads the token (VALINE_TOKEN, --env-stdin, else stdin's first
 // line) and the secret inputs. A token that does not parse is bad input.
-func tokenInput(cCtx *cli.Context) (probes.Token, secretInputs, error) {
+func tokenInput(cCtx *cli.Context) (secret.Token, secretInputs, error) {
 	secrets, err := readSecretInputs(cCtx)
 	if err != nil {
-		return probes.Token{}, secrets, err
+		return secret.Token{}, secrets, err
 	}
 	tok := secrets.token(envToken)
 	if tok.IsEmpty() && !cCtx.Bool("env-stdin") {
 		line, err := bufio.NewReader(cCtx.App.Reader).ReadString('\n')
 		if err != nil && line == "" {
-			return probes.Token{}, secrets, usageError(cCtx, "no token: set VALINE_TOKEN or pipe the token on standard input")
+			return secret.Token{}, secrets, usageError(cCtx, "no token: set VALINE_TOKEN or pipe the token on standard input")
 		}
-		tok = probes.NewToken(strings.TrimSpace(line))
+		tok = secret.NewToken(strings.TrimSpace(line))
 	}
 	if tok.IsEmpty() {
-		return probes.Token{}, secrets, usageError(cCtx, "no token: set VALINE_TOKEN or pipe the token on standard input")
+		return secret.Token{}, secrets, usageError(cCtx, "no token: set VALINE_TOKEN or pipe the token on standard input")
 	}
 	if _, err := probes.Claims(tok); err != nil {
 		// The parser's error never quotes the token; the token is named by
 		// its fingerprint only.
-		return probes.Token{}, secrets, usageError(cCtx, "%s is not a well-formed JWT: %v", tok, err)
+		return secret.Token{}, secrets, usageError(cCtx, "%s is not a well-formed JWT: %v", tok, err)
 	}
 	return tok, secrets, nil
 }

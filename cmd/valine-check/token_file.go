@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // checkTokenOut accepts, as the file a forged token is written to, only a
@@ -51,7 +51,7 @@ func checkTokenOut(path string) error {
 // path's directory and renames it over path: an existing file, whatever
 // its mode, is replaced by one only its owner can read, and a crash leaves
 // either the old file or the whole token, never half of one.
-func writeTokenFile(path string, tok probes.Token) (err error) {
+func writeTokenFile(path string, tok secret.Token) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -19,13 +20,13 @@ import (
 // anywhere), and the file is written 0600 by a rename, whatever was there.
 func TestTokenForgeOutRefusesAllButAFile(t *testing.T) {
 	t.Parallel()
-	secret := "forge-secret-0123456789abcdef0123456789"
-	issued, err := probes.Forge(jwt.MapClaims{"sub": "u1", "typ": "access"}, jwt.SigningMethodHS256, probes.NewSecret("issuer-secret-0123456789abcdef012345"))
+	forgeKey := "forge-secret-0123456789abcdef0123456789"
+	issued, err := probes.Forge(jwt.MapClaims{"sub": "u1", "typ": "access"}, jwt.SigningMethodHS256, secret.NewSecret("issuer-secret-0123456789abcdef012345"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"VALINE_TOKEN=" + issued.Reveal(), "VALINE_SECRET=" + secret}
-	known := []string{secret, issued.Reveal()}
+	env := []string{"VALINE_TOKEN=" + issued.Reveal(), "VALINE_SECRET=" + forgeKey}
+	known := []string{forgeKey, issued.Reveal()}
 	forge := func(t *testing.T, out string) cliRun {
 		t.Helper()
 		return runCLI(t, env, "", "token", "forge", "--out", out)
@@ -37,7 +38,7 @@ func TestTokenForgeOutRefusesAllButAFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !probes.SignedWith(probes.NewToken(strings.TrimSpace(string(raw))), probes.NewSecret(secret)) {
+		if !probes.SignedWith(secret.NewToken(strings.TrimSpace(string(raw))), secret.NewSecret(forgeKey)) {
 			t.Errorf("%s does not hold a token signed with the secret", path)
 		}
 		st, err := os.Lstat(path)

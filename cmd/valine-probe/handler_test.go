@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
@@ -69,7 +70,7 @@ func (r *lambdaRig) putCredentials(t *testing.T, password string) {
 // journal saying grace.
 func (r *lambdaRig) grace(t *testing.T) {
 	t.Helper()
-	old := probes.NewSecret(r.w.InitialSecret())
+	old := secret.NewSecret(r.w.InitialSecret())
 	next, err := rotate.GenerateSecret()
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func (r *lambdaRig) invoke(t *testing.T) invocation {
 	}
 	for _, s := range r.secrets {
 		if strings.Contains(inv.stdout+inv.stderr, s) {
-			t.Errorf("the output holds a secret value (fingerprint %s)", probes.Fingerprint(s))
+			t.Errorf("the output holds a secret value (fingerprint %s)", secret.Fingerprint(s))
 		}
 	}
 	if strings.Contains(inv.stdout+inv.stderr, "eyJ") {

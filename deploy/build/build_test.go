@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
 )
@@ -135,7 +136,7 @@ func TestBootstrapServesAScheduledInvocation(t *testing.T) {
 	}
 	for _, s := range pw.secrets {
 		if strings.Contains(cs.stdout+cs.stderr, s) {
-			t.Errorf("the output holds a secret (fingerprint %s)", probes.Fingerprint(s))
+			t.Errorf("the output holds a secret (fingerprint %s)", secret.Fingerprint(s))
 		}
 	}
 	if cs.maxRSSKB <= 0 {

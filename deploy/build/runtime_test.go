@@ -22,8 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -196,7 +196,7 @@ func startProbeWorld(tb testing.TB) probeWorld {
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(credsID), SecretString: aws.String(string(b))}); err != nil {
 		tb.Fatal(err)
 	}
-	old := probes.NewSecret(w.InitialSecret())
+	old := secret.NewSecret(w.InitialSecret())
 	next, err := rotate.GenerateSecret()
 	if err != nil {
 		tb.Fatal(err)

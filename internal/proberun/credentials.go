@@ -10,14 +10,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/secret"
 )
 
 // Credentials are the probe user's email and password.
 type Credentials struct {
 	Email    string
-	Password probes.Secret
+	Password secret.Secret
 }
 
 // CredentialSource gives the probe user's credentials when a run starts,
@@ -113,7 +112,7 @@ func (s *SecretCredentials) read(ctx context.Context) (Credentials, error) {
 	if v.Email == nil || *v.Email == "" || v.Password == nil || *v.Password == "" {
 		return Credentials{}, fmt.Errorf("secret %s lacks a non-empty email or password: %w", s.SecretID, ErrBadCredentialsSecret)
 	}
-	return Credentials{Email: *v.Email, Password: probes.NewSecret(*v.Password)}, nil
+	return Credentials{Email: *v.Email, Password: secret.NewSecret(*v.Password)}, nil
 }
 
 func (s *SecretCredentials) ttl() time.Duration {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/valine/valine-check/internal/proberun"
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -24,7 +25,7 @@ type rig struct {
 	credsID string
 	backup  rotate.Backup
 	// initial is the secret the world started with.
-	initial probes.Secret
+	initial secret.Secret
 }
 
 func startRig(t *testing.T, opts testbed.Options) *rig {
@@ -36,7 +37,7 @@ func startRig(t *testing.T, opts testbed.Options) *rig {
 		t.Fatalf("testbed.Start: %v", err)
 	}
 	t.Cleanup(w.Close)
-	r := &rig{w: w, sm: secretsmanager.NewFromConfig(w.AWS), initial: probes.NewSecret(w.InitialSecret())}
+	r := &rig{w: w, sm: secretsmanager.NewFromConfig(w.AWS), initial: secret.NewSecret(w.InitialSecret())}
 	r.credsID = "valine-probe/" + w.Function
 	r.backup = rotate.Backup{API: r.sm, Name: "valine-check/" + w.Function}
 	r.putCredentials(t, w.ProbeEmail, w.ProbePassword)
@@ -60,7 +61,7 @@ func (r *rig) putCredentials(t *testing.T, email, password string) {
 // rotated puts the world where a rotation in phase p leaves it: the
 // functions hold what the phase says, the backup holds old (AWSPREVIOUS)
 // and new (AWSCURRENT), and the journal says p.
-func (r *rig) rotated(t *testing.T, mode rotate.Mode, p rotate.Phase) (old, next probes.Secret) {
+func (r *rig) rotated(t *testing.T, mode rotate.Mode, p rotate.Phase) (old, next secret.Secret) {
 	t.Helper()
 	old = r.initial
 	next, err := rotate.GenerateSecret()
@@ -141,7 +142,7 @@ func wantNoSecret(t *testing.T, text string, values ...string) {
 	t.Helper()
 	for _, v := range values {
 		if v != "" && strings.Contains(text, v) {
-			t.Errorf("output holds a secret value (fingerprint %s)", probes.Fingerprint(v))
+			t.Errorf("output holds a secret value (fingerprint %s)", secret.Fingerprint(v))
 		}
 	}
 }

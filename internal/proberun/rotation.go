@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
@@ -28,7 +29,7 @@ type rotationPlan struct {
 	expect probes.Expect
 	// signer signs fresh tokens (Config.CurrentSecret); retired was
 	// replaced (Config.OldSecret). Either may be empty.
-	signer, retired probes.Secret
+	signer, retired secret.Secret
 	// oldCheck is old-token-accepted, old-token-rejected or "".
 	oldCheck string
 	// signerStop, when set, replaces new-secret-in-use: why the signer
@@ -99,7 +100,7 @@ func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
 		}
 	}
 	held, readErr := backupSecrets(ctx, b)
-	find := func(fp, role string) (probes.Secret, *probes.Result) {
+	find := func(fp, role string) (secret.Secret, *probes.Result) {
 		for _, s := range held {
 			if s.Fingerprint() == fp {
 				return s, nil
@@ -114,7 +115,7 @@ func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
 		if readErr != nil {
 			why += ": " + readErr.Error()
 		}
-		return probes.Secret{}, stop(outcome, why)
+		return secret.Secret{}, stop(outcome, why)
 	}
 	p.signer, p.signerStop = find(signerFP, "signing")
 	if p.oldCheck != "" {
@@ -146,8 +147,8 @@ func noJournal(ctx context.Context, b rotate.Backup) *probes.Result {
 // caller trusts a value only when its fingerprint is the journal's. A stage
 // that does not exist is left out; other errors are returned with what
 // could be read.
-func backupSecrets(ctx context.Context, b rotate.Backup) ([]probes.Secret, error) {
-	var held []probes.Secret
+func backupSecrets(ctx context.Context, b rotate.Backup) ([]secret.Secret, error) {
+	var held []secret.Secret
 	var errs []error
 	for _, stage := range []string{rotate.StageCurrent, rotate.StagePrevious} {
 		v, err := b.Stored(ctx, stage)
@@ -165,7 +166,7 @@ func backupSecrets(ctx context.Context, b rotate.Backup) ([]probes.Secret, error
 	return held, errors.Join(errs...)
 }
 
-func fingerprints(ss []probes.Secret) string {
+func fingerprints(ss []secret.Secret) string {
 	if len(ss) == 0 {
 		return "nothing"
 	}

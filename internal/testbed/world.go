@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/sivchari/kumo"
 
+	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
@@ -170,7 +171,7 @@ func (w *World) Env(ctx context.Context, function string) (map[string]string, st
 // wait with the FunctionUpdatedV2 waiter. Every other variable is kept byte
 // for byte. An empty primary is refused, as rotate refuses it.
 func (w *World) SetSecrets(ctx context.Context, primary, secondary string) error {
-	change := rotate.SetSecrets(w.Profile, probes.NewSecret(primary), probes.NewSecret(secondary))
+	change := rotate.SetSecrets(w.Profile, secret.NewSecret(primary), secret.NewSecret(secondary))
 	for _, fn := range w.Functions {
 		if _, err := rotate.UpdateEnv(ctx, w.lambda, fn, change, rotate.EnvUpdate{MaxWait: 30 * time.Second}); err != nil {
 			return fmt.Errorf("setting secrets: %w", err)
