@@ -16,6 +16,7 @@ import (
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -81,7 +82,7 @@ func lastHour() (time.Time, time.Time) {
 	return time.Now().Add(-time.Hour), time.Now().Add(time.Minute)
 }
 
-func query(t *testing.T, p probes.Profile, name string, opts ...alarms.QueryOption) alarms.Query {
+func query(t *testing.T, p profile.Profile, name string, opts ...alarms.QueryOption) alarms.Query {
 	t.Helper()
 	q, ok := alarms.FindQuery(alarms.Queries(p, opts...), name)
 	if !ok {

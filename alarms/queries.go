@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // The names of the queries Queries builds. Compare reasons about the results
@@ -96,7 +96,7 @@ func ExcludeDeliberate(marker string) QueryOption {
 // A profile pattern that is a JSON or space-delimited filter pattern
 // ("{...}" or "[...]") cannot be turned into a regular expression; the
 // reference API's phrase is used instead.
-func Queries(p probes.Profile, opts ...QueryOption) []Query {
+func Queries(p profile.Profile, opts ...QueryOption) []Query {
 	var o queryOptions
 	for _, opt := range opts {
 		opt(&o)

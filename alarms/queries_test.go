@@ -6,24 +6,24 @@ import (
 	"testing"
 
 	"github.com/valine/valine-check/alarms"
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 func TestQueriesFollowTheProfile(t *testing.T) {
 	t.Parallel()
-	custom := probes.Presets["runbook"]
+	custom := profile.Presets["runbook"]
 	custom.LogFailurePattern = `"auth/jwt: rejected"`
 	custom.LogVerificationPattern = `{ $.event = "jwt" }`
 	tests := []struct {
 		name    string
-		profile probes.Profile
+		profile profile.Profile
 		opts    []alarms.QueryOption
 		want    map[string]string // query name -> substring of its query string
 		absent  []string
 	}{
 		{
 			name:    "runbook",
-			profile: probes.Presets["runbook"],
+			profile: profile.Presets["runbook"],
 			want: map[string]string{
 				alarms.QueryJWTFailures:  "filter @message like /JWT verification failed/ | stats count(*) as failures by bin(5m)",
 				alarms.QuerySecondaryUse: "filter @message like /JWT verification/ and @message like /secret=secondary/ | stats count(*) as secondaryUses by bin(5m)",
@@ -44,7 +44,7 @@ func TestQueriesFollowTheProfile(t *testing.T) {
 		},
 		{
 			name:    "deliberate rejections excluded",
-			profile: probes.Presets["cookie"],
+			profile: profile.Presets["cookie"],
 			opts:    []alarms.QueryOption{alarms.ExcludeDeliberate("valine-check-deliberate/0123456789abcdef")},
 			want: map[string]string{
 				alarms.QueryJWTFailures:   `like /JWT verification failed/ and @message not like /ua=valine-check-deliberate\/0123456789abcdef/ | stats`,
@@ -82,7 +82,7 @@ func TestQueriesFollowTheProfile(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := alarms.FindQuery(alarms.Queries(probes.Presets["runbook"]), "nope"); ok {
+	if _, ok := alarms.FindQuery(alarms.Queries(profile.Presets["runbook"]), "nope"); ok {
 		t.Error("FindQuery found an unknown name")
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // SecondaryUse is what a fleet's logs say about tokens still verified with
@@ -27,7 +27,7 @@ type SecondaryUse struct {
 
 // MeasureSecondaryUse runs the secondary-use and verifications queries of
 // profile over groups between start and end.
-func MeasureSecondaryUse(ctx context.Context, r *Runner, p probes.Profile, groups []string, start, end time.Time) (SecondaryUse, error) {
+func MeasureSecondaryUse(ctx context.Context, r *Runner, p profile.Profile, groups []string, start, end time.Time) (SecondaryUse, error) {
 	u := SecondaryUse{Window: Window{Start: start, End: end}}
 	if p.SecondaryVar == "" {
 		u.NotApplicable = fmt.Sprintf("profile %s names no secondary variable", p.Name)

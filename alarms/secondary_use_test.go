@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/valine/valine-check/alarms"
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // Status's secondary-use line never says "none" from logs that could not
@@ -29,7 +29,7 @@ func TestMeasureSecondaryUse(t *testing.T) {
 	if err != nil || !u.Blind || !strings.HasPrefix(u.String(), "BLIND") || strings.Contains(u.String(), "none") {
 		t.Errorf("a pattern that matches nothing: %+v %v (%s)", u, err, u)
 	}
-	u, err = alarms.MeasureSecondaryUse(t.Context(), r, probes.Presets["valine"], groups, start, end)
+	u, err = alarms.MeasureSecondaryUse(t.Context(), r, profile.Presets["valine"], groups, start, end)
 	if err != nil || u.NotApplicable == "" || !strings.Contains(u.String(), "names no secondary variable") {
 		t.Errorf("valine profile: %+v %v (%s)", u, err, u)
 	}

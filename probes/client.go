@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 )
 
@@ -23,7 +24,7 @@ type Client struct {
 	// BaseURL is the API's root, for example https://api.valine.example (no trailing slash needed).
 	BaseURL string
 	// Profile gives paths, transports and names.
-	Profile Profile
+	Profile profile.Profile
 	// HTTP is the client used; nil means a client with a 15 s timeout.
 	HTTP *http.Client
 	// UserAgent identifies the probe in the API's access logs.
@@ -178,7 +179,7 @@ func (c *Client) RefreshDeliberately(ctx context.Context, s Session, marker stri
 func (c *Client) Me(ctx context.Context, access secret.Token) (Response, error) {
 	h := http.Header{}
 	switch c.Profile.AccessTransport {
-	case TransportCookie:
+	case profile.TransportCookie:
 		h.Add("Cookie", (&http.Cookie{Name: c.Profile.AccessCookie, Value: access.Reveal()}).String())
 	default:
 		h.Set("Authorization", "Bearer "+access.Reveal())
@@ -200,7 +201,7 @@ func (c *Client) Refresh(ctx context.Context, s Session) (Session, error) {
 	var body []byte
 	h := http.Header{}
 	switch c.Profile.RefreshTransport {
-	case TransportCookie:
+	case profile.TransportCookie:
 		h.Add("Cookie", (&http.Cookie{Name: c.Profile.RefreshCookie, Value: s.Refresh.Reveal()}).String())
 	default:
 		var err error

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -54,7 +55,7 @@ func (rec *wireRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // the refresh token only in a cookie, and refresh reads only the cookie.
 func TestCookieProfileSession(t *testing.T) {
 	t.Parallel()
-	w := startWorld(t, testbed.Options{Profile: probes.Presets["cookie"]})
+	w := startWorld(t, testbed.Options{Profile: profile.Presets["cookie"]})
 	ctx := t.Context()
 	rec := &wireRecorder{}
 	c := client(w)
@@ -104,7 +105,7 @@ func TestCookieProfileSession(t *testing.T) {
 	// in a JSON body is refused, so the probe's refresh above proves the
 	// cookie transport. A profile that says "body" gets the refusal.
 	bodyProfile := w.Profile
-	bodyProfile.RefreshTransport = probes.TransportBody
+	bodyProfile.RefreshTransport = profile.TransportBody
 	bodyProfile.RefreshField = "refreshToken"
 	bc := &probes.Client{BaseURL: w.APIURL, Profile: bodyProfile}
 	_, err = bc.Refresh(ctx, s)
@@ -119,7 +120,7 @@ func TestCookieProfileSession(t *testing.T) {
 // secondary variable), and a grace run says so.
 func TestCookieProfileRuns(t *testing.T) {
 	t.Parallel()
-	opts := testbed.Options{Profile: probes.Presets["cookie"]}
+	opts := testbed.Options{Profile: profile.Presets["cookie"]}
 
 	t.Run("strict after a maintenance rotation", func(t *testing.T) {
 		t.Parallel()

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 )
 
@@ -141,7 +142,7 @@ func TestUnavailableIsRetriedThenAnError(t *testing.T) {
 		_, _ = w.Write([]byte(`{"accessToken":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln","refreshToken":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"}`))
 	}))
 	defer srv.Close()
-	target := Target{API: &Client{BaseURL: srv.URL, Profile: Presets["runbook"]}}
+	target := Target{API: &Client{BaseURL: srv.URL, Profile: profile.Presets["runbook"]}}
 	cfg := Config{ProbeEmail: "p@x", ProbePassword: secret.NewSecret("pw")}
 	login, _ := CatalogCheck("login")
 	runner := Runner{CheckTimeout: 2 * time.Second, RetryInterval: 10 * time.Millisecond}
@@ -177,7 +178,7 @@ func TestSecretHonouredOnlyARejectionIsANo(t *testing.T) {
 		want   Outcome
 	}{{200, Pass}, {401, Fail}, {404, Error}, {503, Error}, {429, Error}} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tc.status) }))
-		target := Target{API: &Client{BaseURL: srv.URL, Profile: Presets["runbook"]}, Session: &Session{Access: mustForge(t)}}
+		target := Target{API: &Client{BaseURL: srv.URL, Profile: profile.Presets["runbook"]}, Session: &Session{Access: mustForge(t)}}
 		got := SecretHonoured(secret.NewSecret(strings.Repeat("k", 44)))(context.Background(), target, Config{}, slog.New(slog.DiscardHandler))
 		srv.Close()
 		if got.Outcome != tc.want {
@@ -241,7 +242,7 @@ func TestNoLogErrorsLeavesOutDeliberateRefusalsByTime(t *testing.T) {
 	d := &DeliberateLog{}
 	d.Record(base.Add(-5*time.Millisecond), base.Add(30*time.Millisecond))
 	d.Record(base.Add(20*time.Second-time.Millisecond), base.Add(20*time.Second+2*time.Millisecond))
-	target := Target{API: &Client{Profile: Presets["valine"]}, Function: "fn", Logs: logs, Deliberate: d}
+	target := Target{API: &Client{Profile: profile.Presets["valine"]}, Function: "fn", Logs: logs, Deliberate: d}
 	cfg := Config{ProbePassword: secret.NewSecret("pw"), LogsSince: base.Add(-time.Second), LogsUntil: base.Add(30 * time.Second)}
 	got := NoLogErrors(context.Background(), target, cfg, slog.New(slog.DiscardHandler))
 	if got.Outcome != Fail || got.Details["failures"] != 1 || got.Details["probeRejectionsIgnored"] != 2 {
@@ -269,7 +270,7 @@ func TestDeliberateMarkerIsRandomPerRun(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer srv.Close()
-	target := Target{API: &Client{BaseURL: srv.URL, Profile: Presets["runbook"]}, Session: &Session{Access: mustForge(t)}}
+	target := Target{API: &Client{BaseURL: srv.URL, Profile: profile.Presets["runbook"]}, Session: &Session{Access: mustForge(t)}}
 	cfg := Config{ProbePassword: secret.NewSecret("the same password")}
 	for range 2 {
 		target.Deliberate = &DeliberateLog{} // a new run

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 )
 
@@ -25,7 +26,7 @@ func TestAnswersQuotingTheRequestAreRedacted(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(echo))
 	defer srv.Close()
-	c := &Client{BaseURL: srv.URL, Profile: Presets["runbook"], Redact: secret.NewRedactor("an-old-secret-value-0123456789abcdef")}
+	c := &Client{BaseURL: srv.URL, Profile: profile.Presets["runbook"], Redact: secret.NewRedactor("an-old-secret-value-0123456789abcdef")}
 	res := Login(context.Background(), Target{API: c}, Config{ProbeEmail: "p@x", ProbePassword: secret.NewSecret(pw)}, slog.New(slog.DiscardHandler))
 	if res.Outcome != Fail || !strings.Contains(res.Reason, secret.Redacted) {
 		t.Fatalf("login against an echoing API: %s %q", res.Outcome, res.Reason)

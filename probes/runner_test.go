@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 )
 
 func fakeTarget() Target {
-	return Target{API: &Client{BaseURL: "http://fake", Profile: Presets["runbook"]}}
+	return Target{API: &Client{BaseURL: "http://fake", Profile: profile.Presets["runbook"]}}
 }
 
 func fixed(o Outcome) Probe {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
@@ -29,7 +30,7 @@ type LambdaClient interface {
 type Engine struct {
 	Lambda   LambdaClient
 	Backup   Backup
-	Profile  probes.Profile
+	Profile  profile.Profile
 	Fleet    []string
 	Verifier Verifier
 	// Concurrency bounds the functions updated at once (default 10).

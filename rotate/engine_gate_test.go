@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -384,7 +385,7 @@ func TestEngineLogWindowSpansTheChange(t *testing.T) {
 // HS512, no exp) are reported as such.
 func TestEngineOnTheValineBackend(t *testing.T) {
 	t.Parallel()
-	r := newFleetRig(t, rigOptions{backend: testbed.BackendValine, profile: probes.Presets["valine"], logs: true,
+	r := newFleetRig(t, rigOptions{backend: testbed.BackendValine, profile: profile.Presets["valine"], logs: true,
 		busy: &testbed.BusyOptions{Every: 9, RetryAfterSeconds: 1}})
 	out, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
 	if err != nil || out.Journal.Phase != rotate.PhaseCompleted {

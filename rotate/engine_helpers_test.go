@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -89,7 +90,7 @@ func fastRetryer() aws.Retryer {
 
 // rigOptions tune newFleetRig; zero values give the defaults.
 type rigOptions struct {
-	profile       probes.Profile
+	profile       profile.Profile
 	misbehaviours testbed.Misbehaviour
 	// convergence bounds the verifier's retries (default 3 s). Tests that
 	// expect a check to fail shorten it: with no propagation delay a check
@@ -558,7 +559,7 @@ func (r *fleetRig) wantNoLeak(t *testing.T, where string, text string, secrets .
 // every variable the function started with present and unchanged. It keeps
 // fingerprints and names, never values.
 type writeWatch struct {
-	profile probes.Profile
+	profile profile.Profile
 	before  map[string]map[string]string
 
 	mu     sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -64,7 +65,7 @@ func TestEnginePreflight(t *testing.T) {
 		},
 		{
 			name: "profile without a secondary variable", prove: true,
-			opts: rigOptions{profile: probes.Presets["cookie"]},
+			opts: rigOptions{profile: profile.Presets["cookie"]},
 			want: map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "headroom": probes.Pass, "zero-downtime": probes.Warn},
 			says: map[string]string{"zero-downtime": "impossible: profile cookie names no secondary variable", "maintenance": "possible"},
 		},

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -25,7 +25,7 @@ func TestEngineRefusesBeforeTheFirstWrite(t *testing.T) {
 	}{
 		{name: "a secret variable that holds a URL", mode: rotate.ModeMaintenance, want: rotate.ErrSecretShape, says: "looks like a URL",
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
-				p, err := probes.ResolveProfile("runbook", probes.Profile{SecretVar: "DATABASE_URL"})
+				p, err := profile.Resolve("runbook", profile.Profile{SecretVar: "DATABASE_URL"})
 				if err != nil {
 					t.Fatal(err)
 				}

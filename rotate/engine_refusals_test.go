@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -51,7 +52,7 @@ func TestEngineRefusesZeroDowntimeWithoutDualSecretSupport(t *testing.T) {
 	})
 	t.Run("profile without a secondary variable", func(t *testing.T) {
 		t.Parallel()
-		r := newFleetRig(t, rigOptions{profile: probes.Presets["cookie"]})
+		r := newFleetRig(t, rigOptions{profile: profile.Presets["cookie"]})
 		before, requests := r.updates(), r.w.API.Requests()
 		_, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{})
 		if !errors.Is(err, rotate.ErrNoSecondaryVar) || !strings.Contains(err.Error(), "profile cookie") {

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
-	"github.com/valine/valine-check/probes"
 )
 
 // FleetAPI is the Lambda calls fleet selection and inspection make, with the
@@ -56,7 +56,7 @@ type FleetState struct {
 // concurrency at once; 0 means 8) and returns their states in fleet order.
 // A function whose environment Lambda cannot decrypt is an error: treating
 // it as "no secret" would invite writing over it.
-func Inspect(ctx context.Context, api FleetAPI, fleet []string, p probes.Profile, concurrency int) (FleetState, error) {
+func Inspect(ctx context.Context, api FleetAPI, fleet []string, p profile.Profile, concurrency int) (FleetState, error) {
 	if concurrency <= 0 {
 		concurrency = readConcurrency
 	}
@@ -84,7 +84,7 @@ func Inspect(ctx context.Context, api FleetAPI, fleet []string, p probes.Profile
 }
 
 // functionState reduces a configuration to what the fleet needs.
-func functionState(fn string, cfg *lambda.GetFunctionConfigurationOutput, p probes.Profile) (FunctionState, error) {
+func functionState(fn string, cfg *lambda.GetFunctionConfigurationOutput, p profile.Profile) (FunctionState, error) {
 	st := FunctionState{
 		Name:             fn,
 		ARN:              aws.ToString(cfg.FunctionArn),
@@ -232,7 +232,7 @@ func (f FleetState) Secrets() (primary, secondary secret.Secret, ok bool) {
 // zero-downtime stage), moves to the secondary variable. Negative means
 // that write would be refused with ErrEnvTooLarge. An empty fleet has
 // MaxEnvBytes.
-func (f FleetState) Headroom(p probes.Profile, newLen int, withSecondary bool) int {
+func (f FleetState) Headroom(p profile.Profile, newLen int, withSecondary bool) int {
 	least := MaxEnvBytes
 	for _, fn := range f.Functions {
 		// Every other variable stays as it is, so the size changes only by

@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -331,15 +331,15 @@ func TestInspect(t *testing.T) {
 	extra := map[string]string{"FEATURE_X": "on", "HTML": "<a href='x'>&</a>", "UNICODE": "Grüße 🚀"}
 	tests := []struct {
 		name    string
-		profile probes.Profile
+		profile profile.Profile
 		// secondary, when set, is staged on the second function only;
 		// emptySecondary sets the secondary variable to "" on the third.
 		secondary      bool
 		emptySecondary bool
 	}{
-		{"runbook, no secondary", probes.Presets["runbook"], false, false},
-		{"runbook, secondary on one", probes.Presets["runbook"], true, true},
-		{"cookie", probes.Presets["cookie"], false, false},
+		{"runbook, no secondary", profile.Presets["runbook"], false, false},
+		{"runbook, secondary on one", profile.Presets["runbook"], true, true},
+		{"cookie", profile.Presets["cookie"], false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -552,7 +552,7 @@ func TestHeadroomMatchesWhatStagingAccepts(t *testing.T) {
 	for _, name := range []string{"runbook", "cookie"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			p := probes.Presets[name]
+			p := profile.Presets[name]
 			_, fleet := fleetNames("headroom", "fits", "overflows", "small")
 			// A current primary shorter than a generated one, so staging grows
 			// the environment even without a secondary variable.
@@ -611,7 +611,7 @@ func TestHeadroomMatchesWhatStagingAccepts(t *testing.T) {
 
 func TestHeadroomOfAnEmptyFleet(t *testing.T) {
 	t.Parallel()
-	if got := (rotate.FleetState{}).Headroom(probes.Presets["runbook"], 44, true); got != rotate.MaxEnvBytes {
+	if got := (rotate.FleetState{}).Headroom(profile.Presets["runbook"], 44, true); got != rotate.MaxEnvBytes {
 		t.Errorf("Headroom() = %d, want %d", got, rotate.MaxEnvBytes)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
-	"github.com/valine/valine-check/probes"
 )
 
 // ErrEmptySecret is returned, before any write, when a change would set the
@@ -23,7 +23,7 @@ var ErrEmptySecret = errors.New("refusing to write an empty primary secret")
 // variable and, when secondary is not empty, its secondary variable; an
 // empty secondary removes the secondary variable. Every other variable is
 // left as it is.
-func SetSecrets(p probes.Profile, primary, secondary secret.Secret) func(map[string]string) error {
+func SetSecrets(p profile.Profile, primary, secondary secret.Secret) func(map[string]string) error {
 	return func(env map[string]string) error {
 		if primary.IsEmpty() {
 			return ErrEmptySecret

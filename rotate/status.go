@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
-	"github.com/valine/valine-check/probes"
 )
 
 // Status is what `valine-check status` shows: the fleet, whether it
@@ -95,7 +95,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 
 // mismatches compares every function with the state the journal's phase
 // requires, by fingerprint.
-func mismatches(fs FleetState, j Journal, p probes.Profile) []Mismatch {
+func mismatches(fs FleetState, j Journal, p profile.Profile) []Mismatch {
 	fpOf := func(w Which) string {
 		switch w {
 		case WhichOld:

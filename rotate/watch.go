@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -22,7 +23,7 @@ type Watch struct {
 	Runner *alarms.Runner
 	// Profile gives the queries (alarms.Queries), built for each operation
 	// so they leave out that operation's deliberate refusals.
-	Profile probes.Profile
+	Profile profile.Profile
 	// Groups are the log groups queried (/aws/lambda/<function>).
 	Groups []string
 	// Alarms lists the alarms' states; nil leaves them out.

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -51,7 +52,7 @@ func deploymentFromEnv(ctx context.Context, getenv func(string) string) (deploym
 	if len(missing) > 0 {
 		return deployment{}, fmt.Errorf("missing %s", strings.Join(missing, ", "))
 	}
-	profile, err := probes.ResolveProfile(getenv(envProfile))
+	profile, err := profile.Resolve(getenv(envProfile))
 	if err != nil {
 		return deployment{}, fmt.Errorf("%s: %w", envProfile, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -111,7 +112,7 @@ func TestGateExitCodes(t *testing.T) {
 	})
 	t.Run("expect grace with a profile without a secondary fails at once", func(t *testing.T) {
 		t.Parallel()
-		rw := startRotated(t, testbed.Options{Profile: probes.Presets["cookie"]}, false)
+		rw := startRotated(t, testbed.Options{Profile: profile.Presets["cookie"]}, false)
 		got := runCLI(t, rw.env, "", "after-rotation", "--expect", "grace", "-o", "json", "--check", "old-token-accepted")
 		var rep probes.Report
 		if err := json.Unmarshal([]byte(got.stdout), &rep); err != nil || got.code != exitFailed {

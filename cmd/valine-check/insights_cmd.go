@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -75,7 +76,7 @@ var insightsRunCommand = func() *cli.Command {
 3 AWS failed or the query did not finish within --deadline.`,
 		Action: runInsights,
 	}
-	for _, q := range alarms.Queries(probes.Presets["runbook"]) {
+	for _, q := range alarms.Queries(profile.Presets["runbook"]) {
 		run.Subcommands = append(run.Subcommands, &cli.Command{
 			Name:        q.Name,
 			Usage:       q.Description,
@@ -105,7 +106,7 @@ func runInsights(cCtx *cli.Context) error {
 		if cCtx.NArg() == 0 {
 			return usageError(cCtx, "give one query name (see 'valine-check insights list')")
 		}
-		names := alarms.QueryNames(alarms.Queries(probes.Presets["runbook"]))
+		names := alarms.QueryNames(alarms.Queries(profile.Presets["runbook"]))
 		return usageError(cCtx, "unknown query %q (known: %s)", cCtx.Args().First(), strings.Join(names, ", "))
 	}
 	if cCtx.NArg() > 0 {

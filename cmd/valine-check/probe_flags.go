@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -34,7 +35,7 @@ func probeFlags() []cli.Flag {
 // probeSetup is the resolved probe inputs.
 type probeSetup struct {
 	apiURL   string
-	profile  probes.Profile
+	profile  profile.Profile
 	function string
 	secrets  secretInputs
 	// cfg carries the probe user's credentials; callers set the rest.

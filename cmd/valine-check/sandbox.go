@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -36,7 +37,7 @@ Exits 0 only if every check passed. Needs no AWS account and no network.
 With --serve the world stays up afterwards, and the command prints how to point after-rotation
 at it (secrets go to a 0600 file, never the terminal).`,
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "profile", Value: "runbook", Usage: "deployment profile the sandbox API serves: " + strings.Join(probes.PresetNames(), ", ")},
+		&cli.StringFlag{Name: "profile", Value: "runbook", Usage: "deployment profile the sandbox API serves: " + strings.Join(profile.PresetNames(), ", ")},
 		&cli.StringFlag{Name: "backend", Value: "reference", Usage: "the sandbox API: reference (the project's reference implementation) or valine (behaves as the real Valine backend; profile valine)"},
 		&cli.DurationFlag{Name: "propagation", Value: 2 * time.Second, Usage: "how long the API may keep serving the old secret after a change"},
 		&cli.DurationFlag{Name: "latency", Usage: "latency injected into every API request"},
@@ -64,7 +65,7 @@ func sandboxAction(cCtx *cli.Context) error {
 	default:
 		return usageError(cCtx, "--backend %q: must be reference or valine", b)
 	}
-	profile, err := probes.ResolveProfile(cCtx.String("profile"))
+	profile, err := profile.Resolve(cCtx.String("profile"))
 	if err != nil {
 		return usageError(cCtx, "%v", err)
 	}
@@ -119,7 +120,7 @@ func sandboxAction(cCtx *cli.Context) error {
 type sandbox struct {
 	world     *testbed.World
 	backend   testbed.Backend
-	profile   probes.Profile
+	profile   profile.Profile
 	progress  io.Writer
 	lambda    *lambda.Client
 	logs      *cloudwatchlogs.Client

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/valine/valine-check/internal/proberun"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
 	"github.com/valine/valine-check/rotate"
@@ -40,7 +41,7 @@ const (
 // config is the function's configuration, read from its environment.
 type config struct {
 	apiURL        string
-	profile       probes.Profile
+	profile       profile.Profile
 	deployment    string
 	namespace     string
 	probeSecretID string
@@ -79,7 +80,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	if err := (report.EMFOptions{Namespace: c.namespace, Deployment: c.deployment}).Validate(); err != nil {
 		bad("%s / %s: %v", envDeployment, envNamespace, err)
 	}
-	var overrides probes.Profile
+	var overrides profile.Profile
 	if raw := getenv(envProfileJSON); strings.TrimSpace(raw) != "" {
 		dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
 		dec.DisallowUnknownFields()
@@ -87,7 +88,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 			bad("%s: %v", envProfileJSON, err)
 		}
 	}
-	p, err := probes.ResolveProfile(getenv(envProfile), overrides)
+	p, err := profile.Resolve(getenv(envProfile), overrides)
 	if err != nil {
 		bad("%s: %v", envProfile, err)
 	}

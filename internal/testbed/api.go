@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // API is the running Valine auth API and its controls. With the reference
@@ -20,7 +20,7 @@ import (
 // With Options.Backend = BackendValine it reproduces the real backend
 // instead (see the package documentation); the controls work on both.
 type API struct {
-	profile               probes.Profile
+	profile               profile.Profile
 	secrets               *secretSource
 	valine                *valineRuntime // nil with the reference backend
 	busy                  busyGate

@@ -9,8 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -29,7 +29,7 @@ func TestAuthFlowServesEachPresetsShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.preset, func(t *testing.T) {
 			t.Parallel()
-			w := startWorld(t, testbed.Options{Profile: probes.Presets[tt.preset]})
+			w := startWorld(t, testbed.Options{Profile: profile.Presets[tt.preset]})
 			r, s := login(t, w, w.ProbeEmail, w.ProbePassword)
 			if r.status != http.StatusOK {
 				t.Fatalf("login: %d %s", r.status, r.raw)
@@ -83,7 +83,7 @@ func TestAuthFlowServesEachPresetsShape(t *testing.T) {
 
 func TestTokensTravelOnlyInTheProfilesTransport(t *testing.T) {
 	t.Parallel()
-	w := startWorld(t, testbed.Options{Profile: probes.Presets["cookie"]})
+	w := startWorld(t, testbed.Options{Profile: profile.Presets["cookie"]})
 	s := mustLogin(t, w)
 	p := w.Profile
 	bearer := call(t, http.MethodGet, w.APIURL+p.ProfilePath, nil, http.Header{"Authorization": {"Bearer " + s.access}})

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // login serves POST LoginPath: {EmailField, PasswordField} -> 200
@@ -44,7 +44,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 // or the access cookie -> 200 {"id", "email"}, else a rejection.
 func (a *API) profileMe(w http.ResponseWriter, r *http.Request) {
 	var raw string
-	if a.profile.AccessTransport == probes.TransportCookie {
+	if a.profile.AccessTransport == profile.TransportCookie {
 		raw = cookieValue(r, a.profile.AccessCookie)
 	} else if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		raw = strings.TrimSpace(v)
@@ -67,7 +67,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var raw string
-	if a.profile.RefreshTransport == probes.TransportCookie {
+	if a.profile.RefreshTransport == profile.TransportCookie {
 		raw = cookieValue(r, a.profile.RefreshCookie)
 	} else {
 		var body map[string]any
@@ -84,7 +84,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	if a.Misbehaviours()&RefreshSignsWithVerifier != 0 && v.key != "" {
 		secret = v.key
 	}
-	a.issue(w, secret, u, a.profile.RefreshTransport == probes.TransportCookie)
+	a.issue(w, secret, u, a.profile.RefreshTransport == profile.TransportCookie)
 }
 
 // issue signs a new access and refresh token for u with secret and writes
@@ -148,7 +148,7 @@ func (a *API) verify(ctx context.Context, raw, want, path, userAgent string) (ve
 func (a *API) reject(w http.ResponseWriter) {
 	p := a.profile
 	var body any = map[string]any{"error": "Invalid token", "statusCode": p.RejectStatus}
-	if strings.HasPrefix(p.Name, "cookie") || p.RefreshTransport == probes.TransportCookie {
+	if strings.HasPrefix(p.Name, "cookie") || p.RefreshTransport == profile.TransportCookie {
 		body = map[string]any{"error": "Unauthorized"}
 	}
 	out, _ := json.Marshal(body)

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 )
 
 // startWorld starts a World with a discard logger and closes it with the test.
@@ -114,7 +114,7 @@ func mustLogin(t *testing.T, w *testbed.World) session {
 
 // sessionFrom reads the tokens from a login or refresh answer, from the
 // body or the cookies as the profile says.
-func sessionFrom(p probes.Profile, r response) session {
+func sessionFrom(p profile.Profile, r response) session {
 	s := session{setCookies: r.cookies}
 	s.access, _ = r.body[p.AccessField].(string)
 	if p.RefreshField != "" {
@@ -135,7 +135,7 @@ func sessionFrom(p probes.Profile, r response) session {
 func getProfile(t *testing.T, w *testbed.World, access string) response {
 	t.Helper()
 	p := w.Profile
-	if p.AccessTransport == probes.TransportCookie {
+	if p.AccessTransport == profile.TransportCookie {
 		return call(t, http.MethodGet, w.APIURL+p.ProfilePath, nil, nil, &http.Cookie{Name: p.AccessCookie, Value: access})
 	}
 	return call(t, http.MethodGet, w.APIURL+p.ProfilePath, nil, http.Header{"Authorization": {"Bearer " + access}})
@@ -146,7 +146,7 @@ func refresh(t *testing.T, w *testbed.World, token string) (response, session) {
 	t.Helper()
 	p := w.Profile
 	var r response
-	if p.RefreshTransport == probes.TransportCookie {
+	if p.RefreshTransport == profile.TransportCookie {
 		r = call(t, http.MethodPost, w.APIURL+p.RefreshPath, nil, nil, &http.Cookie{Name: p.RefreshCookie, Value: token})
 	} else {
 		r = call(t, http.MethodPost, w.APIURL+p.RefreshPath, map[string]string{p.RefreshField: token}, nil)

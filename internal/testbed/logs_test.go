@@ -9,8 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 )
 
 func TestLogLinesAreWrittenAndLeakNothing(t *testing.T) {
@@ -18,7 +18,7 @@ func TestLogLinesAreWrittenAndLeakNothing(t *testing.T) {
 	for _, preset := range []string{"runbook", "cookie"} {
 		t.Run(preset, func(t *testing.T) {
 			t.Parallel()
-			w := startWorld(t, testbed.Options{Profile: probes.Presets[preset]})
+			w := startWorld(t, testbed.Options{Profile: profile.Presets[preset]})
 			s := mustLogin(t, w)
 			forged := forge(t, jwt.SigningMethodHS256, []byte("attacker"), "access", hour())
 			getProfile(t, w, s.access)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // Options configures a World. Zero values give sensible defaults.
@@ -21,7 +21,7 @@ type Options struct {
 	// Profile is the deployment shape the API serves; default
 	// probes.Presets["runbook"], or probes.Presets["valine"] with
 	// BackendValine.
-	Profile probes.Profile
+	Profile profile.Profile
 	// Functions are the Lambda functions sharing the secret; default one
 	// unique name "valine-tb-<random hex>". The API reads its secrets from
 	// Functions[0] and logs to /aws/lambda/<Functions[0]>. Given names are
@@ -159,10 +159,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Backend != BackendReference && !valine {
 		return o, fmt.Errorf("testbed options: unknown backend %q (known: %q, %q)", o.Backend, BackendReference, BackendValine)
 	}
-	if o.Profile == (probes.Profile{}) {
-		o.Profile = probes.Presets["runbook"]
+	if o.Profile == (profile.Profile{}) {
+		o.Profile = profile.Presets["runbook"]
 		if valine {
-			o.Profile = probes.Presets["valine"]
+			o.Profile = profile.Presets["valine"]
 		}
 	}
 	if err := o.Profile.Validate(); err != nil {

@@ -12,7 +12,7 @@ import (
 	"net/http/cookiejar"
 	"sync"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // user is an account of the Valine API.
@@ -102,7 +102,7 @@ func (w *World) simulateUser(ctx context.Context, email, password string) error 
 	if err != nil {
 		return fmt.Errorf("building profile request: %w", err)
 	}
-	if p.AccessTransport == probes.TransportBearer {
+	if p.AccessTransport == profile.TransportBearer {
 		access, _ := tokens[p.AccessField].(string)
 		req.Header.Set("Authorization", "Bearer "+access)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 )
 
 func TestValineLogLines(t *testing.T) {
@@ -152,7 +152,7 @@ func TestValineReadsTheSecretOnlyInANewEnvironment(t *testing.T) {
 
 func TestValineNeverReadsASecondary(t *testing.T) {
 	t.Parallel()
-	profile := probes.Presets["valine"]
+	profile := profile.Presets["valine"]
 	profile.SecondaryVar = "JWT_SECRET_PREVIOUS"
 	w := startValine(t, testbed.Options{Profile: profile})
 	const next = "next-jwt-secret-0123456789abcdefghijklmn"

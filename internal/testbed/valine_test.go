@@ -9,14 +9,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 )
 
 func TestValineLoginShapeAndCookies(t *testing.T) {
 	t.Parallel()
 	w := startValine(t, testbed.Options{})
-	if w.Profile != probes.Presets["valine"] {
+	if w.Profile != profile.Presets["valine"] {
 		t.Errorf("profile %q, want the valine preset by default", w.Profile.Name)
 	}
 	r, s := login(t, w, w.ProbeEmail, w.ProbePassword)

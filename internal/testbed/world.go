@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/sivchari/kumo"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -28,7 +28,7 @@ type World struct {
 	Functions []string // the Lambda functions sharing the secret
 	Function  string   // Functions[0], whose environment the API reads
 	LogGroup  string   // "/aws/lambda/"+Function, where the API logs
-	Profile   probes.Profile
+	Profile   profile.Profile
 	// ProbeEmail and ProbePassword are the seeded user's credentials.
 	ProbeEmail, ProbePassword string
 	// AWS is a config for SDK clients against AWSURL: static credentials

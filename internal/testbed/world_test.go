@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/probes"
 )
 
 func TestSetSecretsKeepsOtherVariables(t *testing.T) {
@@ -20,13 +20,13 @@ func TestSetSecretsKeepsOtherVariables(t *testing.T) {
 	}
 	tests := []struct {
 		name               string
-		profile            probes.Profile
+		profile            profile.Profile
 		primary, secondary string
 		wantSecondary      bool
 	}{
-		{"runbook dual", probes.Presets["runbook"], "new-primary", "old-primary", true},
-		{"runbook single", probes.Presets["runbook"], "new-primary", "", false},
-		{"cookie", probes.Presets["cookie"], "new-primary", "", false},
+		{"runbook dual", profile.Presets["runbook"], "new-primary", "old-primary", true},
+		{"runbook single", profile.Presets["runbook"], "new-primary", "", false},
+		{"cookie", profile.Presets["cookie"], "new-primary", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,7 +92,7 @@ func TestSetSecretsKeepsOtherVariables(t *testing.T) {
 
 func TestSetSecretsRefusesASecondaryTheProfileCannotHold(t *testing.T) {
 	t.Parallel()
-	w := startWorld(t, testbed.Options{Profile: probes.Presets["cookie"]})
+	w := startWorld(t, testbed.Options{Profile: profile.Presets["cookie"]})
 	if err := w.SetSecrets(t.Context(), "a", "b"); err == nil {
 		t.Error("SetSecrets with a secondary on a profile without SecondaryVar: want an error")
 	}
@@ -130,7 +130,7 @@ func TestSimulateUsersLeavesSuccessfulVerifications(t *testing.T) {
 	for _, preset := range []string{"runbook", "cookie"} {
 		t.Run(preset, func(t *testing.T) {
 			t.Parallel()
-			w := startWorld(t, testbed.Options{Profile: probes.Presets[preset]})
+			w := startWorld(t, testbed.Options{Profile: profile.Presets[preset]})
 			if err := w.SimulateUsers(t.Context(), 3); err != nil {
 				t.Fatalf("SimulateUsers: %v", err)
 			}

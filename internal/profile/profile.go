@@ -1,4 +1,7 @@
-package probes
+// Package profile is the vocabulary of deployment profiles: the shape of
+// one Valine deployment's auth API and where its secret lives, as data
+// with built-in presets and overrides. It imports nothing of the project.
+package profile
 
 import (
 	"errors"
@@ -143,18 +146,18 @@ func PresetNames() []string {
 }
 
 // ErrInvalidProfile is wrapped by every profile validation error.
-var ErrInvalidProfile = errors.New("invalid deployment profile")
+var ErrInvalid = errors.New("invalid deployment profile")
 
 // ResolveProfile builds a profile: the named preset (default "runbook"), then
 // each layer of overrides in order (a config file's, then flags'), where a
 // layer's zero fields leave the value below untouched. The result is validated.
-func ResolveProfile(preset string, overrides ...Profile) (Profile, error) {
+func Resolve(preset string, overrides ...Profile) (Profile, error) {
 	if preset == "" {
 		preset = "runbook"
 	}
 	base, ok := Presets[preset]
 	if !ok {
-		return Profile{}, fmt.Errorf("%w: unknown preset %q (known: %s)", ErrInvalidProfile, preset, strings.Join(PresetNames(), ", "))
+		return Profile{}, fmt.Errorf("%w: unknown preset %q (known: %s)", ErrInvalid, preset, strings.Join(PresetNames(), ", "))
 	}
 	p := base
 	for _, o := range overrides {
@@ -259,7 +262,7 @@ func (p Profile) Validate() error {
 		problems = append(problems, "logFailurePattern and logVerificationPattern must be set")
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidProfile, strings.Join(problems, "; "))
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -270,24 +273,24 @@ func (p Profile) Validate() error {
 //	preset: cookie
 //	profilePath: /api/auth/me
 //	rejectStatus: 403
-type ProfileFile struct {
+type File struct {
 	Preset  string `yaml:"preset"`
 	Profile `yaml:",inline"`
 }
 
 // LoadProfileFile reads a profile config file. Unknown keys are an error, so a
 // typo cannot silently leave a default in place.
-func LoadProfileFile(path string) (ProfileFile, error) {
+func LoadFile(path string) (File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ProfileFile{}, fmt.Errorf("%w: %w", ErrInvalidProfile, err)
+		return File{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	defer f.Close()
-	var pf ProfileFile
+	var pf File
 	dec := yaml.NewDecoder(f)
 	dec.KnownFields(true)
 	if err := dec.Decode(&pf); err != nil {
-		return ProfileFile{}, fmt.Errorf("%w: reading %s: %w", ErrInvalidProfile, path, err)
+		return File{}, fmt.Errorf("%w: reading %s: %w", ErrInvalid, path, err)
 	}
 	return pf, nil
 }

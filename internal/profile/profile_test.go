@@ -1,4 +1,4 @@
-package probes
+package profile
 
 import (
 	"errors"
@@ -45,9 +45,9 @@ func TestResolveProfile(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := ResolveProfile(tc.preset, tc.overrides...)
+			p, err := Resolve(tc.preset, tc.overrides...)
 			if tc.wantErr {
-				if !errors.Is(err, ErrInvalidProfile) {
+				if !errors.Is(err, ErrInvalid) {
 					t.Fatalf("want ErrInvalidProfile, got %v", err)
 				}
 				return
@@ -61,11 +61,11 @@ func TestResolveProfile(t *testing.T) {
 }
 
 func TestLoadProfileFile(t *testing.T) {
-	pf, err := LoadProfileFile("testdata/cookie-override.yml")
+	pf, err := LoadFile("testdata/cookie-override.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ResolveProfile(pf.Preset, pf.Profile)
+	p, err := Resolve(pf.Preset, pf.Profile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +75,11 @@ func TestLoadProfileFile(t *testing.T) {
 
 	for _, bad := range []string{"testdata/invalid-transport.yml", "testdata/invalid-unknown-key.yml", "testdata/missing.yml"} {
 		t.Run(bad, func(t *testing.T) {
-			pf, err := LoadProfileFile(bad)
+			pf, err := LoadFile(bad)
 			if err == nil {
-				_, err = ResolveProfile(pf.Preset, pf.Profile)
+				_, err = Resolve(pf.Preset, pf.Profile)
 			}
-			if !errors.Is(err, ErrInvalidProfile) {
+			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("want ErrInvalidProfile, got %v", err)
 			}
 		})
