@@ -11,12 +11,13 @@ import (
 	"strings"
 
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/valine/valine-check/internal/probemetric"
 )
 
 // Defaults of a Config's optional fields.
 const (
 	DefaultPrefix         = "valine-check-"
-	DefaultProbeNamespace = "Valine/Probe"
+	DefaultProbeNamespace = probemetric.DefaultNamespace
 	DefaultLogsNamespace  = "Valine/Auth"
 )
 
@@ -25,10 +26,10 @@ const (
 // namespace with the dimensions Deployment=<Config.DeploymentName()> and
 // Check=all. Both sides use these names, so they cannot drift apart.
 const (
-	ProbeMetric              = "SuccessPercent"
-	ProbeDimensionDeployment = "Deployment"
-	ProbeDimensionCheck      = "Check"
-	ProbeCheckAll            = "all"
+	ProbeMetric              = probemetric.SuccessPercent
+	ProbeDimensionDeployment = probemetric.DimensionDeployment
+	ProbeDimensionCheck      = probemetric.DimensionCheck
+	ProbeCheckAll            = probemetric.CheckAll
 )
 
 // JWTFailuresMetric starts the name of the metric each function's log

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/probemetric"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -18,17 +18,17 @@ const (
 	// MetricSuccessPercent is 100 for a check that succeeded and 0 for one
 	// that did not; for Check="all" the share of counted checks that
 	// succeeded (see Successes).
-	MetricSuccessPercent = alarms.ProbeMetric
+	MetricSuccessPercent = probemetric.SuccessPercent
 	// MetricDuration is the check's wall time (all attempts), or the run's
 	// for Check="all", in milliseconds.
-	MetricDuration = "Duration"
+	MetricDuration = probemetric.Duration
 	// CheckAll is the Check dimension of the run's overall line.
-	CheckAll = alarms.ProbeCheckAll
+	CheckAll = probemetric.CheckAll
 )
 
 // EMFOptions say where the probe's metrics go.
 type EMFOptions struct {
-	// Namespace is the CloudWatch namespace; "" means alarms.DefaultProbeNamespace.
+	// Namespace is the CloudWatch namespace; "" means probemetric.DefaultNamespace.
 	Namespace string
 	// Deployment is the Deployment dimension; it must match the alarms'
 	// (alarms.Config.DeploymentName). Required.
@@ -157,7 +157,7 @@ type emfLine struct {
 // Counted and Succeeded). Nothing in them is a secret or a token.
 func EMF(rep probes.Report, opt EMFOptions) ([][]byte, error) {
 	if opt.Namespace == "" {
-		opt.Namespace = alarms.DefaultProbeNamespace
+		opt.Namespace = probemetric.DefaultNamespace
 	}
 	if err := opt.Validate(); err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func EMF(rep probes.Report, opt EMFOptions) ([][]byte, error) {
 		Timestamp: rep.StartedAt.UnixMilli(),
 		CloudWatchMetrics: []emfDirective{{
 			Namespace:  opt.Namespace,
-			Dimensions: [][]string{{alarms.ProbeDimensionDeployment, alarms.ProbeDimensionCheck}},
+			Dimensions: [][]string{{probemetric.DimensionDeployment, probemetric.DimensionCheck}},
 			Metrics: []emfDefinition{
 				{Name: MetricSuccessPercent, Unit: "Percent"},
 				{Name: MetricDuration, Unit: "Milliseconds"},
@@ -219,7 +219,7 @@ func WriteEMF(w io.Writer, rep probes.Report, opt EMFOptions) error {
 // namespace is applied; each wraps ErrEMF. A Lambda checks them at init.
 func (o EMFOptions) Validate() error {
 	if o.Namespace == "" {
-		o.Namespace = alarms.DefaultProbeNamespace
+		o.Namespace = probemetric.DefaultNamespace
 	}
 	var problems []string
 	switch {
