@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -18,7 +19,7 @@ type AuditRecord struct {
 	Operator       string          `json:"operator"`
 	RotationID     string          `json:"rotationId"`
 	Step           string          `json:"step"`
-	Mode           Mode            `json:"mode,omitempty"`
+	Mode           journal.Mode    `json:"mode,omitempty"`
 	Reason         string          `json:"reason,omitempty"`
 	Fleet          []string        `json:"fleet"`
 	OldFingerprint string          `json:"oldFingerprint,omitempty"`

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 )
 
@@ -33,17 +34,11 @@ const MinSecretBytes = 32
 // Errors of the backup; each is wrapped with the secret's name, the stage
 // and fingerprints, never a value.
 var (
-	// ErrNoBackup: the backup secret, or the requested stage of it, does not exist.
-	ErrNoBackup = errors.New("no backup")
+	// ErrNoBackup: the backup secret, or the requested stage of it, does
+	// not exist (journal.ErrNoBackup, which readers get too).
+	ErrNoBackup = journal.ErrNoBackup
 	// ErrBadBackup: a stored value is empty or shorter than MinSecretBytes.
 	ErrBadBackup = errors.New("the backup holds an empty or short secret")
-)
-
-// Secrets Manager's staging labels: the backup keeps the new secret as
-// AWSCURRENT and the old one as AWSPREVIOUS.
-const (
-	StageCurrent  = "AWSCURRENT"
-	StagePrevious = "AWSPREVIOUS"
 )
 
 // Backup is the Secrets Manager secret (one per fleet) that holds the old
@@ -93,7 +88,7 @@ func (b Backup) Store(ctx context.Context, old, next secret.Secret) error {
 		return err
 	}
 	if current.Equal(next) {
-		previous, _, err := b.get(ctx, StagePrevious)
+		previous, _, err := b.get(ctx, journal.StagePrevious)
 		if err != nil && !errors.Is(err, ErrNoBackup) {
 			return err
 		}
@@ -116,7 +111,7 @@ func (b Backup) Store(ctx context.Context, old, next secret.Secret) error {
 // creating the secret with old when it does not exist. A secret that
 // exists with no value has nothing current.
 func (b Backup) currentOrCreate(ctx context.Context, old secret.Secret) (secret.Secret, string, error) {
-	current, version, err := b.get(ctx, StageCurrent)
+	current, version, err := b.get(ctx, journal.StageCurrent)
 	if !errors.Is(err, ErrNoBackup) {
 		return current, version, err
 	}
@@ -129,7 +124,7 @@ func (b Backup) currentOrCreate(ctx context.Context, old secret.Secret) (secret.
 	case errors.As(err, &taken):
 		// A retried or concurrent create got there first: go on from
 		// what it left.
-		current, version, err = b.get(ctx, StageCurrent)
+		current, version, err = b.get(ctx, journal.StageCurrent)
 		if errors.Is(err, ErrNoBackup) {
 			return secret.Secret{}, "", nil
 		}
@@ -143,17 +138,19 @@ func (b Backup) currentOrCreate(ctx context.Context, old secret.Secret) (secret.
 // Current returns the backup's AWSCURRENT secret: the new one of the last
 // rotation stored. ErrNoBackup when there is none, ErrBadBackup when it is
 // empty or short.
-func (b Backup) Current(ctx context.Context) (secret.Secret, error) { return b.read(ctx, StageCurrent) }
+func (b Backup) Current(ctx context.Context) (secret.Secret, error) {
+	return b.read(ctx, journal.StageCurrent)
+}
 
 // Previous returns the backup's AWSPREVIOUS secret: the old one of the
 // last rotation stored, the one a rollback restores. ErrNoBackup when
 // there is none, ErrBadBackup when it is empty or short.
 func (b Backup) Previous(ctx context.Context) (secret.Secret, error) {
-	return b.read(ctx, StagePrevious)
+	return b.read(ctx, journal.StagePrevious)
 }
 
 // read returns the value at stage, refusing a short one.
-// Stored returns the value held in a stage (StageCurrent, StagePrevious)
+// Stored returns the value held in a stage (journal.StageCurrent, journal.StagePrevious)
 // whatever its length, for readers that only compare it (by fingerprint)
 // and never write it: the scheduled probe checks a legacy short secret's
 // grace period with it. Missing: ErrNoBackup. Current and Previous, which
@@ -177,38 +174,14 @@ func (b Backup) read(ctx context.Context, stage string) (secret.Secret, error) {
 
 // get returns the value at stage and its version id, whatever its length.
 func (b Backup) get(ctx context.Context, stage string) (secret.Secret, string, error) {
-	out, err := b.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId: aws.String(b.Name), VersionStage: aws.String(stage),
-	})
-	var notFound *types.ResourceNotFoundException
-	switch {
-	case errors.As(err, &notFound):
-		return secret.Secret{}, "", fmt.Errorf("%w in %s (%s): %w", ErrNoBackup, b.Name, stage, notFound)
-	case err != nil:
-		return secret.Secret{}, "", fmt.Errorf("reading %s of backup %s: %w", stage, b.Name, err)
-	}
-	value := aws.ToString(out.SecretString)
-	if out.SecretString == nil {
-		value = string(out.SecretBinary)
-	}
-	return secret.NewSecret(value), aws.ToString(out.VersionId), nil
+	return b.reader().Stage(ctx, stage)
 }
 
 // Exists reports whether the backup secret exists (perhaps with no value).
-func (b Backup) Exists(ctx context.Context) (bool, error) { return b.exists(ctx) }
+func (b Backup) Exists(ctx context.Context) (bool, error) { return b.reader().Exists(ctx) }
 
 // exists reports whether the backup secret exists (perhaps with no value).
-func (b Backup) exists(ctx context.Context) (bool, error) {
-	_, err := b.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(b.Name)})
-	var notFound *types.ResourceNotFoundException
-	switch {
-	case errors.As(err, &notFound):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("describing backup %s: %w", b.Name, err)
-	}
-	return true, nil
-}
+func (b Backup) exists(ctx context.Context) (bool, error) { return b.reader().Exists(ctx) }
 
 // create creates the backup secret holding s as AWSCURRENT and returns the
 // version id.
@@ -241,11 +214,11 @@ func (b Backup) put(ctx context.Context, s secret.Secret, after string) (string,
 
 // check reads both stages back: Store succeeds only on what is there.
 func (b Backup) check(ctx context.Context, old, next secret.Secret) error {
-	current, _, err := b.get(ctx, StageCurrent)
+	current, _, err := b.get(ctx, journal.StageCurrent)
 	if err != nil {
 		return fmt.Errorf("reading the backup back: %w", err)
 	}
-	previous, _, err := b.get(ctx, StagePrevious)
+	previous, _, err := b.get(ctx, journal.StagePrevious)
 	if err != nil {
 		return fmt.Errorf("reading the backup back: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
@@ -66,7 +67,7 @@ var (
 
 // Outcome is what an operation did.
 type Outcome struct {
-	Journal Journal
+	Journal journal.Journal
 	// Reports are the verifications run, in order.
 	Reports []probes.Report
 	// DryRun says nothing was changed; Plan says what would have been.
@@ -82,44 +83,18 @@ type Outcome struct {
 // secretPair is what a phase puts on every function.
 type secretPair struct{ primary, secondary secret.Secret }
 
-// Which names one of a rotation's secrets: what a phase puts where.
-type Which int
-
-// The secrets of a rotation.
-const (
-	WhichNone Which = iota // no value (the variable is absent)
-	WhichOld               // the secret the rotation replaces
-	WhichNew               // the secret it puts in force
-)
-
-// PhaseHolds is the state every function holds in phase p of a rotation:
-// which secret is the primary and which the secondary. It is the one fact
-// resumption relies on, and what status compares the fleet with.
-func PhaseHolds(p Phase) (primary, secondary Which) {
-	switch p {
-	case PhaseProbing:
-		return WhichOld, WhichNew
-	case PhaseStaged, PhaseGrace:
-		return WhichNew, WhichOld
-	case PhaseApplied, PhaseFinalizing, PhaseCompleted:
-		return WhichNew, WhichNone
-	default: // started, backed-up, rolling-back, rolled-back, abandoned
-		return WhichOld, WhichNone
-	}
-}
-
 // target is PhaseHolds with the secrets of a rotation from old to next.
-func target(p Phase, old, next secret.Secret) secretPair {
-	pick := func(w Which) secret.Secret {
+func target(p journal.Phase, old, next secret.Secret) secretPair {
+	pick := func(w journal.Which) secret.Secret {
 		switch w {
-		case WhichOld:
+		case journal.WhichOld:
 			return old
-		case WhichNew:
+		case journal.WhichNew:
 			return next
 		}
 		return secret.Secret{}
 	}
-	primary, secondary := PhaseHolds(p)
+	primary, secondary := journal.PhaseHolds(p)
 	return secretPair{pick(primary), pick(secondary)}
 }
 
@@ -146,7 +121,7 @@ func (e *Engine) say(format string, args ...any) {
 
 // step records a phase change: journal first (so a crash after it resumes
 // towards the new phase), then the audit record, then the test stop.
-func (e *Engine) step(ctx context.Context, j *Journal, p Phase, outcome, message string, rep *probes.Report) error {
+func (e *Engine) step(ctx context.Context, j *journal.Journal, p journal.Phase, outcome, message string, rep *probes.Report) error {
 	j.Phase = p
 	j.Verification = "" // a new phase has nothing outstanding
 	j.UpdatedAt = e.now().UTC()
@@ -177,7 +152,7 @@ func (e *Engine) stop(step string) error {
 	return nil
 }
 
-func (e *Engine) audit(j Journal, step, outcome, message string, rep *probes.Report) {
+func (e *Engine) audit(j journal.Journal, step, outcome, message string, rep *probes.Report) {
 	rec := AuditRecord{
 		Time: e.now().UTC(), Operator: e.Operator, RotationID: j.ID, Step: step, Mode: j.Mode,
 		Reason: e.Reason, Fleet: e.Fleet, OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint,
@@ -204,7 +179,7 @@ func (e *Engine) audit(j Journal, step, outcome, message string, rep *probes.Rep
 // concurrency), then reads the fleet back: an operation never reports
 // success while any function disagrees. Every write is audited (under j's
 // rotation, if any).
-func (e *Engine) apply(ctx context.Context, j Journal, pair secretPair) (err error) {
+func (e *Engine) apply(ctx context.Context, j journal.Journal, pair secretPair) (err error) {
 	if pair.primary.IsEmpty() {
 		return ErrEmptySecret
 	}
@@ -259,14 +234,14 @@ func (e *Engine) apply(ctx context.Context, j Journal, pair secretPair) (err err
 // secretsOf reads old and new from the backup and checks them against the
 // journal's fingerprints: the engine never writes a secret the journal does
 // not vouch for.
-func (e *Engine) secretsOf(ctx context.Context, j Journal) (old, next secret.Secret, err error) {
+func (e *Engine) secretsOf(ctx context.Context, j journal.Journal) (old, next secret.Secret, err error) {
 	if old, err = e.Backup.Previous(ctx); err != nil {
 		return old, next, fmt.Errorf("reading the previous secret from backup %s: %w", e.Backup.Name, err)
 	}
 	if next, err = e.Backup.Current(ctx); err != nil {
 		return old, next, fmt.Errorf("reading the current secret from backup %s: %w", e.Backup.Name, err)
 	}
-	if rolled := j.Phase == PhaseRollingBack || j.Phase == PhaseRolledBack; rolled && old.Fingerprint() == j.NewFingerprint && next.Fingerprint() == j.OldFingerprint {
+	if rolled := j.Phase == journal.PhaseRollingBack || j.Phase == journal.PhaseRolledBack; rolled && old.Fingerprint() == j.NewFingerprint && next.Fingerprint() == j.OldFingerprint {
 		// A rollback records the restored secret as AWSCURRENT again; a
 		// run that stopped just after that finds the stages swapped.
 		return next, old, nil

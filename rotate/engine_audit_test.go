@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/rotate"
@@ -31,8 +32,8 @@ func TestEngineAuditTrail(t *testing.T) {
 		plans = append(plans, out.Plan...)
 	}
 
-	dry(r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{DryRun: true}))
-	a := r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+	dry(r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{DryRun: true}))
+	a := r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 	if _, err := r.finalize(t, r.engine(), rotate.FinalizeOptions{}); !errors.Is(err, rotate.ErrGraceNotOver) {
 		t.Fatalf("Finalize before the deadline: %v", err)
 	}
@@ -48,10 +49,10 @@ func TestEngineAuditTrail(t *testing.T) {
 		t.Fatalf("second Rollback: %v", err)
 	}
 	_, aNext := r.journalSecrets(t, r.status(t).Journal) // a, rolled back
-	if _, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{New: r.old}); !errors.Is(err, rotate.ErrReusedSecret) {
+	if _, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{New: r.old}); !errors.Is(err, rotate.ErrReusedSecret) {
 		t.Fatalf("Rotate to the current secret: %v", err)
 	}
-	b := r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
+	b := r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
 	_, bNext := r.journalSecrets(t, b.Journal)
 
 	recs, raw := r.auditRecords(t)
@@ -60,7 +61,7 @@ func TestEngineAuditTrail(t *testing.T) {
 		byID[rec.RotationID] = append(byID[rec.RotationID], rec)
 	}
 	for _, want := range []struct {
-		j     rotate.Journal
+		j     journal.Journal
 		steps []string
 	}{
 		// Every operation starts with its baseline; every write to the
@@ -93,7 +94,7 @@ func TestEngineAuditTrail(t *testing.T) {
 			if rec.Step == "baseline" && rec.Baseline == nil {
 				t.Errorf("%s: the baseline record has no verdicts", rec.RotationID)
 			}
-			if _, err := rotate.ParsePhase(rec.Step); err == nil && !strings.Contains(r.progress.String(), rec.Step+": ") {
+			if _, err := journal.ParsePhase(rec.Step); err == nil && !strings.Contains(r.progress.String(), rec.Step+": ") {
 				t.Errorf("the progress output has no line for step %s", rec.Step)
 			}
 		}
@@ -124,7 +125,7 @@ func TestEngineAuditTrail(t *testing.T) {
 func TestEngineAuditsAFailedVerification(t *testing.T) {
 	t.Parallel()
 	r := newFleetRig(t, rigOptions{misbehaviours: testbed.AcceptOldTokens, convergence: 300 * time.Millisecond})
-	out, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
+	out, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{})
 	if !errors.Is(err, rotate.ErrVerificationFailed) {
 		t.Fatalf("Rotate: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/rotate"
 )
@@ -23,25 +24,25 @@ type crashScenario struct {
 	name  string
 	setup func(t *testing.T, r *fleetRig) // brings the fleet to where the operation starts
 	run   func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error)
-	end   rotate.Phase // where an uninterrupted run ends
+	end   journal.Phase // where an uninterrupted run ends
 	// rerunAtEnd is the error a re-run gives once the operation is over
 	// (nil: a re-run would start something new, so the test does not re-run).
 	rerunAtEnd error
 }
 
 func crashScenarios() []crashScenario {
-	inGrace := func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace) }
-	completedRotation := func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) }
+	inGrace := func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace) }
+	completedRotation := func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted) }
 	finalize := func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) {
 		return r.finalize(t, e, rotate.FinalizeOptions{Force: true})
 	}
 	rollback := func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) { return r.rollback(t, e) }
 	return []crashScenario{
-		{name: "zero-downtime", run: rotateIn(rotate.ModeZeroDowntime), end: rotate.PhaseGrace},
-		{name: "finalize", setup: inGrace, run: finalize, end: rotate.PhaseCompleted, rerunAtEnd: rotate.ErrNoRotation},
-		{name: "maintenance", run: rotateIn(rotate.ModeMaintenance), end: rotate.PhaseCompleted},
-		{name: "rollback of a maintenance rotation", setup: completedRotation, run: rollback, end: rotate.PhaseRolledBack, rerunAtEnd: rotate.ErrNothingToRollBack},
-		{name: "rollback in grace", setup: inGrace, run: rollback, end: rotate.PhaseRolledBack, rerunAtEnd: rotate.ErrNothingToRollBack},
+		{name: "zero-downtime", run: rotateIn(journal.ModeZeroDowntime), end: journal.PhaseGrace},
+		{name: "finalize", setup: inGrace, run: finalize, end: journal.PhaseCompleted, rerunAtEnd: rotate.ErrNoRotation},
+		{name: "maintenance", run: rotateIn(journal.ModeMaintenance), end: journal.PhaseCompleted},
+		{name: "rollback of a maintenance rotation", setup: completedRotation, run: rollback, end: journal.PhaseRolledBack, rerunAtEnd: rotate.ErrNothingToRollBack},
+		{name: "rollback in grace", setup: inGrace, run: rollback, end: journal.PhaseRolledBack, rerunAtEnd: rotate.ErrNothingToRollBack},
 	}
 }
 
@@ -71,7 +72,7 @@ func stepsOf(t *testing.T, sc crashScenario) []string {
 	recs, _ := r.auditRecords(t)
 	var audited []string
 	for _, rec := range recs[len(skip):] {
-		if _, err := rotate.ParsePhase(rec.Step); err == nil {
+		if _, err := journal.ParsePhase(rec.Step); err == nil {
 			audited = append(audited, rec.Step) // the phase steps (not "baseline" or "update")
 		}
 	}
@@ -113,7 +114,7 @@ func TestEngineResumesAfterAStopAtEachStep(t *testing.T) {
 					}
 					atEnd := st.Journal.Phase == sc.end
 					switch {
-					case st.Journal.Phase == rotate.PhaseGrace:
+					case st.Journal.Phase == journal.PhaseGrace:
 						if st.Unfinished() || st.GraceRemaining <= 0 {
 							t.Errorf("status in grace: unfinished %v, remaining %s", st.Unfinished(), st.GraceRemaining)
 						}
@@ -293,7 +294,7 @@ func (r *fleetRig) wantOnlyBackedUpSecrets(t *testing.T) {
 // consistent fleet on the secrets that phase means, taken from the backup
 // the journal vouches for; the API honouring exactly those; every other
 // variable as it was; and status showing nothing unfinished.
-func (r *fleetRig) wantEnd(t *testing.T, end rotate.Phase) {
+func (r *fleetRig) wantEnd(t *testing.T, end journal.Phase) {
 	t.Helper()
 	st := r.status(t)
 	if !st.HasJournal || st.Journal.Phase != end {
@@ -304,13 +305,13 @@ func (r *fleetRig) wantEnd(t *testing.T, end rotate.Phase) {
 	}
 	old, next := r.journalSecrets(t, st.Journal)
 	switch end {
-	case rotate.PhaseGrace:
+	case journal.PhaseGrace:
 		r.wantFleet(t, next, old)
 		r.wantTokens(t, map[string]secret.Secret{"old": old, "new": next}, nil)
-	case rotate.PhaseCompleted:
+	case journal.PhaseCompleted:
 		r.wantFleet(t, next, secret.Secret{})
 		r.wantTokens(t, map[string]secret.Secret{"new": next}, map[string]secret.Secret{"old": old})
-	case rotate.PhaseRolledBack, rotate.PhaseAbandoned:
+	case journal.PhaseRolledBack, journal.PhaseAbandoned:
 		r.wantFleet(t, old, secret.Secret{})
 		r.wantTokens(t, map[string]secret.Secret{"old": old}, map[string]secret.Secret{"new": next})
 	default:
@@ -344,10 +345,10 @@ func TestEngineUndoesAStoppedRotation(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Rollback: %v", err)
 					}
-					if out.Journal.Phase != rotate.PhaseRolledBack {
+					if out.Journal.Phase != journal.PhaseRolledBack {
 						t.Errorf("Rollback ended in phase %s", out.Journal.Phase)
 					}
-					r.wantEnd(t, rotate.PhaseRolledBack)
+					r.wantEnd(t, journal.PhaseRolledBack)
 				})
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/rotate"
 )
@@ -58,52 +59,52 @@ func TestEngineKeepsEveryOtherVariableWhileAnotherWriterRaces(t *testing.T) {
 		on  int64
 		run func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error)
 		// want returns the fleet's expected primary and secondary.
-		want func(t *testing.T, r *fleetRig, j rotate.Journal) (primary, secondary secret.Secret)
-		end  rotate.Phase
+		want func(t *testing.T, r *fleetRig, j journal.Journal) (primary, secondary secret.Secret)
+		end  journal.Phase
 	}{
 		{
 			name: "zero-downtime, racing the probing write", on: 2,
-			run:  rotateIn(rotate.ModeZeroDowntime),
-			want: grace, end: rotate.PhaseGrace,
+			run:  rotateIn(journal.ModeZeroDowntime),
+			want: grace, end: journal.PhaseGrace,
 		},
 		{
 			name: "zero-downtime, racing the staging write", on: 5,
-			run:  rotateIn(rotate.ModeZeroDowntime),
-			want: grace, end: rotate.PhaseGrace,
+			run:  rotateIn(journal.ModeZeroDowntime),
+			want: grace, end: journal.PhaseGrace,
 		},
 		{
 			name: "finalize", on: 1,
-			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace) },
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace) },
 			run: func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) {
 				return r.finalize(t, e, rotate.FinalizeOptions{Force: true})
 			},
-			want: completed, end: rotate.PhaseCompleted,
+			want: completed, end: journal.PhaseCompleted,
 		},
 		{
 			name: "maintenance", on: 3,
-			run:  rotateIn(rotate.ModeMaintenance),
-			want: completed, end: rotate.PhaseCompleted,
+			run:  rotateIn(journal.ModeMaintenance),
+			want: completed, end: journal.PhaseCompleted,
 		},
 		{
 			name: "emergency", on: 1,
-			run:  rotateIn(rotate.ModeEmergency),
-			want: completed, end: rotate.PhaseCompleted,
+			run:  rotateIn(journal.ModeEmergency),
+			want: completed, end: journal.PhaseCompleted,
 		},
 		{
 			name: "rollback in grace", on: 2,
-			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace) },
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace) },
 			run: func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) {
 				return r.rollback(t, e)
 			},
-			want: rolledBack, end: rotate.PhaseRolledBack,
+			want: rolledBack, end: journal.PhaseRolledBack,
 		},
 		{
 			name: "rollback of a maintenance rotation", on: 3,
-			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) },
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted) },
 			run: func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) {
 				return r.rollback(t, e)
 			},
-			want: rolledBack, end: rotate.PhaseRolledBack,
+			want: rolledBack, end: journal.PhaseRolledBack,
 		},
 	}
 	for _, tc := range cases {
@@ -137,7 +138,7 @@ func TestEngineKeepsEveryOtherVariableWhileAnotherWriterRaces(t *testing.T) {
 	}
 }
 
-func rotateIn(mode rotate.Mode) func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) {
+func rotateIn(mode journal.Mode) func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) {
 	return func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) {
 		return r.rotate(t, e, mode, rotate.RotateOptions{})
 	}
@@ -145,17 +146,17 @@ func rotateIn(mode rotate.Mode) func(t *testing.T, r *fleetRig, e *rotate.Engine
 
 // The fleet's state at the end of each kind of operation, from the backup
 // (which the journal vouches for).
-func grace(t *testing.T, r *fleetRig, j rotate.Journal) (secret.Secret, secret.Secret) {
+func grace(t *testing.T, r *fleetRig, j journal.Journal) (secret.Secret, secret.Secret) {
 	old, next := r.journalSecrets(t, j)
 	return next, old
 }
 
-func completed(t *testing.T, r *fleetRig, j rotate.Journal) (secret.Secret, secret.Secret) {
+func completed(t *testing.T, r *fleetRig, j journal.Journal) (secret.Secret, secret.Secret) {
 	_, next := r.journalSecrets(t, j)
 	return next, secret.Secret{}
 }
 
-func rolledBack(t *testing.T, r *fleetRig, j rotate.Journal) (secret.Secret, secret.Secret) {
+func rolledBack(t *testing.T, r *fleetRig, j journal.Journal) (secret.Secret, secret.Secret) {
 	old, _ := r.journalSecrets(t, j)
 	return old, secret.Secret{}
 }

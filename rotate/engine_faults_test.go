@@ -8,6 +8,7 @@ import (
 
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/rotate"
 )
@@ -31,23 +32,23 @@ func TestEngineRetriesTransientAWSFaults(t *testing.T) {
 	throttled := testbed.Fault{Status: http.StatusTooManyRequests, ErrorType: "TooManyRequestsException", Message: "Rate exceeded"}
 	cases := []struct {
 		name  string
-		mode  rotate.Mode
+		mode  journal.Mode
 		n     int64
 		match func(*http.Request) bool
 		fault testbed.Fault
 	}{
-		{"429 on the first updates, maintenance", rotate.ModeMaintenance, 5, engineOp("UpdateFunctionConfiguration"), throttled},
-		{"429 on the first updates, zero-downtime", rotate.ModeZeroDowntime, 7, engineOp("UpdateFunctionConfiguration"), throttled},
-		{"429 on the first reads", rotate.ModeZeroDowntime, 6, engineOp("GetFunctionConfiguration"), throttled},
-		{"409 update in progress", rotate.ModeMaintenance, 2, engineOp("UpdateFunctionConfiguration"),
+		{"429 on the first updates, maintenance", journal.ModeMaintenance, 5, engineOp("UpdateFunctionConfiguration"), throttled},
+		{"429 on the first updates, zero-downtime", journal.ModeZeroDowntime, 7, engineOp("UpdateFunctionConfiguration"), throttled},
+		{"429 on the first reads", journal.ModeZeroDowntime, 6, engineOp("GetFunctionConfiguration"), throttled},
+		{"409 update in progress", journal.ModeMaintenance, 2, engineOp("UpdateFunctionConfiguration"),
 			testbed.Fault{Status: http.StatusConflict, ErrorType: "ResourceConflictException", Message: "An update is in progress"}},
-		{"500 on the first updates", rotate.ModeEmergency, 4, engineOp("UpdateFunctionConfiguration"),
+		{"500 on the first updates", journal.ModeEmergency, 4, engineOp("UpdateFunctionConfiguration"),
 			testbed.Fault{Status: http.StatusInternalServerError, ErrorType: "ServiceException", Message: "internal"}},
-		{"5xx on PutSecretValue", rotate.ModeMaintenance, 3, engineOp("PutSecretValue"),
+		{"5xx on PutSecretValue", journal.ModeMaintenance, 3, engineOp("PutSecretValue"),
 			testbed.Fault{Status: http.StatusInternalServerError, ErrorType: "InternalServiceError", Message: "internal"}},
-		{"5xx on TagResource (the journal)", rotate.ModeZeroDowntime, 3, engineOp("TagResource"),
+		{"5xx on TagResource (the journal)", journal.ModeZeroDowntime, 3, engineOp("TagResource"),
 			testbed.Fault{Status: http.StatusServiceUnavailable, ErrorType: "InternalServiceError", Message: "unavailable"}},
-		{"5xx on GetSecretValue", rotate.ModeMaintenance, 3, engineOp("GetSecretValue"),
+		{"5xx on GetSecretValue", journal.ModeMaintenance, 3, engineOp("GetSecretValue"),
 			testbed.Fault{Status: http.StatusInternalServerError, ErrorType: "InternalServiceError", Message: "internal"}},
 	}
 	for _, tc := range cases {
@@ -56,9 +57,9 @@ func TestEngineRetriesTransientAWSFaults(t *testing.T) {
 			r := newFleetRig(t, rigOptions{})
 			fault, hits := countingFault(tc.n, tc.match, tc.fault)
 			r.setFault(fault)
-			end := rotate.PhaseCompleted
-			if tc.mode == rotate.ModeZeroDowntime {
-				end = rotate.PhaseGrace
+			end := journal.PhaseCompleted
+			if tc.mode == journal.ModeZeroDowntime {
+				end = journal.PhaseGrace
 			}
 			out, err := r.rotate(t, r.engine(), tc.mode, rotate.RotateOptions{})
 			if err != nil {
@@ -84,35 +85,35 @@ func TestEngineRetriesTransientAWSFaults(t *testing.T) {
 // Once the fault clears, running the same operation again converges.
 func TestEngineNeverSucceedsWithADriftedFleet(t *testing.T) {
 	t.Parallel()
-	inGrace := func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace) }
-	completedRotation := func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) }
+	inGrace := func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace) }
+	completedRotation := func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted) }
 	cases := []struct {
 		name  string
 		setup func(t *testing.T, r *fleetRig)
 		run   func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error)
 		// phase is where the failed operation leaves the journal; says is
 		// what its error must say.
-		phase rotate.Phase
+		phase journal.Phase
 		says  string
 		// end is where the re-run ends.
-		end rotate.Phase
+		end journal.Phase
 	}{
-		{name: "zero-downtime", run: rotateIn(rotate.ModeZeroDowntime), phase: rotate.PhaseRolledBack, says: "rolled back", end: rotate.PhaseGrace},
-		{name: "maintenance", run: rotateIn(rotate.ModeMaintenance), phase: rotate.PhaseRolledBack, says: "rolled back", end: rotate.PhaseCompleted},
+		{name: "zero-downtime", run: rotateIn(journal.ModeZeroDowntime), phase: journal.PhaseRolledBack, says: "rolled back", end: journal.PhaseGrace},
+		{name: "maintenance", run: rotateIn(journal.ModeMaintenance), phase: journal.PhaseRolledBack, says: "rolled back", end: journal.PhaseCompleted},
 		// An emergency never restores the compromised secret by itself:
 		// it keeps its phase, and the re-run finishes it.
-		{name: "emergency", run: rotateIn(rotate.ModeEmergency), phase: rotate.PhaseApplied, says: "never restores the compromised secret", end: rotate.PhaseCompleted},
+		{name: "emergency", run: rotateIn(journal.ModeEmergency), phase: journal.PhaseApplied, says: "never restores the compromised secret", end: journal.PhaseCompleted},
 		{
 			name: "finalize", setup: inGrace,
 			run: func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) {
 				return r.finalize(t, e, rotate.FinalizeOptions{Force: true})
 			},
-			phase: rotate.PhaseFinalizing, says: "re-run", end: rotate.PhaseCompleted,
+			phase: journal.PhaseFinalizing, says: "re-run", end: journal.PhaseCompleted,
 		},
 		{
 			name: "rollback", setup: completedRotation,
 			run:   func(t *testing.T, r *fleetRig, e *rotate.Engine) (rotate.Outcome, error) { return r.rollback(t, e) },
-			phase: rotate.PhaseRollingBack, says: "re-run", end: rotate.PhaseRolledBack,
+			phase: journal.PhaseRollingBack, says: "re-run", end: journal.PhaseRolledBack,
 		},
 	}
 	for _, tc := range cases {
@@ -174,13 +175,13 @@ func TestEngineStopsBeforeAnyFunctionWhenTheBackupFails(t *testing.T) {
 			r := newFleetRig(t, rigOptions{})
 			if op == "PutSecretValue" {
 				// Create the backup first, so Store has to put.
-				r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
+				r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
 			}
 			before, envs := r.updates(), r.envs(t)
 			fault, hits := countingFault(-1, func(req *http.Request) bool { return fromEngine(req) && isSecretsOp(req, op) },
 				testbed.Fault{Status: http.StatusInternalServerError, ErrorType: "InternalServiceError", Message: "internal"})
 			r.setFault(fault)
-			_, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
+			_, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{})
 			if err == nil {
 				t.Fatalf("Rotate succeeded with %s failing", op)
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/rotate"
@@ -54,14 +55,14 @@ func TestEngineBoundsConcurrency(t *testing.T) {
 				return nil
 			})
 			e := r.engine(func(e *rotate.Engine) { e.Concurrency = tc.concurrency })
-			if _, err := r.rotate(t, e, rotate.ModeMaintenance, rotate.RotateOptions{}); err != nil {
+			if _, err := r.rotate(t, e, journal.ModeMaintenance, rotate.RotateOptions{}); err != nil {
 				t.Fatalf("Rotate: %v", err)
 			}
 			if got := int(peak.Load()); got != tc.want {
 				t.Errorf("at most %d updates in flight, want %d", got, tc.want)
 			}
 			r.setFault(nil)
-			r.wantEnd(t, rotate.PhaseCompleted)
+			r.wantEnd(t, journal.PhaseCompleted)
 		})
 	}
 }
@@ -75,18 +76,18 @@ func TestEngineWaitsForPropagation(t *testing.T) {
 		t.Run(strings.Join(roles, ","), func(t *testing.T) {
 			t.Parallel()
 			r := newFleetRig(t, rigOptions{roles: roles, propagation: 300 * time.Millisecond})
-			r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
-			r.wantEnd(t, rotate.PhaseGrace)
+			r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
+			r.wantEnd(t, journal.PhaseGrace)
 			if _, err := r.finalize(t, r.engine(), rotate.FinalizeOptions{Force: true}); err != nil {
 				t.Fatalf("Finalize: %v", err)
 			}
-			r.wantEnd(t, rotate.PhaseCompleted)
+			r.wantEnd(t, journal.PhaseCompleted)
 			if _, err := r.rollback(t, r.engine()); err != nil {
 				t.Fatalf("Rollback: %v", err)
 			}
-			r.wantEnd(t, rotate.PhaseRolledBack)
-			r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
-			r.wantEnd(t, rotate.PhaseCompleted)
+			r.wantEnd(t, journal.PhaseRolledBack)
+			r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
+			r.wantEnd(t, journal.PhaseCompleted)
 		})
 	}
 }
@@ -107,7 +108,7 @@ func TestEngineChecksTheEnvironmentLimitBeforeAnyWrite(t *testing.T) {
 	}
 	r.rebase(t)
 	before := r.updates()
-	_, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{})
+	_, err := r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{})
 	if !errors.Is(err, rotate.ErrEnvTooLarge) {
 		t.Fatalf("Rotate: %v, want ErrEnvTooLarge", err)
 	}
@@ -118,8 +119,8 @@ func TestEngineChecksTheEnvironmentLimitBeforeAnyWrite(t *testing.T) {
 	if st := r.status(t); st.HasJournal {
 		t.Errorf("the refusal left a journal in phase %s", st.Journal.Phase)
 	}
-	r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
-	r.wantEnd(t, rotate.PhaseCompleted)
+	r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
+	r.wantEnd(t, journal.PhaseCompleted)
 	if _, err := r.rollback(t, r.engine()); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
@@ -57,7 +58,7 @@ func (r *fleetRig) onUpdates(fns ...func(n int)) *atomic.Int64 {
 // --fail-on-findings makes them exit 1, still without rolling back.
 func TestEngineDoesNotRollBackForPreExistingFindings(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []rotate.Mode{rotate.ModeMaintenance, rotate.ModeEmergency} {
+	for _, mode := range []journal.Mode{journal.ModeMaintenance, journal.ModeEmergency} {
 		for _, failOnFindings := range []bool{false, true} {
 			name := string(mode)
 			if failOnFindings {
@@ -73,7 +74,7 @@ func TestEngineDoesNotRollBackForPreExistingFindings(t *testing.T) {
 				case !failOnFindings && err != nil:
 					t.Fatalf("Rotate: %v", err)
 				}
-				if out.Journal.Phase != rotate.PhaseCompleted {
+				if out.Journal.Phase != journal.PhaseCompleted {
 					t.Fatalf("phase %s, want completed: a pre-existing finding must not roll back", out.Journal.Phase)
 				}
 				if err != nil && (!strings.Contains(err.Error(), "security-hs384-hs512") || !strings.Contains(err.Error(), "nothing was rolled back")) {
@@ -84,8 +85,8 @@ func TestEngineDoesNotRollBackForPreExistingFindings(t *testing.T) {
 				r.wantTokens(t, map[string]secret.Secret{"new": next}, map[string]secret.Secret{"old": old})
 
 				// The baseline saw them, and the journal keeps its verdicts.
-				if out.Baseline == nil || out.Journal.Baseline["security-hs384-hs512"] != probes.Fail || out.Journal.Baseline["security-no-exp"] != probes.Fail ||
-					out.Journal.Baseline["security-alg-none"] != probes.Pass {
+				if out.Baseline == nil || out.Journal.Baseline["security-hs384-hs512"] != "fail" || out.Journal.Baseline["security-no-exp"] != "fail" ||
+					out.Journal.Baseline["security-alg-none"] != "pass" {
 					t.Errorf("journalled baseline %v", out.Journal.Baseline)
 				}
 				rep := out.Reports[len(out.Reports)-1]
@@ -131,11 +132,11 @@ func TestEngineActsOnAFindingTheChangeCaused(t *testing.T) {
 				r.w.API.SetMisbehaviours(0)
 			}
 		})
-		out, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
+		out, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{})
 		if !errors.Is(err, rotate.ErrVerificationFailed) || !strings.Contains(err.Error(), "security-alg-none") || !strings.Contains(err.Error(), "rolled back") {
 			t.Fatalf("Rotate: %v, want a verification failure naming security-alg-none, rolled back", err)
 		}
-		if out.Journal.Phase != rotate.PhaseRolledBack {
+		if out.Journal.Phase != journal.PhaseRolledBack {
 			t.Fatalf("phase %s, want rolled-back", out.Journal.Phase)
 		}
 		r.wantFleet(t, r.old, secret.Secret{})
@@ -148,12 +149,12 @@ func TestEngineActsOnAFindingTheChangeCaused(t *testing.T) {
 				r.w.API.SetMisbehaviours(testbed.AcceptAlgNone)
 			}
 		})
-		out, err := r.rotate(t, r.engine(), rotate.ModeEmergency, rotate.RotateOptions{})
+		out, err := r.rotate(t, r.engine(), journal.ModeEmergency, rotate.RotateOptions{})
 		if !errors.Is(err, rotate.ErrVerificationFailed) || !strings.Contains(err.Error(), "new secret stays") {
 			t.Fatalf("Rotate: %v, want a verification failure that keeps the new secret", err)
 		}
 		st := r.status(t)
-		if st.Journal.Phase != rotate.PhaseApplied || st.Journal.Verification != rotate.VerificationFailed || !st.Unfinished() {
+		if st.Journal.Phase != journal.PhaseApplied || st.Journal.Verification != journal.VerificationFailed || !st.Unfinished() {
 			t.Fatalf("journal %s, verification %q; want applied, failed", st.Journal.Phase, st.Journal.Verification)
 		}
 		_, next := r.journalSecrets(t, st.Journal)
@@ -165,14 +166,14 @@ func TestEngineActsOnAFindingTheChangeCaused(t *testing.T) {
 
 		r.setFault(nil)
 		r.w.API.SetMisbehaviours(0)
-		out, err = r.rotate(t, r.engine(), rotate.ModeEmergency, rotate.RotateOptions{})
-		if err != nil || out.Journal.Phase != rotate.PhaseCompleted || out.Journal.ID != st.Journal.ID {
+		out, err = r.rotate(t, r.engine(), journal.ModeEmergency, rotate.RotateOptions{})
+		if err != nil || out.Journal.Phase != journal.PhaseCompleted || out.Journal.ID != st.Journal.ID {
 			t.Fatalf("re-run once fixed: %v, %s %s", err, out.Journal.ID, out.Journal.Phase)
 		}
 		if st := r.status(t); st.Journal.Verification != "" || st.Unfinished() {
 			t.Errorf("after the re-run: verification %q, unfinished %v", st.Journal.Verification, st.Unfinished())
 		}
-		r.wantEnd(t, rotate.PhaseCompleted)
+		r.wantEnd(t, journal.PhaseCompleted)
 	})
 }
 
@@ -183,12 +184,12 @@ func TestEngineLeavesTheChangeWhenVerificationCannotTell(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name string
-		mode rotate.Mode
+		mode journal.Mode
 		// trouble starts with the first function update; cleared before the re-run.
 		trouble func(r *fleetRig)
-		end     rotate.Phase
+		end     journal.Phase
 	}{
-		{name: "FilterLogEvents throttled", mode: rotate.ModeMaintenance, end: rotate.PhaseCompleted, trouble: func(r *fleetRig) {
+		{name: "FilterLogEvents throttled", mode: journal.ModeMaintenance, end: journal.PhaseCompleted, trouble: func(r *fleetRig) {
 			r.setFault(func(req *http.Request) *testbed.Fault {
 				if fromEngine(req) && req.Header.Get("X-Amz-Target") == "Logs_20140328.FilterLogEvents" {
 					return &testbed.Fault{Status: http.StatusBadRequest, ErrorType: "ThrottlingException", Message: "Rate exceeded"}
@@ -196,21 +197,21 @@ func TestEngineLeavesTheChangeWhenVerificationCannotTell(t *testing.T) {
 				return nil
 			})
 		}},
-		{name: "API answers 503", mode: rotate.ModeMaintenance, end: rotate.PhaseCompleted, trouble: func(r *fleetRig) {
+		{name: "API answers 503", mode: journal.ModeMaintenance, end: journal.PhaseCompleted, trouble: func(r *fleetRig) {
 			r.onUpdates(func(n int) {
 				if n == 1 {
 					r.w.API.SetMisbehaviours(testbed.ServerBusy)
 				}
 			})
 		}},
-		{name: "API answers 503 in grace", mode: rotate.ModeZeroDowntime, end: rotate.PhaseGrace, trouble: func(r *fleetRig) {
+		{name: "API answers 503 in grace", mode: journal.ModeZeroDowntime, end: journal.PhaseGrace, trouble: func(r *fleetRig) {
 			r.onUpdates(func(n int) {
 				if n == 4 { // the swap to the new primary, after the secondary was proven
 					r.w.API.SetMisbehaviours(testbed.ServerBusy)
 				}
 			})
 		}},
-		{name: "API answers 503 while the secondary is proven", mode: rotate.ModeZeroDowntime, end: rotate.PhaseGrace, trouble: func(r *fleetRig) {
+		{name: "API answers 503 while the secondary is proven", mode: journal.ModeZeroDowntime, end: journal.PhaseGrace, trouble: func(r *fleetRig) {
 			r.onUpdates(func(n int) {
 				if n == 1 {
 					r.w.API.SetMisbehaviours(testbed.ServerBusy)
@@ -228,7 +229,7 @@ func TestEngineLeavesTheChangeWhenVerificationCannotTell(t *testing.T) {
 				t.Fatalf("Rotate: %v, want ErrVerificationPending only", err)
 			}
 			st := r.status(t)
-			if st.Journal.Verification != rotate.VerificationPending || st.Journal.Phase.Terminal() || st.Journal.Phase == rotate.PhaseRollingBack ||
+			if st.Journal.Verification != journal.VerificationPending || st.Journal.Phase.Terminal() || st.Journal.Phase == journal.PhaseRollingBack ||
 				st.Journal.Phase != out.Journal.Phase {
 				t.Fatalf("journal %s (outcome %s), verification %q: want the change's phase, pending", st.Journal.Phase, out.Journal.Phase, st.Journal.Verification)
 			}
@@ -237,7 +238,7 @@ func TestEngineLeavesTheChangeWhenVerificationCannotTell(t *testing.T) {
 			}
 			recs, _ := r.auditRecords(t)
 			if !slices.ContainsFunc(recs, func(rec rotate.AuditRecord) bool { return rec.Outcome == "could not tell" && len(rec.CouldNotTell) > 0 }) &&
-				st.Journal.Phase != rotate.PhaseProbing {
+				st.Journal.Phase != journal.PhaseProbing {
 				t.Errorf("no audit record says the verification could not tell")
 			}
 			if slices.ContainsFunc(recs, func(rec rotate.AuditRecord) bool {
@@ -263,7 +264,7 @@ func TestEngineLeavesTheChangeWhenVerificationCannotTell(t *testing.T) {
 // down: it rotates, and its verification says it could not tell.
 func TestEngineRefusesBeforeAnyWriteWhenTheProbeCannotLogIn(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []rotate.Mode{rotate.ModeMaintenance, rotate.ModeZeroDowntime} {
+	for _, mode := range []journal.Mode{journal.ModeMaintenance, journal.ModeZeroDowntime} {
 		t.Run("wrong password, "+string(mode), func(t *testing.T) {
 			t.Parallel()
 			r := newFleetRig(t, rigOptions{})
@@ -290,7 +291,7 @@ func TestEngineRefusesBeforeAnyWriteWhenTheProbeCannotLogIn(t *testing.T) {
 	t.Run("emergency with the API down", func(t *testing.T) {
 		t.Parallel()
 		r := newFleetRig(t, rigOptions{misbehaviours: testbed.Down})
-		out, err := r.rotate(t, r.engine(), rotate.ModeEmergency, rotate.RotateOptions{})
+		out, err := r.rotate(t, r.engine(), journal.ModeEmergency, rotate.RotateOptions{})
 		if !errors.Is(err, rotate.ErrVerificationPending) {
 			t.Fatalf("emergency with the API down: %v, want ErrVerificationPending", err)
 		}
@@ -299,7 +300,7 @@ func TestEngineRefusesBeforeAnyWriteWhenTheProbeCannotLogIn(t *testing.T) {
 		}
 		_, next := r.journalSecrets(t, out.Journal)
 		r.wantFleet(t, next, secret.Secret{})
-		if out.Journal.Phase != rotate.PhaseApplied || out.Journal.Verification != rotate.VerificationPending {
+		if out.Journal.Phase != journal.PhaseApplied || out.Journal.Verification != journal.VerificationPending {
 			t.Errorf("phase %s, verification %q", out.Journal.Phase, out.Journal.Verification)
 		}
 		// Once the API is back, the same command finishes it.
@@ -307,11 +308,11 @@ func TestEngineRefusesBeforeAnyWriteWhenTheProbeCannotLogIn(t *testing.T) {
 		if err := r.w.API.Err(); err != nil {
 			t.Fatal(err)
 		}
-		out, err = r.rotate(t, r.engine(), rotate.ModeEmergency, rotate.RotateOptions{})
-		if err != nil || out.Journal.Phase != rotate.PhaseCompleted {
+		out, err = r.rotate(t, r.engine(), journal.ModeEmergency, rotate.RotateOptions{})
+		if err != nil || out.Journal.Phase != journal.PhaseCompleted {
 			t.Fatalf("re-run with the API back: %v, phase %s", err, out.Journal.Phase)
 		}
-		r.wantEnd(t, rotate.PhaseCompleted)
+		r.wantEnd(t, journal.PhaseCompleted)
 	})
 }
 
@@ -350,8 +351,8 @@ func TestEngineLogWindowSpansTheChange(t *testing.T) {
 		}
 	})
 	out, err := r.rotate(t, r.engine(func(e *rotate.Engine) { e.Verifier = failingUser{ProbeVerifier: r.verifier(), r: r} }),
-		rotate.ModeMaintenance, rotate.RotateOptions{})
-	if err != nil || out.Journal.Phase != rotate.PhaseCompleted {
+		journal.ModeMaintenance, rotate.RotateOptions{})
+	if err != nil || out.Journal.Phase != journal.PhaseCompleted {
 		t.Fatalf("Rotate: %v, phase %s", err, out.Journal.Phase)
 	}
 	rep := out.Reports[len(out.Reports)-1]
@@ -387,8 +388,8 @@ func TestEngineOnTheValineBackend(t *testing.T) {
 	t.Parallel()
 	r := newFleetRig(t, rigOptions{backend: testbed.BackendValine, profile: profile.Presets["valine"], logs: true,
 		busy: &testbed.BusyOptions{Every: 9, RetryAfterSeconds: 1}})
-	out, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
-	if err != nil || out.Journal.Phase != rotate.PhaseCompleted {
+	out, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{})
+	if err != nil || out.Journal.Phase != journal.PhaseCompleted {
 		t.Fatalf("maintenance on the valine backend: %v, phase %s", err, out.Journal.Phase)
 	}
 	rep := out.Reports[len(out.Reports)-1]
@@ -407,7 +408,7 @@ func TestEngineOnTheValineBackend(t *testing.T) {
 			t.Errorf("%s: %s (%s)", name, res.Outcome, res.Reason)
 		}
 	}
-	if _, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{}); !errors.Is(err, rotate.ErrNoSecondaryVar) {
+	if _, err := r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{}); !errors.Is(err, rotate.ErrNoSecondaryVar) {
 		t.Errorf("zero-downtime on the valine profile: %v, want ErrNoSecondaryVar", err)
 	}
 }
@@ -420,10 +421,10 @@ func TestEngineRollbackAndAuditOfEveryWrite(t *testing.T) {
 	t.Run("rollback that does not verify", func(t *testing.T) {
 		t.Parallel()
 		r := newFleetRig(t, rigOptions{convergence: 300 * time.Millisecond})
-		r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
+		r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
 		r.w.API.SetMisbehaviours(testbed.AcceptOldTokens) // the rolled-back secret stays trusted
 		out, err := r.rollback(t, r.engine())
-		if !errors.Is(err, rotate.ErrVerificationFailed) || out.Journal.Phase != rotate.PhaseRolledBack {
+		if !errors.Is(err, rotate.ErrVerificationFailed) || out.Journal.Phase != journal.PhaseRolledBack {
 			t.Fatalf("Rollback: %v, phase %s; want ErrVerificationFailed, rolled-back", err, out.Journal.Phase)
 		}
 		r.wantFleet(t, r.old, secret.Secret{})
@@ -431,7 +432,7 @@ func TestEngineRollbackAndAuditOfEveryWrite(t *testing.T) {
 	t.Run("refused zero-downtime proof", func(t *testing.T) {
 		t.Parallel()
 		r := newFleetRig(t, rigOptions{misbehaviours: testbed.IgnoreSecondary, convergence: 300 * time.Millisecond})
-		if _, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{}); !errors.Is(err, rotate.ErrNoDualSecret) {
+		if _, err := r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{}); !errors.Is(err, rotate.ErrNoDualSecret) {
 			t.Fatalf("Rotate: %v", err)
 		}
 		r.wantAuditedWrites(t)
@@ -492,12 +493,12 @@ func TestEngineInterruptedDuringVerification(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	e := r.engine(func(e *rotate.Engine) { e.Verifier = interruptingVerifier{ProbeVerifier: r.verifier(), cancel: cancel} })
-	out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
+	out, err := e.Rotate(ctx, journal.ModeMaintenance, rotate.RotateOptions{})
 	if !errors.Is(err, rotate.ErrInterrupted) || errors.Is(err, rotate.ErrVerificationFailed) {
 		t.Fatalf("Rotate interrupted during the verification: %v, want ErrInterrupted", err)
 	}
 	st := r.status(t)
-	if st.Journal.Phase != rotate.PhaseApplied || st.Journal.Verification != rotate.VerificationPending || out.Journal.Phase != rotate.PhaseApplied {
+	if st.Journal.Phase != journal.PhaseApplied || st.Journal.Verification != journal.VerificationPending || out.Journal.Phase != journal.PhaseApplied {
 		t.Fatalf("journal %s, verification %q; want applied, pending", st.Journal.Phase, st.Journal.Verification)
 	}
 	recs, _ := r.auditRecords(t)
@@ -505,9 +506,9 @@ func TestEngineInterruptedDuringVerification(t *testing.T) {
 		t.Error("the interrupt is not in the audit")
 	}
 	// The lock was released on the way out; the re-run finishes.
-	out, err = r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
-	if err != nil || out.Journal.Phase != rotate.PhaseCompleted {
+	out, err = r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{})
+	if err != nil || out.Journal.Phase != journal.PhaseCompleted {
 		t.Fatalf("re-run: %v, phase %s", err, out.Journal.Phase)
 	}
-	r.wantEnd(t, rotate.PhaseCompleted)
+	r.wantEnd(t, journal.PhaseCompleted)
 }

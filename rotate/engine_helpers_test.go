@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
@@ -271,7 +272,7 @@ func (r *fleetRig) note(err error) error {
 	return err
 }
 
-func (r *fleetRig) rotate(t *testing.T, e *rotate.Engine, mode rotate.Mode, opt rotate.RotateOptions) (rotate.Outcome, error) {
+func (r *fleetRig) rotate(t *testing.T, e *rotate.Engine, mode journal.Mode, opt rotate.RotateOptions) (rotate.Outcome, error) {
 	t.Helper()
 	out, err := e.Rotate(t.Context(), mode, opt)
 	return out, r.note(err)
@@ -290,7 +291,7 @@ func (r *fleetRig) rollback(t *testing.T, e *rotate.Engine) (rotate.Outcome, err
 }
 
 // mustRotate rotates in mode and fails the test unless it ends in phase want.
-func (r *fleetRig) mustRotate(t *testing.T, mode rotate.Mode, want rotate.Phase) rotate.Outcome {
+func (r *fleetRig) mustRotate(t *testing.T, mode journal.Mode, want journal.Phase) rotate.Outcome {
 	t.Helper()
 	out, err := r.rotate(t, r.engine(), mode, rotate.RotateOptions{})
 	if err != nil {
@@ -483,10 +484,10 @@ func (r *fleetRig) wantTokens(t *testing.T, accepted map[string]secret.Secret, r
 // from the backup, and checks that the backup agrees with the journal:
 // AWSCURRENT the new secret, AWSPREVIOUS the old one, swapped once a
 // rollback has restored the old one (AWSCURRENT names what the fleet holds).
-func (r *fleetRig) journalSecrets(t *testing.T, j rotate.Journal) (old, next secret.Secret) {
+func (r *fleetRig) journalSecrets(t *testing.T, j journal.Journal) (old, next secret.Secret) {
 	t.Helper()
 	current, previous := r.backupSecrets(t)
-	if j.Phase == rotate.PhaseRolledBack {
+	if j.Phase == journal.PhaseRolledBack {
 		if current.Fingerprint() != j.OldFingerprint || previous.Fingerprint() != j.NewFingerprint {
 			t.Fatalf("after the rollback of %s the backup holds current %s, previous %s; want current %s (the restored secret), previous %s",
 				j.ID, current, previous, j.OldFingerprint, j.NewFingerprint)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -16,11 +17,11 @@ import (
 func TestEngineRefusesAFleetOwnedByAnotherBackup(t *testing.T) {
 	t.Parallel()
 	r := newFleetRig(t, rigOptions{})
-	r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
+	r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
 	other := "valine-eng-other-" + rand.Text()[:10]
 	asOther := func(e *rotate.Engine) { e.Backup.Name = other }
 	writes := r.awsWrites()
-	for _, mode := range []rotate.Mode{rotate.ModeMaintenance, rotate.ModeZeroDowntime} {
+	for _, mode := range []journal.Mode{journal.ModeMaintenance, journal.ModeZeroDowntime} {
 		_, err := r.rotate(t, r.engine(asOther), mode, rotate.RotateOptions{})
 		if !errors.Is(err, rotate.ErrFleetOwned) || !strings.Contains(err.Error(), r.backupName) || !strings.Contains(err.Error(), other) {
 			t.Fatalf("Rotate(%s) through another backup: %v, want ErrFleetOwned naming both", mode, err)
@@ -33,7 +34,7 @@ func TestEngineRefusesAFleetOwnedByAnotherBackup(t *testing.T) {
 		t.Errorf("%d AWS writes through the other backup", n)
 	}
 	// The owner rotates on.
-	r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
+	r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
 }
 
 // Two operators selecting the same functions two ways at the same moment:
@@ -50,7 +51,7 @@ func TestEngineTwoSelectorsAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i], errs[i] = r.engine(func(e *rotate.Engine) { e.Backup.Name = name }).Rotate(t.Context(), rotate.ModeMaintenance, rotate.RotateOptions{})
+			outs[i], errs[i] = r.engine(func(e *rotate.Engine) { e.Backup.Name = name }).Rotate(t.Context(), journal.ModeMaintenance, rotate.RotateOptions{})
 		}()
 	}
 	wg.Wait()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -32,7 +33,7 @@ func TestEngineLock(t *testing.T) {
 				t.Fatal(err)
 			}
 			before, envs := r.updates(), r.envs(t)
-			_, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
+			_, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{})
 			if !tc.wantLocked {
 				if err != nil {
 					t.Fatalf("a dead run's lock must be taken over: %v", err)
@@ -52,7 +53,7 @@ func TestEngineLock(t *testing.T) {
 			if info, held, err := b.BreakLock(t.Context()); err != nil || !held || info.Holder != tc.holder.Holder {
 				t.Fatalf("BreakLock: %v %v %+v", err, held, info)
 			}
-			if _, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{}); err != nil {
+			if _, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{}); err != nil {
 				t.Errorf("after --break-lock: %v", err)
 			}
 		})
@@ -68,7 +69,7 @@ func TestEngineTwoOperatorsAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = r.engine().Rotate(t.Context(), rotate.ModeMaintenance, rotate.RotateOptions{})
+			_, errs[i] = r.engine().Rotate(t.Context(), journal.ModeMaintenance, rotate.RotateOptions{})
 		}()
 	}
 	wg.Wait()

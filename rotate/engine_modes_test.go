@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -19,14 +20,14 @@ func TestEngineModesEndToEnd(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name string
-		mode rotate.Mode
+		mode journal.Mode
 		// finalize a zero-downtime rotation (with Force) before rolling back.
 		finalize bool
 	}{
-		{name: "zero-downtime, finalize, rollback", mode: rotate.ModeZeroDowntime, finalize: true},
-		{name: "zero-downtime, rollback in grace", mode: rotate.ModeZeroDowntime},
-		{name: "maintenance", mode: rotate.ModeMaintenance},
-		{name: "emergency", mode: rotate.ModeEmergency},
+		{name: "zero-downtime, finalize, rollback", mode: journal.ModeZeroDowntime, finalize: true},
+		{name: "zero-downtime, rollback in grace", mode: journal.ModeZeroDowntime},
+		{name: "maintenance", mode: journal.ModeMaintenance},
+		{name: "emergency", mode: journal.ModeEmergency},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,8 +58,8 @@ func TestEngineModesEndToEnd(t *testing.T) {
 			}
 			r.wantOthersKept(t, nil)
 
-			if tc.mode == rotate.ModeZeroDowntime {
-				if j.Phase != rotate.PhaseGrace {
+			if tc.mode == journal.ModeZeroDowntime {
+				if j.Phase != journal.PhaseGrace {
 					t.Fatalf("zero-downtime ended in phase %s, want grace", j.Phase)
 				}
 				if st.GraceRemaining <= 0 || st.Unfinished() {
@@ -76,7 +77,7 @@ func TestEngineModesEndToEnd(t *testing.T) {
 					t.Errorf("Finalize before the deadline made %d UpdateFunctionConfiguration calls", n)
 				}
 				r.wantEnvsEqual(t, envs)
-				if st := r.status(t); st.Journal.Phase != rotate.PhaseGrace {
+				if st := r.status(t); st.Journal.Phase != journal.PhaseGrace {
 					t.Errorf("after a refused finalize the journal is in phase %s", st.Journal.Phase)
 				}
 
@@ -85,7 +86,7 @@ func TestEngineModesEndToEnd(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Finalize(Force): %v", err)
 					}
-					if out.Journal.Phase != rotate.PhaseCompleted || out.Journal.ID != j.ID {
+					if out.Journal.Phase != journal.PhaseCompleted || out.Journal.ID != j.ID {
 						t.Errorf("Finalize ended rotation %s in phase %s, want %s completed", out.Journal.ID, out.Journal.Phase, j.ID)
 					}
 					r.wantFleet(t, next, secret.Secret{})
@@ -93,7 +94,7 @@ func TestEngineModesEndToEnd(t *testing.T) {
 					r.wantOthersKept(t, nil)
 				}
 			} else {
-				if j.Phase != rotate.PhaseCompleted {
+				if j.Phase != journal.PhaseCompleted {
 					t.Fatalf("%s ended in phase %s, want completed", tc.mode, j.Phase)
 				}
 				r.wantFleet(t, next, secret.Secret{})
@@ -104,7 +105,7 @@ func TestEngineModesEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Rollback: %v", err)
 			}
-			if out.Journal.Phase != rotate.PhaseRolledBack || out.Journal.ID != j.ID {
+			if out.Journal.Phase != journal.PhaseRolledBack || out.Journal.ID != j.ID {
 				t.Errorf("Rollback ended rotation %s in phase %s, want %s rolled-back", out.Journal.ID, out.Journal.Phase, j.ID)
 			}
 			r.wantFleet(t, old, secret.Secret{})
@@ -140,10 +141,10 @@ func TestEngineModesEndToEnd(t *testing.T) {
 func TestEngineRotatesAgainAfterEachEnding(t *testing.T) {
 	t.Parallel()
 	r := newFleetRig(t, rigOptions{})
-	first := r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
+	first := r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
 	_, next1 := r.journalSecrets(t, first.Journal)
 
-	second := r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+	second := r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 	if second.Journal.ID == first.Journal.ID || second.Journal.OldFingerprint != next1.Fingerprint() {
 		t.Fatalf("second rotation %s starts from %s, want a new id starting from %s", second.Journal.ID, second.Journal.OldFingerprint, next1)
 	}
@@ -156,7 +157,7 @@ func TestEngineRotatesAgainAfterEachEnding(t *testing.T) {
 	}
 	r.wantFleet(t, next1, secret.Secret{})
 
-	third := r.mustRotate(t, rotate.ModeEmergency, rotate.PhaseCompleted)
+	third := r.mustRotate(t, journal.ModeEmergency, journal.PhaseCompleted)
 	prev3, next3 := r.journalSecrets(t, third.Journal)
 	if !prev3.Equal(next1) || next3.Equal(next2) {
 		t.Errorf("third rotation backs up %s → %s; want it to start from %s", prev3, next3, next1)
@@ -184,7 +185,7 @@ func TestEngineGraceDeadline(t *testing.T) {
 	at := func(d time.Duration) *rotate.Engine { offset.Store(int64(d)); return r.engine(clock) }
 
 	const day = 24 * time.Hour
-	out, err := r.rotate(t, at(0), rotate.ModeZeroDowntime, rotate.RotateOptions{Grace: time.Hour})
+	out, err := r.rotate(t, at(0), journal.ModeZeroDowntime, rotate.RotateOptions{Grace: time.Hour})
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
@@ -205,7 +206,7 @@ func TestEngineGraceDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Status: %v", err)
 		}
-		if st.GraceRemaining != tc.want || st.Journal.Phase != rotate.PhaseGrace || st.Unfinished() || !st.HasJournal {
+		if st.GraceRemaining != tc.want || st.Journal.Phase != journal.PhaseGrace || st.Unfinished() || !st.HasJournal {
 			t.Errorf("status %s in: grace remaining %s (want %s), phase %s, unfinished %v", tc.at, st.GraceRemaining, tc.want, st.Journal.Phase, st.Unfinished())
 		}
 	}
@@ -221,10 +222,10 @@ func TestEngineGraceDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Finalize after the deadline: %v", err)
 	}
-	if fin.Journal.Phase != rotate.PhaseCompleted {
+	if fin.Journal.Phase != journal.PhaseCompleted {
 		t.Errorf("Finalize after the deadline ended in phase %s", fin.Journal.Phase)
 	}
-	if st, _ := at(7*day + 2*time.Minute).Status(t.Context()); st.GraceRemaining != 0 || st.Journal.Phase != rotate.PhaseCompleted {
+	if st, _ := at(7*day + 2*time.Minute).Status(t.Context()); st.GraceRemaining != 0 || st.Journal.Phase != journal.PhaseCompleted {
 		t.Errorf("status after finalize: grace remaining %s, phase %s", st.GraceRemaining, st.Journal.Phase)
 	}
 }
@@ -236,7 +237,7 @@ func TestEngineDryRunChangesNothing(t *testing.T) {
 	type state struct {
 		updates int
 		envs    map[string]map[string]string
-		journal rotate.Journal
+		journal journal.Journal
 		has     bool
 		current string
 	}
@@ -253,35 +254,35 @@ func TestEngineDryRunChangesNothing(t *testing.T) {
 			name:  "rotate a fresh fleet",
 			setup: func(*testing.T, *fleetRig) {},
 			run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
-				return r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{DryRun: true})
+				return r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{DryRun: true})
 			},
 		},
 		{
 			name:  "finalize in grace",
-			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace) },
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace) },
 			run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
 				return r.finalize(t, r.engine(), rotate.FinalizeOptions{Force: true, DryRun: true})
 			},
 		},
 		{
 			name:  "rollback a completed rotation",
-			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) },
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted) },
 			run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
 				return r.engine().Rollback(t.Context(), rotate.RollbackOptions{DryRun: true})
 			},
 		},
 		{
 			name:  "finalize a rotation stopped before its grace period",
-			setup: stoppedAfter(rotate.ModeZeroDowntime, rotate.PhaseProbing),
+			setup: stoppedAfter(journal.ModeZeroDowntime, journal.PhaseProbing),
 			run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
 				return r.finalize(t, r.engine(), rotate.FinalizeOptions{Force: true, DryRun: true})
 			},
 		},
 		{
 			name:  "rotate with a rotation stopped half-way",
-			setup: stoppedAfter(rotate.ModeMaintenance, rotate.PhaseApplied),
+			setup: stoppedAfter(journal.ModeMaintenance, journal.PhaseApplied),
 			run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
-				return r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{DryRun: true})
+				return r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{DryRun: true})
 			},
 		},
 	}
@@ -318,7 +319,7 @@ func TestEngineDryRunChangesNothing(t *testing.T) {
 
 // stoppedAfter returns a setup that runs a rotation in mode and stops it
 // after phase, as a crash would.
-func stoppedAfter(mode rotate.Mode, phase rotate.Phase) func(t *testing.T, r *fleetRig) {
+func stoppedAfter(mode journal.Mode, phase journal.Phase) func(t *testing.T, r *fleetRig) {
 	return func(t *testing.T, r *fleetRig) {
 		t.Helper()
 		e := r.engine(func(e *rotate.Engine) { e.StopAfter = stopAt(string(phase)) })
@@ -347,8 +348,8 @@ func TestEngineDoesNotClaimAnotherOperationsSuccess(t *testing.T) {
 	t.Run("finalize while a rollback is unfinished", func(t *testing.T) {
 		t.Parallel()
 		r := newFleetRig(t, rigOptions{})
-		r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
-		if _, err := r.rollback(t, r.engine(func(e *rotate.Engine) { e.StopAfter = stopAt(string(rotate.PhaseRollingBack)) })); !errors.Is(err, errStop) {
+		r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
+		if _, err := r.rollback(t, r.engine(func(e *rotate.Engine) { e.StopAfter = stopAt(string(journal.PhaseRollingBack)) })); !errors.Is(err, errStop) {
 			t.Fatalf("Rollback with a stop: %v", err)
 		}
 		out, err := r.finalize(t, r.engine(), rotate.FinalizeOptions{Force: true})
@@ -356,13 +357,13 @@ func TestEngineDoesNotClaimAnotherOperationsSuccess(t *testing.T) {
 			t.Errorf("Finalize returned success; the journal is now in phase %s and nothing was finalized", out.Journal.Phase)
 		}
 	})
-	for _, mode := range []rotate.Mode{rotate.ModeEmergency, rotate.ModeMaintenance} {
+	for _, mode := range []journal.Mode{journal.ModeEmergency, journal.ModeMaintenance} {
 		t.Run(string(mode)+" during a grace period", func(t *testing.T) {
 			t.Parallel()
 			r := newFleetRig(t, rigOptions{})
-			g := r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+			g := r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 			out, err := r.rotate(t, r.engine(), mode, rotate.RotateOptions{})
-			if err == nil && (out.Journal.ID == g.Journal.ID || out.Journal.Mode != mode || out.Journal.Phase != rotate.PhaseCompleted) {
+			if err == nil && (out.Journal.ID == g.Journal.ID || out.Journal.Mode != mode || out.Journal.Phase != journal.PhaseCompleted) {
 				t.Errorf("Rotate(%s) returned success with rotation %s (%s) in phase %s: no %s rotation happened",
 					mode, out.Journal.ID, out.Journal.Mode, out.Journal.Phase, mode)
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -35,7 +36,7 @@ func TestEnginePreflight(t *testing.T) {
 		},
 		{
 			name: "healthy, after a rotation", prove: true, writes: true,
-			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) },
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted) },
 			want:  map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Pass, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "headroom": probes.Pass, "zero-downtime": probes.Pass},
 		},
 		{
@@ -60,7 +61,7 @@ func TestEnginePreflight(t *testing.T) {
 		},
 		{
 			name: "in a grace period", prove: true,
-			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace) },
+			setup: func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace) },
 			want:  map[string]probes.Outcome{"identity": probes.Pass, "fleet": probes.Pass, "backup": probes.Pass, "journal": probes.Warn, "login": probes.Pass, "security-hs384-hs512": probes.Pass, "maintenance": probes.Pass, "zero-downtime": probes.Skip},
 		},
 		{

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/rotate"
@@ -19,11 +20,11 @@ func TestEngineRefusesBeforeTheFirstWrite(t *testing.T) {
 		name string
 		// setup may change the rig and returns the engine mods and options.
 		setup func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions)
-		mode  rotate.Mode
+		mode  journal.Mode
 		want  error
 		says  string
 	}{
-		{name: "a secret variable that holds a URL", mode: rotate.ModeMaintenance, want: rotate.ErrSecretShape, says: "looks like a URL",
+		{name: "a secret variable that holds a URL", mode: journal.ModeMaintenance, want: rotate.ErrSecretShape, says: "looks like a URL",
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
 				p, err := profile.Resolve("runbook", profile.Profile{SecretVar: "DATABASE_URL"})
 				if err != nil {
@@ -31,22 +32,22 @@ func TestEngineRefusesBeforeTheFirstWrite(t *testing.T) {
 				}
 				return []func(*rotate.Engine){func(e *rotate.Engine) { e.Profile = p }}, rotate.RotateOptions{}
 			}},
-		{name: "an audit file that cannot be written", mode: rotate.ModeMaintenance, want: rotate.ErrAuditUnwritable,
+		{name: "an audit file that cannot be written", mode: journal.ModeMaintenance, want: rotate.ErrAuditUnwritable,
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
 				bad := &rotate.AuditLog{Path: filepath.Join(t.TempDir(), "no-such-dir", "audit.jsonl")}
 				return []func(*rotate.Engine){func(e *rotate.Engine) { e.Audit = bad }}, rotate.RotateOptions{}
 			}},
-		{name: "a new secret with whitespace", mode: rotate.ModeMaintenance, want: rotate.ErrSecretShape, says: "whitespace",
+		{name: "a new secret with whitespace", mode: journal.ModeMaintenance, want: rotate.ErrSecretShape, says: "whitespace",
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
 				return nil, rotate.RotateOptions{New: secret.NewSecret(strings.Repeat("k", 40) + "\n")}
 			}},
-		{name: "a new secret that is not UTF-8", mode: rotate.ModeMaintenance, want: rotate.ErrSecretShape, says: "UTF-8",
+		{name: "a new secret that is not UTF-8", mode: journal.ModeMaintenance, want: rotate.ErrSecretShape, says: "UTF-8",
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
 				return nil, rotate.RotateOptions{New: secret.NewSecret(strings.Repeat("k", 40) + "\xff\xfe")}
 			}},
-		{name: "the secret a rollback just withdrew", mode: rotate.ModeMaintenance, want: rotate.ErrReusedSecret,
+		{name: "the secret a rollback just withdrew", mode: journal.ModeMaintenance, want: rotate.ErrReusedSecret,
 			setup: func(t *testing.T, r *fleetRig) ([]func(*rotate.Engine), rotate.RotateOptions) {
-				out := r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
+				out := r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
 				_, withdrawn := r.journalSecrets(t, out.Journal)
 				if _, err := r.rollback(t, r.engine()); err != nil {
 					t.Fatal(err)
@@ -91,11 +92,11 @@ func TestEngineDryRunReportsAnOverflow(t *testing.T) {
 	}
 	r.rebase(t)
 	long := secret.NewSecret(strings.Repeat("L", 100))
-	out, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{DryRun: true, New: long})
+	out, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{DryRun: true, New: long})
 	if !errors.Is(err, rotate.ErrEnvTooLarge) || !out.DryRun {
 		t.Fatalf("dry run with a new secret that overflows: %v (dry run %v)", err, out.DryRun)
 	}
-	if _, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{DryRun: true}); err != nil {
+	if _, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{DryRun: true}); err != nil {
 		t.Errorf("dry run with a generated secret that fits: %v", err)
 	}
 }

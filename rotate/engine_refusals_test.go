@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
@@ -26,18 +27,18 @@ func TestEngineRefusesZeroDowntimeWithoutDualSecretSupport(t *testing.T) {
 	t.Run("API ignores the secondary", func(t *testing.T) {
 		t.Parallel()
 		r := newFleetRig(t, rigOptions{misbehaviours: testbed.IgnoreSecondary, convergence: 300 * time.Millisecond})
-		out, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{})
+		out, err := r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{})
 		if !errors.Is(err, rotate.ErrNoDualSecret) {
 			t.Fatalf("Rotate: %v, want ErrNoDualSecret", err)
 		}
 		if !strings.Contains(err.Error(), "maintenance") {
 			t.Errorf("the refusal does not name maintenance mode as the way forward: %v", err)
 		}
-		if out.Journal.Phase != rotate.PhaseAbandoned {
+		if out.Journal.Phase != journal.PhaseAbandoned {
 			t.Errorf("outcome phase %s, want abandoned", out.Journal.Phase)
 		}
 		st := r.status(t)
-		if st.Journal.Phase != rotate.PhaseAbandoned || st.Unfinished() || !st.Drift.Consistent {
+		if st.Journal.Phase != journal.PhaseAbandoned || st.Unfinished() || !st.Drift.Consistent {
 			t.Errorf("status: phase %s, unfinished %v, %s", st.Journal.Phase, st.Unfinished(), st.Drift)
 		}
 		r.wantEnvsEqual(t, r.before)
@@ -47,14 +48,14 @@ func TestEngineRefusesZeroDowntimeWithoutDualSecretSupport(t *testing.T) {
 		if _, err := r.rollback(t, r.engine()); !errors.Is(err, rotate.ErrNothingToRollBack) {
 			t.Errorf("Rollback after an abandoned rotation: %v, want ErrNothingToRollBack", err)
 		}
-		r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
-		r.wantEnd(t, rotate.PhaseCompleted)
+		r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
+		r.wantEnd(t, journal.PhaseCompleted)
 	})
 	t.Run("profile without a secondary variable", func(t *testing.T) {
 		t.Parallel()
 		r := newFleetRig(t, rigOptions{profile: profile.Presets["cookie"]})
 		before, requests := r.updates(), r.w.API.Requests()
-		_, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{})
+		_, err := r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{})
 		if !errors.Is(err, rotate.ErrNoSecondaryVar) || !strings.Contains(err.Error(), "profile cookie") {
 			t.Fatalf("Rotate: %v, want ErrNoSecondaryVar naming the profile", err)
 		}
@@ -70,8 +71,8 @@ func TestEngineRefusesZeroDowntimeWithoutDualSecretSupport(t *testing.T) {
 		}
 		r.wantEnvsEqual(t, r.before)
 		// The same deployment rotates in maintenance mode.
-		r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
-		r.wantEnd(t, rotate.PhaseCompleted)
+		r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
+		r.wantEnd(t, journal.PhaseCompleted)
 	})
 }
 
@@ -96,12 +97,12 @@ func TestEngineNeverWritesAnEmptyOrShortSecret(t *testing.T) {
 	}
 	maintenance := func(opt rotate.RotateOptions) func(t *testing.T, r *fleetRig) error {
 		return func(t *testing.T, r *fleetRig) error {
-			_, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, opt)
+			_, err := r.rotate(t, r.engine(), journal.ModeMaintenance, opt)
 			return err
 		}
 	}
 	rollback := func(t *testing.T, r *fleetRig) error { _, err := r.rollback(t, r.engine()); return err }
-	completedRotation := func(t *testing.T, r *fleetRig) { r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted) }
+	completedRotation := func(t *testing.T, r *fleetRig) { r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted) }
 	// putBackup writes value to the backup secret behind the engine's back
 	// after a completed rotation; with keepCurrent it then writes the
 	// current secret again, so only AWSPREVIOUS holds value.
@@ -130,7 +131,7 @@ func TestEngineNeverWritesAnEmptyOrShortSecret(t *testing.T) {
 			return maintenance(rotate.RotateOptions{New: r.old})(t, r)
 		}, rotate.ErrReusedSecret},
 		{"zero-downtime with a short new secret", nil, func(t *testing.T, r *fleetRig) error {
-			_, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{New: secret.NewSecret("hunter2")})
+			_, err := r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{New: secret.NewSecret("hunter2")})
 			return err
 		}, rotate.ErrShortSecret},
 		{"fleet primary empty", setPrimary(aws.String("")), maintenance(rotate.RotateOptions{}), rotate.ErrEmptySecret},
@@ -169,11 +170,11 @@ func TestEngineNeverWritesAnEmptyOrShortSecret(t *testing.T) {
 			}
 		}, rollback, rotate.ErrNothingToRollBack},
 		{"resume with the backup replaced", func(t *testing.T, r *fleetRig) {
-			stoppedAfter(rotate.ModeMaintenance, rotate.PhaseBackedUp)(t, r)
+			stoppedAfter(journal.ModeMaintenance, journal.PhaseBackedUp)(t, r)
 			putSecret(t, secretsmanager.NewFromConfig(r.w.AWS), r.backupName, reveal(mustSecret(t)))
 		}, maintenance(rotate.RotateOptions{}), rotate.ErrBackupMismatch},
 		{"finalize with the backup replaced", func(t *testing.T, r *fleetRig) {
-			r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+			r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 			putSecret(t, secretsmanager.NewFromConfig(r.w.AWS), r.backupName, reveal(mustSecret(t)))
 		}, func(t *testing.T, r *fleetRig) error {
 			_, err := r.finalize(t, r.engine(), rotate.FinalizeOptions{Force: true})
@@ -220,32 +221,32 @@ func TestEngineRollsBackAFailedVerification(t *testing.T) {
 		setup      func(t *testing.T, r *fleetRig)
 		run        func(t *testing.T, r *fleetRig) (rotate.Outcome, error)
 		says       string
-		phase      rotate.Phase
+		phase      journal.Phase
 		onNew      bool // the fleet is left on the new secret (and its secondary, in grace)
 		secondary  bool // the old secret is the fleet's secondary
 		noRollback bool
 	}{
 		{name: "maintenance", run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
-			return r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
-		}, says: "rolled back", phase: rotate.PhaseRolledBack},
+			return r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{})
+		}, says: "rolled back", phase: journal.PhaseRolledBack},
 		{name: "maintenance, no rollback", run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
-			return r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{NoRollback: true})
-		}, says: "left in place", phase: rotate.PhaseApplied, onNew: true},
+			return r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{NoRollback: true})
+		}, says: "left in place", phase: journal.PhaseApplied, onNew: true},
 		// An emergency never restores the compromised secret by itself,
 		// asked to roll back or not.
 		{name: "emergency", run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
-			return r.rotate(t, r.engine(), rotate.ModeEmergency, rotate.RotateOptions{})
-		}, says: "the new secret stays", phase: rotate.PhaseApplied, onNew: true},
+			return r.rotate(t, r.engine(), journal.ModeEmergency, rotate.RotateOptions{})
+		}, says: "the new secret stays", phase: journal.PhaseApplied, onNew: true},
 		{name: "finalize", setup: func(t *testing.T, r *fleetRig) {
-			r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+			r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 		}, run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
 			return r.finalize(t, r.engine(), rotate.FinalizeOptions{Force: true})
-		}, says: "rolled back to the grace period", phase: rotate.PhaseGrace, onNew: true, secondary: true},
+		}, says: "rolled back to the grace period", phase: journal.PhaseGrace, onNew: true, secondary: true},
 		{name: "finalize, no rollback", setup: func(t *testing.T, r *fleetRig) {
-			r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+			r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 		}, run: func(t *testing.T, r *fleetRig) (rotate.Outcome, error) {
 			return r.finalize(t, r.engine(), rotate.FinalizeOptions{Force: true, NoRollback: true})
-		}, says: "left in place", phase: rotate.PhaseFinalizing, onNew: true},
+		}, says: "left in place", phase: journal.PhaseFinalizing, onNew: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -288,11 +289,11 @@ func TestEngineRollsBackAFailedVerification(t *testing.T) {
 // again is refused again, and every function ends exactly as it was.
 func TestEngineRefusalSurvivesAStop(t *testing.T) {
 	t.Parallel()
-	for _, step := range []rotate.Phase{rotate.PhaseBackedUp, rotate.PhaseProbing, rotate.PhaseAbandoned} {
+	for _, step := range []journal.Phase{journal.PhaseBackedUp, journal.PhaseProbing, journal.PhaseAbandoned} {
 		t.Run("stop after "+string(step), func(t *testing.T) {
 			t.Parallel()
 			r := newFleetRig(t, rigOptions{misbehaviours: testbed.IgnoreSecondary, convergence: 300 * time.Millisecond})
-			_, err := r.rotate(t, r.engine(func(e *rotate.Engine) { e.StopAfter = stopAt(string(step)) }), rotate.ModeZeroDowntime, rotate.RotateOptions{})
+			_, err := r.rotate(t, r.engine(func(e *rotate.Engine) { e.StopAfter = stopAt(string(step)) }), journal.ModeZeroDowntime, rotate.RotateOptions{})
 			if !errors.Is(err, errStop) {
 				t.Fatalf("want the injected stop, got %v", err)
 			}
@@ -301,8 +302,8 @@ func TestEngineRefusalSurvivesAStop(t *testing.T) {
 			}
 			r.wantNoShortSecret(t)
 			r.wantOnlyBackedUpSecrets(t)
-			out, err := r.rotate(t, r.engine(), rotate.ModeZeroDowntime, rotate.RotateOptions{})
-			if !errors.Is(err, rotate.ErrNoDualSecret) || out.Journal.Phase != rotate.PhaseAbandoned {
+			out, err := r.rotate(t, r.engine(), journal.ModeZeroDowntime, rotate.RotateOptions{})
+			if !errors.Is(err, rotate.ErrNoDualSecret) || out.Journal.Phase != journal.PhaseAbandoned {
 				t.Errorf("re-run: phase %s, %v; want abandoned, ErrNoDualSecret", out.Journal.Phase, err)
 			}
 			r.wantEnvsEqual(t, r.before)
@@ -321,8 +322,8 @@ func TestEngineRotatesAwayFromAShortSecretButNeverBackToIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, err := r.rotate(t, r.engine(), rotate.ModeMaintenance, rotate.RotateOptions{})
-	if err != nil || out.Journal.Phase != rotate.PhaseCompleted {
+	out, err := r.rotate(t, r.engine(), journal.ModeMaintenance, rotate.RotateOptions{})
+	if err != nil || out.Journal.Phase != journal.PhaseCompleted {
 		t.Fatalf("rotating away from a short secret: %v (phase %s)", err, out.Journal.Phase)
 	}
 	before, envs := r.updates(), r.envs(t)

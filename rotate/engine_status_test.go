@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestStatusComparesTheFleetWithTheJournal(t *testing.T) {
 	t.Parallel()
 	r := newFleetRig(t, rigOptions{})
-	out := r.mustRotate(t, rotate.ModeMaintenance, rotate.PhaseCompleted)
+	out := r.mustRotate(t, journal.ModeMaintenance, journal.PhaseCompleted)
 	if st := r.status(t); len(st.Mismatches) != 0 {
 		t.Fatalf("a fleet just rotated mismatches its journal: %+v", st.Mismatches)
 	}

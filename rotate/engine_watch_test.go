@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
@@ -64,7 +65,7 @@ func TestEngineComparesLogsBeforeAndAfter(t *testing.T) {
 	t.Parallel()
 	r := newFleetRig(t, rigOptions{})
 	watch := r.watchFor()
-	out, err := r.rotate(t, r.engine(watch), rotate.ModeZeroDowntime, rotate.RotateOptions{})
+	out, err := r.rotate(t, r.engine(watch), journal.ModeZeroDowntime, rotate.RotateOptions{})
 	if err != nil || out.Comparison == nil {
 		t.Fatalf("zero-downtime with a watch: %v, comparison %v", err, out.Comparison)
 	}
@@ -88,7 +89,7 @@ func TestEngineFindsOldTokensArrivingAfterFinalize(t *testing.T) {
 	t.Parallel()
 	r := newFleetRig(t, rigOptions{})
 	watch := r.watchFor()
-	r.mustRotate(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+	r.mustRotate(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 	e := r.engine(watch, func(e *rotate.Engine) {
 		e.Verifier = oldTokensKeepArriving{ProbeVerifier: r.verifier(), r: r, n: 8}
 	})
@@ -96,7 +97,7 @@ func TestEngineFindsOldTokensArrivingAfterFinalize(t *testing.T) {
 	if !errors.Is(err, rotate.ErrFindings) {
 		t.Fatalf("finalize with old tokens still arriving: got %v, want ErrFindings", err)
 	}
-	if out.Journal.Phase != rotate.PhaseCompleted {
+	if out.Journal.Phase != journal.PhaseCompleted {
 		t.Errorf("a finding must not undo a verified finalize: phase %s", out.Journal.Phase)
 	}
 	if out.Comparison == nil || out.Comparison.OK || !strings.Contains(strings.Join(out.Comparison.Findings, "\n"), "failed JWT verifications rose") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
@@ -36,7 +37,7 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 		return Outcome{Journal: j}, fmt.Errorf("%w: there is no grace period to finalize", ErrNoRotation)
 	}
 	var resumed []probes.Report
-	if j.Phase != PhaseGrace && j.Phase != PhaseFinalizing {
+	if j.Phase != journal.PhaseGrace && j.Phase != journal.PhaseFinalizing {
 		if opt.DryRun {
 			return Outcome{Journal: j, DryRun: true, Plan: []string{fmt.Sprintf("resume rotation %s from phase %s first", j.ID, j.Phase)}}, nil
 		}
@@ -45,12 +46,12 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 		if err != nil {
 			return out, err
 		}
-		if out.Journal.Phase != PhaseGrace {
+		if out.Journal.Phase != journal.PhaseGrace {
 			return out, fmt.Errorf("%w: the resumed rotation %s ended in phase %s, so there is no grace period to finalize", ErrNoRotation, j.ID, out.Journal.Phase)
 		}
 		j, resumed = out.Journal, out.Reports
 	}
-	if j.Phase == PhaseGrace {
+	if j.Phase == journal.PhaseGrace {
 		if left := j.GraceDeadline.Sub(e.now()); left > 0 && !opt.Force {
 			return Outcome{Journal: j, Reports: resumed}, fmt.Errorf("%w: %s left (until %s); tokens issued before the rotation may still be in use; --force finalizes now",
 				ErrGraceNotOver, left.Round(time.Minute), j.GraceDeadline.Format(time.RFC3339))
@@ -73,11 +74,11 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 	if err != nil {
 		return Outcome{Journal: j, Baseline: base, Reports: resumed}, err
 	}
-	if j.Phase == PhaseFinalizing && j.Baseline != nil {
-		g.baseline = j.Baseline // judge a resumed finalize by its own baseline
+	if j.Phase == journal.PhaseFinalizing && j.Baseline != nil {
+		g.baseline = fromJournal(j.Baseline) // judge a resumed finalize by its own baseline
 	}
 	g.failOnFindings = opt.FailOnFindings
-	if j.Phase == PhaseGrace {
+	if j.Phase == journal.PhaseGrace {
 		e.audit(j, "baseline", "ok", baselineMessage(base, next), base)
 	}
 	if err := e.Audit.Check(); err != nil {
@@ -92,9 +93,9 @@ func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 		return Outcome{Journal: j, Baseline: base}, err
 	}
 	watch := e.snapshotBefore(ctx)
-	if j.Phase == PhaseGrace {
-		j.Baseline = g.baseline
-		if err := e.step(ctx, &j, PhaseFinalizing, "ok", "removing the secondary", nil); err != nil {
+	if j.Phase == journal.PhaseGrace {
+		j.Baseline = journalled(g.baseline)
+		if err := e.step(ctx, &j, journal.PhaseFinalizing, "ok", "removing the secondary", nil); err != nil {
 			return Outcome{Journal: j, Baseline: base}, err
 		}
 	}
@@ -136,7 +137,7 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 		return Outcome{}, fmt.Errorf("%w: backup %s has no rotation journal", ErrNothingToRollBack, e.Backup.Name)
 	}
 	switch j.Phase {
-	case PhaseRolledBack, PhaseAbandoned:
+	case journal.PhaseRolledBack, journal.PhaseAbandoned:
 		return Outcome{Journal: j}, fmt.Errorf("%w: rotation %s is already %s", ErrNothingToRollBack, j.ID, j.Phase)
 	}
 	old, next, err := e.secretsOf(ctx, j)
@@ -146,7 +147,7 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 	if opt.DryRun {
 		plan := []string{fmt.Sprintf("set %s=%s (from backup %s, AWSPREVIOUS) on %d functions, removing %s; verify tokens signed with %s are refused; AWSCURRENT becomes %s again",
 			e.Profile.SecretVar, old, e.Backup.Name, len(e.Fleet), orNothing(e.Profile.SecondaryVar), next, old)}
-		if j.Mode == ModeEmergency {
+		if j.Mode == journal.ModeEmergency {
 			plan = append(plan, fmt.Sprintf("WARNING: rotation %s was an emergency: %s is the compromised secret", j.ID, old))
 		}
 		return Outcome{Journal: j, DryRun: true, Plan: plan}, nil
@@ -160,11 +161,11 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 	if err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
 	}
-	if j.Phase == PhaseRollingBack && j.Baseline != nil {
-		g.baseline = j.Baseline
+	if j.Phase == journal.PhaseRollingBack && j.Baseline != nil {
+		g.baseline = fromJournal(j.Baseline)
 	}
 	g.failOnFindings = opt.FailOnFindings
-	if j.Phase != PhaseRollingBack {
+	if j.Phase != journal.PhaseRollingBack {
 		e.audit(j, "baseline", "ok", baselineMessage(base, target(j.Phase, old, next).primary), base)
 	}
 	if err := e.Audit.Check(); err != nil {
@@ -179,10 +180,10 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 		return Outcome{Journal: j, Baseline: base}, err
 	}
 	watch := e.snapshotBefore(ctx)
-	if j.Phase != PhaseRollingBack {
+	if j.Phase != journal.PhaseRollingBack {
 		was := j.Phase
-		j.Baseline = g.baseline
-		if err := e.step(ctx, &j, PhaseRollingBack, "ok", fmt.Sprintf("rolling back rotation %s (was %s)", j.ID, was), nil); err != nil {
+		j.Baseline = journalled(g.baseline)
+		if err := e.step(ctx, &j, journal.PhaseRollingBack, "ok", fmt.Sprintf("rolling back rotation %s (was %s)", j.ID, was), nil); err != nil {
 			return Outcome{Journal: j, Baseline: base}, err
 		}
 	}

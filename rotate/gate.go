@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
@@ -73,7 +74,7 @@ func (e *Engine) runBaseline(ctx context.Context, current secret.Secret, goAhead
 			return g, &rep, fmt.Errorf("%w (%s: %s); nothing was changed: check the probe user's password, --api-url and --profile", ErrBaselineFailed, login.Outcome, login.Reason)
 		}
 		e.say("WARNING: the baseline could not log in (%s: %s); going ahead: %s; the verification afterwards decides", login.Outcome, login.Reason, why)
-		e.audit(Journal{}, "baseline", "could not log in", fmt.Sprintf("%s; going ahead: %s", login.Reason, why), &rep)
+		e.audit(journal.Journal{}, "baseline", "could not log in", fmt.Sprintf("%s; going ahead: %s", login.Reason, why), &rep)
 		return g, &rep, nil
 	}
 	g.session, _ = rep.LoginSession()
@@ -120,7 +121,7 @@ func (e *Engine) verify(ctx context.Context, g *gate, expect probes.Expect, old,
 
 // pending journals that the verification of the current phase could not
 // tell, leaves every function as it is, and returns ErrVerificationPending.
-func (e *Engine) pending(ctx context.Context, j *Journal, what string, rep *probes.Report) error {
+func (e *Engine) pending(ctx context.Context, j *journal.Journal, what string, rep *probes.Report) error {
 	kind, outcome := ErrVerificationPending, "could not tell"
 	if ctx.Err() != nil {
 		// Interrupted (SIGINT): the verification was cut short, not
@@ -132,14 +133,14 @@ func (e *Engine) pending(ctx context.Context, j *Journal, what string, rep *prob
 		defer cancel()
 	}
 	msg := fmt.Sprintf("%s; every function is left as it is (phase %s); run the same command again to verify again and carry on", what, j.Phase)
-	if err := e.mark(ctx, j, VerificationPending, outcome, msg, rep); err != nil {
+	if err := e.mark(ctx, j, journal.VerificationPending, outcome, msg, rep); err != nil {
 		return errors.Join(fmt.Errorf("%w: %s", kind, msg), err)
 	}
 	return fmt.Errorf("%w: %s", kind, msg)
 }
 
 // mark journals a verification state without changing phase.
-func (e *Engine) mark(ctx context.Context, j *Journal, verification, outcome, message string, rep *probes.Report) error {
+func (e *Engine) mark(ctx context.Context, j *journal.Journal, verification, outcome, message string, rep *probes.Report) error {
 	j.Verification = verification
 	j.UpdatedAt = e.now().UTC()
 	if err := e.Backup.WriteJournal(ctx, *j); err != nil {
@@ -148,4 +149,28 @@ func (e *Engine) mark(ctx context.Context, j *Journal, verification, outcome, me
 	e.audit(*j, string(j.Phase), outcome, message, rep)
 	e.say("%s: %s", j.Phase, message)
 	return nil
+}
+
+// journalled is a baseline as the journal keeps it.
+func journalled(b probes.Baseline) journal.Verdicts {
+	if b == nil {
+		return nil
+	}
+	v := journal.Verdicts{}
+	for name, o := range b {
+		v[name] = string(o)
+	}
+	return v
+}
+
+// fromJournal is the journal's baseline for judging (nil when none).
+func fromJournal(v journal.Verdicts) probes.Baseline {
+	if v == nil {
+		return nil
+	}
+	b := probes.Baseline{}
+	for name, o := range v {
+		b[name] = probes.Outcome(o)
+	}
+	return b
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/valine/valine-check/internal/journal"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -92,7 +93,7 @@ func (e *Engine) checkOwners(ctx context.Context, fs FleetState) error {
 // overlapping fleet at the same moment makes one of them see the other's
 // tag and stop before any environment changes. A function that already
 // names this backup is left as it is.
-func (e *Engine) claim(ctx context.Context, j Journal, fs FleetState) error {
+func (e *Engine) claim(ctx context.Context, j journal.Journal, fs FleetState) error {
 	owners, err := e.owners(ctx, fs)
 	if err != nil {
 		return err
@@ -122,7 +123,7 @@ func (e *Engine) claim(ctx context.Context, j Journal, fs FleetState) error {
 
 // release removes this backup's owner tag from the functions named, where
 // it is still this backup's (after a lost claim).
-func (e *Engine) release(ctx context.Context, j Journal, fs FleetState, names []string) {
+func (e *Engine) release(ctx context.Context, j journal.Journal, fs FleetState, names []string) {
 	owners, err := e.owners(ctx, fs)
 	if err != nil {
 		return

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -41,7 +41,7 @@ func secretTags(t *testing.T, c *secretsmanager.Client, name string) map[string]
 	return m
 }
 
-func sameJournal(a, b rotate.Journal) bool {
+func sameJournal(a, b journal.Journal) bool {
 	return a.ID == b.ID && a.Mode == b.Mode && a.Phase == b.Phase &&
 		a.OldFingerprint == b.OldFingerprint && a.NewFingerprint == b.NewFingerprint &&
 		a.GraceDeadline.Equal(b.GraceDeadline) && a.StartedAt.Equal(b.StartedAt) && a.UpdatedAt.Equal(b.UpdatedAt) &&
@@ -58,35 +58,35 @@ func TestJournalRoundTrip(t *testing.T) {
 	}
 	cet := time.FixedZone("CET", 3600)
 	started := time.Date(2026, 11, 29, 4, 15, 0, 123456789, cet)
-	full := rotate.Journal{
-		ID:             rotate.NewRotationID(started),
-		Mode:           rotate.ModeZeroDowntime,
-		Phase:          rotate.PhaseGrace,
+	full := journal.Journal{
+		ID:             journal.NewRotationID(started),
+		Mode:           journal.ModeZeroDowntime,
+		Phase:          journal.PhaseGrace,
 		OldFingerprint: "sha256:3f9a1c2e",
 		NewFingerprint: "sha256:0b1c2d3e",
 		GraceDeadline:  started.Add(7 * 24 * time.Hour),
 		StartedAt:      started,
 		UpdatedAt:      started.Add(90 * time.Second),
 		Reason:         "quarterly rotation, ticket OPS-42",
-		Baseline: probes.Baseline{"security-alg-none": probes.Pass, "security-hs384-hs512": probes.Fail,
-			"security-no-exp": probes.Fail, "security-tampered-signature": probes.Pass, "security-empty-key": probes.Pass,
-			"security-expired": probes.Pass, "security-refresh-as-access": probes.Skip},
-		Verification: rotate.VerificationPending,
+		Baseline: journal.Verdicts{"security-alg-none": "pass", "security-hs384-hs512": "fail",
+			"security-no-exp": "fail", "security-tampered-signature": "pass", "security-empty-key": "pass",
+			"security-expired": "pass", "security-refresh-as-access": "skip"},
+		Verification: journal.VerificationPending,
 	}
 	fullRead := full
 	fullRead.Reason = "quarterly rotation ticket OPS-42" // the comma is not tag-safe
-	later := rotate.Journal{
-		ID:             rotate.NewRotationID(started.Add(time.Hour)),
-		Mode:           rotate.ModeMaintenance,
-		Phase:          rotate.PhaseApplied,
+	later := journal.Journal{
+		ID:             journal.NewRotationID(started.Add(time.Hour)),
+		Mode:           journal.ModeMaintenance,
+		Phase:          journal.PhaseApplied,
 		OldFingerprint: "sha256:0b1c2d3e",
 		NewFingerprint: "sha256:99aabbcc",
 		StartedAt:      started.Add(time.Hour),
 	}
 	cases := []struct {
 		name     string
-		write    rotate.Journal
-		want     rotate.Journal
+		write    journal.Journal
+		want     journal.Journal
 		wantTags map[string]string
 	}{
 		{
@@ -152,7 +152,7 @@ func TestSanitizeTagValue(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := rotate.SanitizeTagValue(tc.in)
+			got := journal.SanitizeTagValue(tc.in)
 			if got != tc.want {
 				t.Errorf("SanitizeTagValue(%q) = %q, want %q", tc.in, got, tc.want)
 			}
@@ -167,7 +167,7 @@ func TestJournalStoresASanitisedReason(t *testing.T) {
 	t.Parallel()
 	b, c := storedBackup(t)
 	reason := "Leaked in #incident-42 (see https://wiki/x?y=1);\nrotate NOW! " + strings.Repeat("x", 300)
-	j := rotate.Journal{ID: rotate.NewRotationID(time.Now()), Mode: rotate.ModeEmergency, Phase: rotate.PhaseStarted, Reason: reason}
+	j := journal.Journal{ID: journal.NewRotationID(time.Now()), Mode: journal.ModeEmergency, Phase: journal.PhaseStarted, Reason: reason}
 	if err := b.WriteJournal(t.Context(), j); err != nil {
 		t.Fatalf("WriteJournal: %v", err)
 	}
@@ -175,7 +175,7 @@ func TestJournalStoresASanitisedReason(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("ReadJournal = %v, %v", ok, err)
 	}
-	want := rotate.SanitizeTagValue(reason)
+	want := journal.SanitizeTagValue(reason)
 	if got.Reason != want || !strings.HasPrefix(want, "Leaked in incident-42 see https://wiki/x y=1 rotate NOW x") {
 		t.Errorf("Reason = %q, want %q", got.Reason, want)
 	}
@@ -199,14 +199,14 @@ func TestJournalAbsent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			j, ok, err := tc.b.ReadJournal(t.Context())
-			if err != nil || ok || !reflect.DeepEqual(j, rotate.Journal{}) {
+			if err != nil || ok || !reflect.DeepEqual(j, journal.Journal{}) {
 				t.Errorf("ReadJournal = %+v, %v, %v; want nothing, false, nil", j, ok, err)
 			}
 		})
 	}
 	t.Run("write creates nothing", func(t *testing.T) {
 		t.Parallel()
-		j := rotate.Journal{ID: "rot-x", Mode: rotate.ModeMaintenance, Phase: rotate.PhaseStarted}
+		j := journal.Journal{ID: "rot-x", Mode: journal.ModeMaintenance, Phase: journal.PhaseStarted}
 		if err := missing.WriteJournal(t.Context(), j); !errors.Is(err, rotate.ErrNoBackup) {
 			t.Fatalf("WriteJournal on a missing secret = %v, want ErrNoBackup", err)
 		}
@@ -218,17 +218,17 @@ func TestJournalAbsent(t *testing.T) {
 
 func TestWriteJournalRefusesBeforeAnyCall(t *testing.T) {
 	t.Parallel()
-	ok := rotate.Journal{ID: "rot-20261129T031500Z-1a2b3c", Mode: rotate.ModeMaintenance, Phase: rotate.PhaseStarted}
+	ok := journal.Journal{ID: "rot-20261129T031500Z-1a2b3c", Mode: journal.ModeMaintenance, Phase: journal.PhaseStarted}
 	cases := []struct {
 		name string
-		edit func(*rotate.Journal)
+		edit func(*journal.Journal)
 	}{
-		{"no id", func(j *rotate.Journal) { j.ID = "" }},
-		{"id not tag-safe", func(j *rotate.Journal) { j.ID = "rot#1" }},
-		{"no mode", func(j *rotate.Journal) { j.Mode = "" }},
-		{"unknown mode", func(j *rotate.Journal) { j.Mode = "yolo" }},
-		{"unknown phase", func(j *rotate.Journal) { j.Phase = "exploded" }},
-		{"fingerprint not tag-safe", func(j *rotate.Journal) { j.NewFingerprint = "sha256:(x)" }},
+		{"no id", func(j *journal.Journal) { j.ID = "" }},
+		{"id not tag-safe", func(j *journal.Journal) { j.ID = "rot#1" }},
+		{"no mode", func(j *journal.Journal) { j.Mode = "" }},
+		{"unknown mode", func(j *journal.Journal) { j.Mode = "yolo" }},
+		{"unknown phase", func(j *journal.Journal) { j.Phase = "exploded" }},
+		{"fingerprint not tag-safe", func(j *journal.Journal) { j.NewFingerprint = "sha256:(x)" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,7 +270,7 @@ func TestReadJournalRejectsUnknownValues(t *testing.T) {
 				t.Fatalf("TagResource: %v", err)
 			}
 			_, ok, err := b.ReadJournal(t.Context())
-			if !errors.Is(err, rotate.ErrBadJournal) || ok || !strings.Contains(err.Error(), tc.wantText) {
+			if !errors.Is(err, journal.ErrBadJournal) || ok || !strings.Contains(err.Error(), tc.wantText) {
 				t.Errorf("ReadJournal = %v, %v; want ErrBadJournal naming %s", ok, err, tc.wantText)
 			}
 		})
@@ -279,28 +279,28 @@ func TestReadJournalRejectsUnknownValues(t *testing.T) {
 
 func TestParseModeAndPhase(t *testing.T) {
 	t.Parallel()
-	for _, m := range rotate.Modes {
-		if got, err := rotate.ParseMode(string(m)); got != m || err != nil {
+	for _, m := range journal.Modes {
+		if got, err := journal.ParseMode(string(m)); got != m || err != nil {
 			t.Errorf("ParseMode(%q) = %q, %v", m, got, err)
 		}
 	}
-	for _, p := range rotate.Phases {
-		if got, err := rotate.ParsePhase(string(p)); got != p || err != nil {
+	for _, p := range journal.Phases {
+		if got, err := journal.ParsePhase(string(p)); got != p || err != nil {
 			t.Errorf("ParsePhase(%q) = %q, %v", p, got, err)
 		}
 	}
 	for _, bad := range []string{"", "Maintenance", "zero_downtime", "fast"} {
-		if _, err := rotate.ParseMode(bad); err == nil || !strings.Contains(err.Error(), "zero-downtime, maintenance, emergency") {
+		if _, err := journal.ParseMode(bad); err == nil || !strings.Contains(err.Error(), "zero-downtime, maintenance, emergency") {
 			t.Errorf("ParseMode(%q) error = %v, want one listing the modes", bad, err)
 		}
 	}
 	for _, bad := range []string{"", "Completed", "done"} {
-		if _, err := rotate.ParsePhase(bad); err == nil || !strings.Contains(err.Error(), "rolled-back") {
+		if _, err := journal.ParsePhase(bad); err == nil || !strings.Contains(err.Error(), "rolled-back") {
 			t.Errorf("ParsePhase(%q) error = %v, want one listing the phases", bad, err)
 		}
 	}
-	terminal := map[rotate.Phase]bool{rotate.PhaseCompleted: true, rotate.PhaseRolledBack: true, rotate.PhaseAbandoned: true}
-	for _, p := range rotate.Phases {
+	terminal := map[journal.Phase]bool{journal.PhaseCompleted: true, journal.PhaseRolledBack: true, journal.PhaseAbandoned: true}
+	for _, p := range journal.Phases {
 		if p.Terminal() != terminal[p] {
 			t.Errorf("%s.Terminal() = %v", p, p.Terminal())
 		}
@@ -310,7 +310,7 @@ func TestParseModeAndPhase(t *testing.T) {
 func TestNewRotationID(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 29, 4, 15, 0, 0, time.FixedZone("CET", 3600))
-	a, b := rotate.NewRotationID(now), rotate.NewRotationID(now)
+	a, b := journal.NewRotationID(now), journal.NewRotationID(now)
 	for _, id := range []string{a, b} {
 		if !regexp.MustCompile(`^rot-20261129T031500Z-[0-9a-f]{6}$`).MatchString(id) {
 			t.Errorf("NewRotationID = %q, want rot-20261129T031500Z-<6 hex>", id)

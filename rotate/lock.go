@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/valine/valine-check/internal/journal"
 )
 
 // ErrLocked is returned when another operation holds the fleet's lock.
@@ -111,7 +112,7 @@ func (b Backup) lockHolder(ctx context.Context) (LockInfo, bool, error) {
 // may be the one about to start); release runs even when ctx was
 // cancelled (an interrupted operation must not keep the lock). Taking and
 // releasing it are AWS writes, so both are audited.
-func (e *Engine) lock(ctx context.Context, operation string, j Journal) (func(), error) {
+func (e *Engine) lock(ctx context.Context, operation string, j journal.Journal) (func(), error) {
 	host, _ := os.Hostname()
 	info := LockInfo{
 		Holder:    fmt.Sprintf("%s (pid %d on %s)", orUnknown(e.Operator), os.Getpid(), host),
@@ -136,8 +137,10 @@ func (e *Engine) lock(ctx context.Context, operation string, j Journal) (func(),
 	if err != nil {
 		return nil, err
 	}
-	e.audit(j, "lock", "taken", fmt.Sprintf("%s holds %s for %s", info.Holder, e.Backup.lockName(), operation), nil)
+	// Marked held at once, before anything else: another operation of this
+	// process that finds the lock must see it is not a dead run's.
 	operations.Store(e.Backup.lockName(), true)
+	e.audit(j, "lock", "taken", fmt.Sprintf("%s holds %s for %s", info.Holder, e.Backup.lockName(), operation), nil)
 	return func() {
 		defer operations.Delete(e.Backup.lockName())
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -217,6 +220,6 @@ func (e *Engine) BreakLock(ctx context.Context) (LockState, bool, error) {
 	if _, _, err := e.Backup.BreakLock(ctx); err != nil {
 		return st, true, err
 	}
-	e.audit(Journal{}, "unlock", "broken", "freed on request: "+st.String(), nil)
+	e.audit(journal.Journal{}, "unlock", "broken", "freed on request: "+st.String(), nil)
 	return st, true, nil
 }

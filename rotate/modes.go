@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
@@ -56,8 +57,8 @@ type RotateOptions struct {
 // leaves the fleet as it is with the verification pending
 // (ErrVerificationPending), and running Rotate again verifies again; a
 // finding the deployment already had is reported, not rolled back for.
-func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outcome, error) {
-	if mode == ModeZeroDowntime && e.Profile.SecondaryVar == "" {
+func (e *Engine) Rotate(ctx context.Context, mode journal.Mode, opt RotateOptions) (Outcome, error) {
+	if mode == journal.ModeZeroDowntime && e.Profile.SecondaryVar == "" {
 		return Outcome{}, fmt.Errorf("%w: profile %s says the deployment verifies with one secret (no secondary variable), so no grace period is possible; rotate with --mode maintenance",
 			ErrNoSecondaryVar, e.Profile.Name)
 	}
@@ -66,7 +67,7 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)
 	}
-	if found && j.Phase == PhaseGrace {
+	if found && j.Phase == journal.PhaseGrace {
 		return Outcome{Journal: j}, fmt.Errorf("%w: rotation %s is in its grace period until %s; finalize it (--force ends it now) or roll it back before a new %s rotation",
 			ErrGraceInProgress, j.ID, j.GraceDeadline.Format(time.RFC3339), mode)
 	}
@@ -95,7 +96,7 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 		return Outcome{DryRun: opt.DryRun, Plan: plan}, err
 	}
 	g, base, err := e.runBaseline(ctx, old, func(probes.Result) (bool, string) {
-		return mode == ModeEmergency, "an emergency replaces a leaked secret even while the API is down"
+		return mode == journal.ModeEmergency, "an emergency replaces a leaked secret even while the API is down"
 	})
 	if err != nil {
 		return Outcome{Baseline: base}, err
@@ -103,8 +104,8 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 	g.failOnFindings = opt.FailOnFindings
 	now := e.now().UTC()
 	was, wasFound := j, found
-	j = Journal{ID: NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
-		StartedAt: now, Reason: e.Reason, Baseline: g.baseline}
+	j = journal.Journal{ID: journal.NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
+		StartedAt: now, Reason: e.Reason, Baseline: journalled(g.baseline)}
 	if err := e.Audit.Check(); err != nil {
 		return Outcome{Baseline: base}, err
 	}
@@ -121,19 +122,19 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 		return Outcome{Baseline: base}, interrupted(ctx, err)
 	}
 	watch := e.snapshotBefore(ctx)
-	if mode == ModeZeroDowntime {
+	if mode == journal.ModeZeroDowntime {
 		j.GraceDeadline = now.Add(grace)
 	}
 	if err := e.Backup.Store(ctx, old, next); err != nil {
 		return Outcome{Journal: j, Baseline: base}, interrupted(ctx, fmt.Errorf("backing up before any change: %w", err))
 	}
-	if err := e.step(ctx, &j, PhaseBackedUp, "ok", fmt.Sprintf("old %s and new %s stored in %s", old, next, e.Backup.Name), nil); err != nil {
+	if err := e.step(ctx, &j, journal.PhaseBackedUp, "ok", fmt.Sprintf("old %s and new %s stored in %s", old, next, e.Backup.Name), nil); err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
 	}
 	out, err := e.run(ctx, j, old, next, g, opt)
 	out.Baseline = base
 	if err == nil {
-		err = e.compareAfter(ctx, &out, watch, out.Journal.Phase == PhaseCompleted, g)
+		err = e.compareAfter(ctx, &out, watch, out.Journal.Phase == journal.PhaseCompleted, g)
 	}
 	if err == nil {
 		err = g.findingsError()
@@ -145,7 +146,7 @@ func (e *Engine) Rotate(ctx context.Context, mode Mode, opt RotateOptions) (Outc
 // what the fleet holds in j's phase (which must log in, unless the
 // rotation is an emergency or a rollback), the lock, then the phases left,
 // judged against the baseline journalled when the operation began.
-func (e *Engine) resumeRotation(ctx context.Context, j Journal, opt RotateOptions) (Outcome, error) {
+func (e *Engine) resumeRotation(ctx context.Context, j journal.Journal, opt RotateOptions) (Outcome, error) {
 	old, next, err := e.secretsOf(ctx, j)
 	if err != nil {
 		return Outcome{Journal: j}, err
@@ -158,7 +159,7 @@ func (e *Engine) resumeRotation(ctx context.Context, j Journal, opt RotateOption
 		return Outcome{Journal: j, Baseline: base}, fmt.Errorf("%w; rotation %s stays in phase %s", err, j.ID, j.Phase)
 	}
 	if j.Baseline != nil {
-		g.baseline = j.Baseline
+		g.baseline = fromJournal(j.Baseline)
 	}
 	g.failOnFindings = opt.FailOnFindings
 	if err := e.Audit.Check(); err != nil {
@@ -173,8 +174,8 @@ func (e *Engine) resumeRotation(ctx context.Context, j Journal, opt RotateOption
 		return Outcome{Journal: j, Baseline: base}, err
 	}
 	e.say("resuming rotation %s (%s), stopped in phase %s", j.ID, j.Mode, j.Phase)
-	if j.Phase == PhaseStarted {
-		j.Phase = PhaseBackedUp
+	if j.Phase == journal.PhaseStarted {
+		j.Phase = journal.PhaseBackedUp
 	}
 	out, err := e.run(ctx, j, old, next, g, opt)
 	out.Baseline = base
@@ -187,12 +188,12 @@ func (e *Engine) resumeRotation(ctx context.Context, j Journal, opt RotateOption
 // goAheadFor says when a resumed operation goes on although the baseline
 // could not log in: an emergency always; a rollback when the API did not
 // answer (a change may have broken it), never on a wrong answer.
-func goAheadFor(j Journal) func(probes.Result) (bool, string) {
+func goAheadFor(j journal.Journal) func(probes.Result) (bool, string) {
 	return func(login probes.Result) (bool, string) {
 		switch {
-		case j.Mode == ModeEmergency && j.Phase != PhaseRollingBack:
+		case j.Mode == journal.ModeEmergency && j.Phase != journal.PhaseRollingBack:
 			return true, "an emergency replaces a leaked secret even while the API is down"
-		case j.Phase == PhaseRollingBack && login.Outcome == probes.Error:
+		case j.Phase == journal.PhaseRollingBack && login.Outcome == probes.Error:
 			return true, "a rollback undoes a change that may have broken the API"
 		}
 		return false, ""
@@ -202,7 +203,7 @@ func goAheadFor(j Journal) func(probes.Result) (bool, string) {
 // journalUnchanged refuses when the journal is no longer what the
 // operation read before taking the lock: another operator's run finished
 // in between.
-func (e *Engine) journalUnchanged(ctx context.Context, was Journal, wasFound bool) error {
+func (e *Engine) journalUnchanged(ctx context.Context, was journal.Journal, wasFound bool) error {
 	now, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the rotation journal: %w", err)
@@ -235,7 +236,7 @@ func baselineMessage(rep *probes.Report, current secret.Secret) string {
 
 // plan checks everything that can be checked before a change and says what
 // the rotation would do.
-func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt RotateOptions) (plan []string, fs FleetState, old, next secret.Secret, err error) {
+func (e *Engine) plan(ctx context.Context, mode journal.Mode, grace time.Duration, opt RotateOptions) (plan []string, fs FleetState, old, next secret.Secret, err error) {
 	fs, err = Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
 	if err != nil {
 		return nil, fs, old, next, fmt.Errorf("inspecting the fleet: %w", err)
@@ -273,9 +274,9 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 			}
 		}
 	}
-	if h := fs.Headroom(e.Profile, len(next.Reveal()), mode == ModeZeroDowntime); h < 0 {
+	if h := fs.Headroom(e.Profile, len(next.Reveal()), mode == journal.ModeZeroDowntime); h < 0 {
 		what := "the new " + e.Profile.SecretVar
-		if mode == ModeZeroDowntime {
+		if mode == journal.ModeZeroDowntime {
 			what += " and " + e.Profile.SecondaryVar
 		}
 		return nil, fs, old, next, fmt.Errorf("%w: %s would leave %d bytes on the fullest function", ErrEnvTooLarge, what, h)
@@ -284,7 +285,7 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 		fmt.Sprintf("baseline: login, refresh and the security battery against %s (refused if the probe cannot log in%s)", old, emergencyNote(mode)),
 		fmt.Sprintf("back up old %s and new %s in Secrets Manager secret %s", old, next, e.Backup.Name))
 	switch mode {
-	case ModeZeroDowntime:
+	case journal.ModeZeroDowntime:
 		plan = append(plan,
 			fmt.Sprintf("set %s=%s on %d functions and prove the API accepts it", e.Profile.SecondaryVar, next, len(e.Fleet)),
 			fmt.Sprintf("set %s=%s, %s=%s on %d functions; verify in grace mode", e.Profile.SecretVar, next, e.Profile.SecondaryVar, old, len(e.Fleet)),
@@ -299,8 +300,8 @@ func (e *Engine) plan(ctx context.Context, mode Mode, grace time.Duration, opt R
 	return plan, fs, old, next, nil
 }
 
-func emergencyNote(mode Mode) string {
-	if mode == ModeEmergency {
+func emergencyNote(mode journal.Mode) string {
+	if mode == journal.ModeEmergency {
 		return "; an emergency goes ahead with a warning"
 	}
 	return ""
@@ -308,8 +309,8 @@ func emergencyNote(mode Mode) string {
 
 // grace is the grace period: asked (or the default), never shorter than the
 // refresh tokens' lifetime when that can be read.
-func (e *Engine) grace(ctx context.Context, mode Mode, asked time.Duration) time.Duration {
-	if mode != ModeZeroDowntime {
+func (e *Engine) grace(ctx context.Context, mode journal.Mode, asked time.Duration) time.Duration {
+	if mode != journal.ModeZeroDowntime {
 		return 0
 	}
 	if asked <= 0 {
@@ -327,7 +328,7 @@ func (e *Engine) grace(ctx context.Context, mode Mode, asked time.Duration) time
 // run drives the journal's phase to the end of the operation: each phase
 // first puts its target state on every function (idempotent, so a resumed
 // phase converges), then does its work and moves on.
-func (e *Engine) run(ctx context.Context, j Journal, old, next secret.Secret, g *gate, opt RotateOptions) (out Outcome, err error) {
+func (e *Engine) run(ctx context.Context, j journal.Journal, old, next secret.Secret, g *gate, opt RotateOptions) (out Outcome, err error) {
 	defer func() { out.Journal = j }() // whichever way it ends, report the last phase
 	if g.since.IsZero() {
 		// The log window of this run's verifications starts before its
@@ -341,27 +342,27 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next secret.Secret, g 
 		}
 		// backed-up changed no function (a stop inside the next step is
 		// journalled as that step), so there is nothing to converge.
-		if j.Phase != PhaseBackedUp {
+		if j.Phase != journal.PhaseBackedUp {
 			if err := e.apply(ctx, j, target(j.Phase, old, next)); err != nil {
 				return out, e.applyFailed(ctx, &j, old, next, err)
 			}
 		}
 		switch j.Phase {
-		case PhaseBackedUp:
-			nextPhase, msg := PhaseApplied, fmt.Sprintf("replacing %s on %d functions with %s, no secondary", e.Profile.SecretVar, len(e.Fleet), next)
-			if j.Mode == ModeZeroDowntime {
-				nextPhase, msg = PhaseProbing, fmt.Sprintf("giving %d functions %s=%s to prove the API honours a secondary", len(e.Fleet), e.Profile.SecondaryVar, next)
+		case journal.PhaseBackedUp:
+			nextPhase, msg := journal.PhaseApplied, fmt.Sprintf("replacing %s on %d functions with %s, no secondary", e.Profile.SecretVar, len(e.Fleet), next)
+			if j.Mode == journal.ModeZeroDowntime {
+				nextPhase, msg = journal.PhaseProbing, fmt.Sprintf("giving %d functions %s=%s to prove the API honours a secondary", len(e.Fleet), e.Profile.SecondaryVar, next)
 			}
 			if err := e.step(ctx, &j, nextPhase, "ok", msg, nil); err != nil {
 				return out, err
 			}
-		case PhaseProbing:
+		case journal.PhaseProbing:
 			if done, err := e.probeSecondary(ctx, &j, old, next, g); done || err != nil {
 				return out, err
 			}
-		case PhaseStaged, PhaseApplied, PhaseFinalizing:
+		case journal.PhaseStaged, journal.PhaseApplied, journal.PhaseFinalizing:
 			expect := probes.Strict
-			if j.Phase == PhaseStaged {
+			if j.Phase == journal.PhaseStaged {
 				expect = probes.Grace
 			}
 			rep, jd := e.verify(ctx, g, expect, old, next)
@@ -376,22 +377,22 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next secret.Secret, g 
 				return out, e.pending(ctx, &j, "the verification could not tell ("+rep.Gate.Summary()+")", &rep)
 			}
 			g.note(jd)
-			done := PhaseCompleted
+			done := journal.PhaseCompleted
 			msg := "verified in strict mode: old tokens are refused; " + rep.Gate.Summary()
-			if j.Phase == PhaseStaged {
-				done = PhaseGrace
+			if j.Phase == journal.PhaseStaged {
+				done = journal.PhaseGrace
 				msg = fmt.Sprintf("verified in grace mode (%s); finalize after %s", rep.Gate.Summary(), j.GraceDeadline.Format(time.RFC3339))
 			}
 			if err := e.step(ctx, &j, done, "ok", msg, &rep); err != nil {
 				return out, err
 			}
-			if done == PhaseGrace {
+			if done == journal.PhaseGrace {
 				out.Journal = j
 				return out, nil
 			}
-		case PhaseGrace:
+		case journal.PhaseGrace:
 			return out, nil
-		case PhaseRollingBack:
+		case journal.PhaseRollingBack:
 			rep, jd := e.verify(ctx, g, probes.Strict, next, old)
 			out.Reports = append(out.Reports, rep)
 			if jd.Verdict() == probes.Error || ctx.Err() != nil {
@@ -410,7 +411,7 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next secret.Secret, g 
 			} else {
 				g.note(jd)
 			}
-			if err := e.step(ctx, &j, PhaseRolledBack, outcome, msg, &rep); err != nil {
+			if err := e.step(ctx, &j, journal.PhaseRolledBack, outcome, msg, &rep); err != nil {
 				return out, errors.Join(failure, err)
 			}
 			if failure != nil {
@@ -429,7 +430,7 @@ func (e *Engine) run(ctx context.Context, j Journal, old, next secret.Secret, g 
 // restored); a login the change broke rolls back too; anything that could
 // not tell leaves the harmless probing state with the verification
 // pending. done reports that the operation ends here.
-func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next secret.Secret, g *gate) (done bool, err error) {
+func (e *Engine) probeSecondary(ctx context.Context, j *journal.Journal, old, next secret.Secret, g *gate) (done bool, err error) {
 	rep := e.Verifier.Honours(ctx, next, g.deliberate)
 	if ctx.Err() != nil {
 		return true, e.pending(ctx, j, "", &rep)
@@ -438,9 +439,9 @@ func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next secre
 	honoured, _ := rep.Result(CheckSecretHonoured)
 	switch {
 	case honoured.Outcome == probes.Pass:
-		return false, e.step(ctx, j, PhaseStaged, "ok", "the API honours the secondary; swapping primary and secondary", &rep)
+		return false, e.step(ctx, j, journal.PhaseStaged, "ok", "the API honours the secondary; swapping primary and secondary", &rep)
 	case login.Outcome == probes.Fail, honoured.Outcome == probes.Fail:
-		if err := e.apply(ctx, *j, target(PhaseAbandoned, old, next)); err != nil {
+		if err := e.apply(ctx, *j, target(journal.PhaseAbandoned, old, next)); err != nil {
 			return true, e.applyFailed(ctx, j, old, next, err)
 		}
 		cause, outcome, wrap := honoured.Reason, "refused", ErrNoDualSecret
@@ -451,7 +452,7 @@ func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next secre
 		if wrap == ErrNoDualSecret {
 			msg += "; rotate with --mode maintenance instead"
 		}
-		if err := e.step(ctx, j, PhaseAbandoned, outcome, msg, &rep); err != nil {
+		if err := e.step(ctx, j, journal.PhaseAbandoned, outcome, msg, &rep); err != nil {
 			return true, err
 		}
 		return true, fmt.Errorf("%w: %s", wrap, msg)
@@ -466,38 +467,38 @@ func (e *Engine) probeSecondary(ctx context.Context, j *Journal, old, next secre
 // verificationFailed acts on a verification that found a failure the
 // change caused: it rolls back, unless told not to or the rotation is an
 // emergency, which never restores the compromised secret by itself.
-func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next secret.Secret, g *gate, rep probes.Report, noRollback bool) error {
+func (e *Engine) verificationFailed(ctx context.Context, j *journal.Journal, old, next secret.Secret, g *gate, rep probes.Report, noRollback bool) error {
 	failure := fmt.Errorf("%w in phase %s: %s", ErrVerificationFailed, j.Phase, rep.Gate.Summary())
 	what := failure.Error()
 	switch {
-	case j.Mode == ModeEmergency && j.Phase == PhaseApplied:
+	case j.Mode == journal.ModeEmergency && j.Phase == journal.PhaseApplied:
 		msg := what + fmt.Sprintf("; the new secret %s stays (an emergency never restores the compromised secret %s by itself): fix what failed and run the same command again to verify, or 'valine-check rollback' to restore the compromised secret", next, old)
-		if err := e.mark(ctx, j, VerificationFailed, "verification failed", msg, &rep); err != nil {
+		if err := e.mark(ctx, j, journal.VerificationFailed, "verification failed", msg, &rep); err != nil {
 			return errors.Join(failure, err)
 		}
 		return fmt.Errorf("%w; the new secret stays (emergency): fix what failed and re-run, or 'valine-check rollback' restores the compromised secret", failure)
 	case noRollback:
-		if err := e.mark(ctx, j, VerificationFailed, "verification failed", what+"; left in place (--no-rollback)", &rep); err != nil {
+		if err := e.mark(ctx, j, journal.VerificationFailed, "verification failed", what+"; left in place (--no-rollback)", &rep); err != nil {
 			return errors.Join(failure, err)
 		}
 		return fmt.Errorf("%w; left in place (--no-rollback): run 'valine-check rollback' or fix and re-run", failure)
-	case j.Phase == PhaseFinalizing:
+	case j.Phase == journal.PhaseFinalizing:
 		// Undoing a finalize is going back to the grace period.
-		if err := e.apply(ctx, *j, target(PhaseGrace, old, next)); err != nil {
+		if err := e.apply(ctx, *j, target(journal.PhaseGrace, old, next)); err != nil {
 			return fmt.Errorf("%w; restoring the secondary also failed: %w", failure, err)
 		}
-		if err := e.step(ctx, j, PhaseGrace, "rolled back", what+"; the secondary is restored, the grace period goes on", &rep); err != nil {
+		if err := e.step(ctx, j, journal.PhaseGrace, "rolled back", what+"; the secondary is restored, the grace period goes on", &rep); err != nil {
 			return errors.Join(failure, err)
 		}
 		return fmt.Errorf("%w; rolled back to the grace period", failure)
 	}
-	if err := e.step(ctx, j, PhaseRollingBack, "verification failed", what+"; rolling back", &rep); err != nil {
+	if err := e.step(ctx, j, journal.PhaseRollingBack, "verification failed", what+"; rolling back", &rep); err != nil {
 		return errors.Join(failure, err)
 	}
 	back, err := e.run(ctx, *j, old, next, g, RotateOptions{})
 	*j = back.Journal
 	switch {
-	case err != nil && j.Phase == PhaseRolledBack:
+	case err != nil && j.Phase == journal.PhaseRolledBack:
 		return fmt.Errorf("%w; rolled back to %s, but the rollback did not verify either: %v", failure, old, err)
 	case err != nil:
 		return fmt.Errorf("%w; rollback: %w", failure, err)
@@ -510,7 +511,7 @@ func (e *Engine) verificationFailed(ctx context.Context, j *Journal, old, next s
 // functions is rolled back (an emergency is not: the compromised secret is
 // never restored by itself); if that fails too, the journal keeps the
 // phase and the next run resumes it. Either way the error says so.
-func (e *Engine) applyFailed(ctx context.Context, j *Journal, old, next secret.Secret, cause error) error {
+func (e *Engine) applyFailed(ctx context.Context, j *journal.Journal, old, next secret.Secret, cause error) error {
 	if ctx.Err() != nil {
 		// Interrupted while updating: nothing failed, the journal keeps the
 		// phase, and a re-run puts its state on every function.
@@ -519,19 +520,19 @@ func (e *Engine) applyFailed(ctx context.Context, j *Journal, old, next secret.S
 	}
 	e.audit(*j, string(j.Phase), "failed", cause.Error(), nil)
 	switch {
-	case j.Mode == ModeEmergency && j.Phase == PhaseApplied:
+	case j.Mode == journal.ModeEmergency && j.Phase == journal.PhaseApplied:
 		return fmt.Errorf("%w; the journal keeps phase %s: re-run to finish putting the new secret everywhere (an emergency never restores the compromised secret by itself)", cause, j.Phase)
-	case j.Phase == PhaseProbing, j.Phase == PhaseStaged, j.Phase == PhaseApplied:
-		if err := e.step(ctx, j, PhaseRollingBack, "failed", "could not update every function; rolling back", nil); err != nil {
+	case j.Phase == journal.PhaseProbing, j.Phase == journal.PhaseStaged, j.Phase == journal.PhaseApplied:
+		if err := e.step(ctx, j, journal.PhaseRollingBack, "failed", "could not update every function; rolling back", nil); err != nil {
 			return errors.Join(cause, err)
 		}
-		if err := e.apply(ctx, *j, target(PhaseRollingBack, old, next)); err != nil {
+		if err := e.apply(ctx, *j, target(journal.PhaseRollingBack, old, next)); err != nil {
 			return fmt.Errorf("%w; rolling back failed too (%v): the fleet is half-rotated, 'valine-check status' shows it and re-running finishes the rollback", cause, err)
 		}
 		if err := e.recordRollback(ctx, old, next); err != nil {
 			return fmt.Errorf("%w; every function is back on %s, but %v: re-run to finish", cause, old, err)
 		}
-		if err := e.step(ctx, j, PhaseRolledBack, "rolled back", fmt.Sprintf("every function is back on %s", old), nil); err != nil {
+		if err := e.step(ctx, j, journal.PhaseRolledBack, "rolled back", fmt.Sprintf("every function is back on %s", old), nil); err != nil {
 			return errors.Join(cause, err)
 		}
 		return fmt.Errorf("%w; rolled back: every function is back on %s", cause, old)

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
@@ -130,7 +131,7 @@ func (e *Engine) proveSecondary(ctx context.Context, primary secret.Secret) prob
 	if err := e.Audit.Check(); err != nil {
 		return res(probes.Skip, "not tried: %v (nothing is written without an audit trail)", err)
 	}
-	unlock, err := e.lock(ctx, "preflight", Journal{})
+	unlock, err := e.lock(ctx, "preflight", journal.Journal{})
 	if err != nil {
 		return res(probes.Skip, "not tried: %v", err)
 	}
@@ -139,16 +140,16 @@ func (e *Engine) proveSecondary(ctx context.Context, primary secret.Secret) prob
 	if err != nil {
 		return res(probes.Error, "%v", err)
 	}
-	e.audit(Journal{}, "preflight", "ok", fmt.Sprintf("setting a throwaway %s=%s on %d functions to prove the API honours it", e.Profile.SecondaryVar, throwaway, len(e.Fleet)), nil)
-	if err := e.apply(ctx, Journal{}, secretPair{primary, throwaway}); err != nil {
-		_ = e.apply(context.WithoutCancel(ctx), Journal{}, secretPair{primary, secret.Secret{}})
+	e.audit(journal.Journal{}, "preflight", "ok", fmt.Sprintf("setting a throwaway %s=%s on %d functions to prove the API honours it", e.Profile.SecondaryVar, throwaway, len(e.Fleet)), nil)
+	if err := e.apply(ctx, journal.Journal{}, secretPair{primary, throwaway}); err != nil {
+		_ = e.apply(context.WithoutCancel(ctx), journal.Journal{}, secretPair{primary, secret.Secret{}})
 		return res(probes.Error, "setting a throwaway secondary (lambda:UpdateFunctionConfiguration): %v", err)
 	}
 	rep := e.Verifier.Honours(ctx, throwaway, nil)
-	if err := e.apply(context.WithoutCancel(ctx), Journal{}, secretPair{primary, secret.Secret{}}); err != nil {
+	if err := e.apply(context.WithoutCancel(ctx), journal.Journal{}, secretPair{primary, secret.Secret{}}); err != nil {
 		return res(probes.Error, "removing the throwaway secondary %s failed: %v; remove %s by hand", throwaway, err, e.Profile.SecondaryVar)
 	}
-	e.audit(Journal{}, "preflight", "ok", fmt.Sprintf("removed the throwaway %s from %d functions", e.Profile.SecondaryVar, len(e.Fleet)), nil)
+	e.audit(journal.Journal{}, "preflight", "ok", fmt.Sprintf("removed the throwaway %s from %d functions", e.Profile.SecondaryVar, len(e.Fleet)), nil)
 	honoured, _ := rep.Result(CheckSecretHonoured)
 	switch honoured.Outcome {
 	case probes.Pass:

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -89,8 +90,8 @@ func benchmarkRotate(b *testing.B, fleet int) {
 		},
 	}
 	rotateOnce := func() {
-		out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
-		if err != nil || out.Journal.Phase != rotate.PhaseCompleted {
+		out, err := e.Rotate(ctx, journal.ModeMaintenance, rotate.RotateOptions{})
+		if err != nil || out.Journal.Phase != journal.PhaseCompleted {
 			b.Fatalf("rotation of %d functions ended in phase %s: %v", fleet, out.Journal.Phase, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 )
@@ -15,7 +16,7 @@ import (
 type Status struct {
 	Fleet   FleetState
 	Drift   Drift
-	Journal Journal
+	Journal journal.Journal
 	// HasJournal is false when the backup has no rotation journal.
 	HasJournal bool
 	// BackupCurrent and BackupPrevious are the backup's fingerprints ("" when absent).
@@ -81,7 +82,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	if prev, err := e.Backup.Previous(ctx); err == nil {
 		st.BackupPrevious = prev.Fingerprint()
 	}
-	if st.HasJournal && st.Journal.Phase == PhaseGrace {
+	if st.HasJournal && st.Journal.Phase == journal.PhaseGrace {
 		st.GraceRemaining = max(0, st.Journal.GraceDeadline.Sub(e.now()))
 	}
 	if st.HasJournal {
@@ -95,20 +96,20 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 
 // mismatches compares every function with the state the journal's phase
 // requires, by fingerprint.
-func mismatches(fs FleetState, j Journal, p profile.Profile) []Mismatch {
-	fpOf := func(w Which) string {
+func mismatches(fs FleetState, j journal.Journal, p profile.Profile) []Mismatch {
+	fpOf := func(w journal.Which) string {
 		switch w {
-		case WhichOld:
+		case journal.WhichOld:
 			return j.OldFingerprint
-		case WhichNew:
+		case journal.WhichNew:
 			return j.NewFingerprint
 		}
 		return ""
 	}
-	wantPrimary, wantSecondary := PhaseHolds(j.Phase)
+	wantPrimary, wantSecondary := journal.PhaseHolds(j.Phase)
 	var out []Mismatch
 	for _, f := range fs.Functions {
-		check := func(variable string, has bool, holds secret.Secret, want Which) {
+		check := func(variable string, has bool, holds secret.Secret, want journal.Which) {
 			got := ""
 			if has {
 				got = holds.Fingerprint()
@@ -127,15 +128,15 @@ func mismatches(fs FleetState, j Journal, p profile.Profile) []Mismatch {
 }
 
 // describe says what a function holding fp holds, in the light of j.
-func describe(fp string, j Journal) string {
+func describe(fp string, j journal.Journal) string {
 	switch {
 	case fp == "":
 		return "holds nothing"
-	case fp == j.OldFingerprint && j.Phase == PhaseRolledBack:
+	case fp == j.OldFingerprint && j.Phase == journal.PhaseRolledBack:
 		return "holds the secret this rotation put back"
 	case fp == j.OldFingerprint:
 		return "holds the secret this rotation replaced: reverted by a deploy or another writer?"
-	case fp == j.NewFingerprint && (j.Phase == PhaseRolledBack || j.Phase == PhaseAbandoned):
+	case fp == j.NewFingerprint && (j.Phase == journal.PhaseRolledBack || j.Phase == journal.PhaseAbandoned):
 		return "holds the secret this rotation withdrew: reverted by a deploy or another writer?"
 	case fp == j.NewFingerprint:
 		return "holds this rotation's new secret"
@@ -147,5 +148,5 @@ func describe(fp string, j Journal) string {
 // (anything but a grace period, which is a state of its own), or cannot be
 // read at all.
 func (s Status) Unfinished() bool {
-	return s.JournalError != "" || s.HasJournal && !s.Journal.Phase.Terminal() && s.Journal.Phase != PhaseGrace
+	return s.JournalError != "" || s.HasJournal && !s.Journal.Phase.Terminal() && s.Journal.Phase != journal.PhaseGrace
 }

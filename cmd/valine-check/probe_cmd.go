@@ -9,10 +9,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/proberun"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
-	"github.com/valine/valine-check/rotate"
 )
 
 var probeCommand = &cli.Command{
@@ -119,7 +119,7 @@ func probeAction(cCtx *cli.Context) error {
 		Logger: logger,
 	}
 	if backupName != "" {
-		setup.Backup = rotate.Backup{API: sm, Name: backupName}
+		setup.Backup = journal.Reader{API: sm, Name: backupName}
 	}
 	if setup.Credentials, err = probeCredentials(cCtx, sm); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -41,7 +42,7 @@ func startProbeWorld(t *testing.T, opts testbed.Options) probeWorld {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	if err := backup.WriteJournal(t.Context(), rotate.Journal{ID: rotate.NewRotationID(now), Mode: rotate.ModeZeroDowntime, Phase: rotate.PhaseGrace,
+	if err := backup.WriteJournal(t.Context(), journal.Journal{ID: journal.NewRotationID(now), Mode: journal.ModeZeroDowntime, Phase: journal.PhaseGrace,
 		OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(), GraceDeadline: now.Add(7 * 24 * time.Hour), StartedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/probes/report"
 	"github.com/valine/valine-check/rotate"
 )
@@ -70,7 +71,7 @@ Every step is appended to --audit-file. Secrets are shown only as fingerprints.`
 		&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the emergency confirmation"},
 	}, changeFlags(), fleetFlags(), probeFlags()),
 	Action: func(cCtx *cli.Context) error {
-		mode, err := rotate.ParseMode(cCtx.String("mode"))
+		mode, err := journal.ParseMode(cCtx.String("mode"))
 		if err != nil {
 			return usageError(cCtx, "--mode: %v", err)
 		}
@@ -78,7 +79,7 @@ Every step is appended to --audit-file. Secrets are shown only as fingerprints.`
 		if err != nil {
 			return err
 		}
-		if mode == rotate.ModeEmergency && !cCtx.Bool("dry-run") && !cCtx.Bool("yes") {
+		if mode == journal.ModeEmergency && !cCtx.Bool("dry-run") && !cCtx.Bool("yes") {
 			if err := confirmEmergency(cCtx, len(op.engine.Fleet)); err != nil {
 				return err
 			}
@@ -137,7 +138,7 @@ id to be typed (--yes skips the question). Exit 1 when the verification after th
 // one that leaked. Anything else, or no terminal to ask, stops with exit 2.
 func confirmCompromisedRestore(cCtx *cli.Context, e *rotate.Engine) error {
 	j, found, err := e.Backup.ReadJournal(cCtx.Context)
-	if err != nil || !found || j.Mode != rotate.ModeEmergency || j.Phase == rotate.PhaseRolledBack || j.Phase == rotate.PhaseAbandoned {
+	if err != nil || !found || j.Mode != journal.ModeEmergency || j.Phase == journal.PhaseRolledBack || j.Phase == journal.PhaseAbandoned {
 		return nil // the rollback itself reports what it finds
 	}
 	fmt.Fprintf(cCtx.App.ErrWriter, "WARNING: rotation %s was an EMERGENCY: rolling it back puts the COMPROMISED secret %s back on %d functions.\nType the rotation id (%s) to continue: ",
@@ -185,7 +186,7 @@ func (op operation) finish(cCtx *cli.Context, out rotate.Outcome, err error) err
 	j := out.Journal
 	if j.ID != "" {
 		fmt.Fprintf(w, "rotation %s (%s): phase %s; old %s, new %s", j.ID, j.Mode, j.Phase, orDash(j.OldFingerprint), orDash(j.NewFingerprint))
-		if j.Phase == rotate.PhaseGrace {
+		if j.Phase == journal.PhaseGrace {
 			fmt.Fprintf(w, "; grace until %s (%s left)", j.GraceDeadline.Format(time.RFC3339), time.Until(j.GraceDeadline).Round(time.Minute))
 		}
 		if j.Verification != "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/rotate"
 )
@@ -24,7 +25,7 @@ type fleetWorld struct {
 
 func startFleet(t *testing.T, opts testbed.Options) fleetWorld {
 	t.Helper()
-	id := strings.ToLower(strings.TrimPrefix(rotate.NewRotationID(time.Now()), "rot-"))
+	id := strings.ToLower(strings.TrimPrefix(journal.NewRotationID(time.Now()), "rot-"))
 	id = id[len(id)-6:]
 	prefix := "pv-cli-" + id + "-"
 	opts.Functions = []string{prefix + "auth", prefix + "profiles", prefix + "admin"}

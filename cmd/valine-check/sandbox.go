@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
@@ -131,7 +132,7 @@ type sandbox struct {
 // sandboxFleet names the sandbox's functions: an auth router (which the
 // API reads its secret from), a profiles router and an admin router.
 func sandboxFleet() []string {
-	id := strings.TrimPrefix(rotate.NewRotationID(time.Now()), "rot-")
+	id := strings.TrimPrefix(journal.NewRotationID(time.Now()), "rot-")
 	id = strings.ToLower(id[len(id)-6:])
 	return []string{"pv-sandbox-" + id + "-auth", "pv-sandbox-" + id + "-profiles", "pv-sandbox-" + id + "-admin"}
 }
@@ -180,12 +181,12 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 	}
 	if s.profile.SecondaryVar == "" {
 		fmt.Fprintf(s.progress, "sandbox: profile %s names no secondary variable: maintenance rotation\n", s.profile.Name)
-		out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
+		out, err := e.Rotate(ctx, journal.ModeMaintenance, rotate.RotateOptions{})
 		s.noteNew(out)
 		writeComparison(s.progress, out.Comparison)
 		return append(reports, out.Reports...), err
 	}
-	out, err := e.Rotate(ctx, rotate.ModeZeroDowntime, rotate.RotateOptions{})
+	out, err := e.Rotate(ctx, journal.ModeZeroDowntime, rotate.RotateOptions{})
 	reports = append(reports, out.Reports...)
 	s.noteNew(out)
 	writeComparison(s.progress, out.Comparison)
@@ -218,7 +219,7 @@ func (s *sandbox) realBackendFlow(ctx context.Context, e *rotate.Engine) ([]prob
 		return nil, fmt.Errorf("%w: preflight did not pass", rotate.ErrVerificationFailed)
 	}
 	fmt.Fprintln(s.progress, "sandbox: maintenance rotation")
-	out, err := e.Rotate(ctx, rotate.ModeMaintenance, rotate.RotateOptions{})
+	out, err := e.Rotate(ctx, journal.ModeMaintenance, rotate.RotateOptions{})
 	s.noteNew(out)
 	writeComparison(s.progress, out.Comparison)
 	if err != nil {
@@ -229,7 +230,7 @@ func (s *sandbox) realBackendFlow(ctx context.Context, e *rotate.Engine) ([]prob
 	}
 	fmt.Fprintln(s.progress, "sandbox: a zero-downtime attempt on the same deployment")
 	zd := time.Now()
-	_, zerr := e.Rotate(ctx, rotate.ModeZeroDowntime, rotate.RotateOptions{})
+	_, zerr := e.Rotate(ctx, journal.ModeZeroDowntime, rotate.RotateOptions{})
 	if !errors.Is(zerr, rotate.ErrNoSecondaryVar) {
 		return out.Reports, fmt.Errorf("the zero-downtime attempt was not refused by the profile: %v", zerr)
 	}

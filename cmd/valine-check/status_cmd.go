@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
 	"github.com/valine/valine-check/rotate"
@@ -98,13 +99,13 @@ func writeStatus(cCtx *cli.Context, st rotate.Status, op operation) {
 	fmt.Fprintf(w, "rotation %s (%s): phase %s, started %s, old %s, new %s\n", j.ID, j.Mode, j.Phase,
 		j.StartedAt.Format(time.RFC3339), orDash(j.OldFingerprint), orDash(j.NewFingerprint))
 	switch {
-	case j.Phase == rotate.PhaseGrace && st.GraceRemaining > 0:
+	case j.Phase == journal.PhaseGrace && st.GraceRemaining > 0:
 		fmt.Fprintf(w, "grace period: %s left (until %s), then 'valine-check finalize'\n", st.GraceRemaining.Round(time.Minute), j.GraceDeadline.Format(time.RFC3339))
-	case j.Phase == rotate.PhaseGrace:
+	case j.Phase == journal.PhaseGrace:
 		fmt.Fprintf(w, "grace period over since %s: 'valine-check finalize'\n", j.GraceDeadline.Format(time.RFC3339))
-	case st.Unfinished() && j.Verification == rotate.VerificationPending:
+	case st.Unfinished() && j.Verification == journal.VerificationPending:
 		fmt.Fprintf(w, "VERIFICATION PENDING: the check after phase %s could not tell (network, 5xx, throttling); the fleet was left as it is; running the same command again verifies again and carries on\n", j.Phase)
-	case st.Unfinished() && j.Verification == rotate.VerificationFailed:
+	case st.Unfinished() && j.Verification == journal.VerificationFailed:
 		fmt.Fprintf(w, "VERIFICATION FAILED: the change of phase %s is in place but did not verify (emergency or --no-rollback); fix what failed and run the same command again, or roll back\n", j.Phase)
 	case st.Unfinished():
 		fmt.Fprintf(w, "INTERRUPTED: the rotation stopped in phase %s; running rotate (or finalize / rollback) again finishes it\n", j.Phase)

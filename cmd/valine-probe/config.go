@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/proberun"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/probes/report"
-	"github.com/valine/valine-check/rotate"
 )
 
 // The environment the function reads (deploy/template.yaml sets it).
@@ -153,7 +153,7 @@ func newDeps(c config, awsCfg aws.Config, stdout, stderr io.Writer) deps {
 		Logger: log,
 	}
 	if c.backupSecret != "" {
-		setup.Backup = rotate.Backup{API: sm, Name: c.backupSecret}
+		setup.Backup = journal.Reader{API: sm, Name: c.backupSecret}
 	}
 	return deps{
 		setup:  setup,

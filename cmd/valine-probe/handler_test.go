@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -84,8 +85,8 @@ func (r *lambdaRig) grace(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	if err := b.WriteJournal(t.Context(), rotate.Journal{ID: rotate.NewRotationID(now), Mode: rotate.ModeZeroDowntime,
-		Phase: rotate.PhaseGrace, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
+	if err := b.WriteJournal(t.Context(), journal.Journal{ID: journal.NewRotationID(now), Mode: journal.ModeZeroDowntime,
+		Phase: journal.PhaseGrace, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
 		GraceDeadline: now.Add(7 * 24 * time.Hour), StartedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/rotate"
@@ -209,7 +210,7 @@ func startProbeWorld(tb testing.TB) probeWorld {
 		tb.Fatal(err)
 	}
 	now := time.Now().UTC()
-	if err := backup.WriteJournal(ctx, rotate.Journal{ID: rotate.NewRotationID(now), Mode: rotate.ModeZeroDowntime, Phase: rotate.PhaseGrace,
+	if err := backup.WriteJournal(ctx, journal.Journal{ID: journal.NewRotationID(now), Mode: journal.ModeZeroDowntime, Phase: journal.PhaseGrace,
 		OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(), GraceDeadline: now.Add(7 * 24 * time.Hour), StartedAt: now, UpdatedAt: now}); err != nil {
 		tb.Fatal(err)
 	}

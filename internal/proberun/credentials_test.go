@@ -10,8 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"github.com/valine/valine-check/rotate"
 )
 
 // fakeSecret is a Secrets Manager holding one secret value.
@@ -160,24 +158,4 @@ type binarySecret string
 
 func (b binarySecret) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	return &secretsmanager.GetSecretValueOutput{SecretBinary: []byte(b)}, nil
-}
-
-// Every phase rotate knows has a row: a new phase must be placed here on
-// purpose.
-func TestEveryPhaseIsPlaced(t *testing.T) {
-	t.Parallel()
-	for _, p := range rotate.Phases {
-		if _, ok := phases[p]; !ok {
-			t.Errorf("phase %s has no row in phases", p)
-		}
-	}
-	if len(phases) != len(rotate.Phases) {
-		t.Errorf("phases has %d rows for %d phases", len(phases), len(rotate.Phases))
-	}
-	// The steady phases are those a rotation rests in.
-	for p, row := range phases {
-		if want := p == rotate.PhaseGrace || p.Terminal(); row.steady != want {
-			t.Errorf("phase %s: steady %v, want %v", p, row.steady, want)
-		}
-	}
 }

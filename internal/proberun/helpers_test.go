@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/proberun"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
@@ -61,7 +62,7 @@ func (r *rig) putCredentials(t *testing.T, email, password string) {
 // rotated puts the world where a rotation in phase p leaves it: the
 // functions hold what the phase says, the backup holds old (AWSPREVIOUS)
 // and new (AWSCURRENT), and the journal says p.
-func (r *rig) rotated(t *testing.T, mode rotate.Mode, p rotate.Phase) (old, next secret.Secret) {
+func (r *rig) rotated(t *testing.T, mode journal.Mode, p journal.Phase) (old, next secret.Secret) {
 	t.Helper()
 	old = r.initial
 	next, err := rotate.GenerateSecret()
@@ -72,18 +73,18 @@ func (r *rig) rotated(t *testing.T, mode rotate.Mode, p rotate.Phase) (old, next
 		t.Fatalf("Store: %v", err)
 	}
 	switch p {
-	case rotate.PhaseGrace:
+	case journal.PhaseGrace:
 		err = r.w.SetSecrets(t.Context(), string(next.Reveal()), string(old.Reveal()))
-	case rotate.PhaseCompleted:
+	case journal.PhaseCompleted:
 		err = r.w.SetSecrets(t.Context(), string(next.Reveal()), "")
 	}
 	if err != nil {
 		t.Fatalf("SetSecrets: %v", err)
 	}
 	now := time.Now().UTC()
-	j := rotate.Journal{ID: rotate.NewRotationID(now), Mode: mode, Phase: p, OldFingerprint: old.Fingerprint(),
+	j := journal.Journal{ID: journal.NewRotationID(now), Mode: mode, Phase: p, OldFingerprint: old.Fingerprint(),
 		NewFingerprint: next.Fingerprint(), StartedAt: now, UpdatedAt: now}
-	if p == rotate.PhaseGrace {
+	if p == journal.PhaseGrace {
 		j.GraceDeadline = now.Add(7 * 24 * time.Hour)
 	}
 	if err := r.backup.WriteJournal(t.Context(), j); err != nil {
@@ -102,7 +103,7 @@ func (r *rig) setup(creds proberun.CredentialSource, backup bool) proberun.Setup
 		Runner:      probes.Runner{Convergence: 300 * time.Millisecond, RetryInterval: 20 * time.Millisecond, CheckTimeout: 5 * time.Second},
 	}
 	if backup {
-		s.Backup = r.backup
+		s.Backup = journal.Reader{API: r.backup.API, Name: r.backup.Name}
 	}
 	return s
 }

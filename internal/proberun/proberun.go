@@ -3,8 +3,9 @@
 // resolve the probe user's credentials, read the rotation journal, choose
 // the checks and their inputs from it, and run them.
 //
-// It lives outside probes because it reads the journal (package rotate),
-// and probes must not import rotate.
+// It lives outside probes because it reads the journal (the read side,
+// package journal), which probes has no business with; it links nothing
+// that writes to AWS.
 package proberun
 
 import (
@@ -13,8 +14,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/probes"
-	"github.com/valine/valine-check/rotate"
 )
 
 // Setup is what a scheduled probe needs; build it once (its credential
@@ -32,7 +33,7 @@ type Setup struct {
 	// Name whose secret does not exist errs new-secret-in-use: it is a
 	// misconfiguration, not a fleet never rotated. Only DescribeSecret and
 	// GetSecretValue are called.
-	Backup rotate.Backup
+	Backup journal.Reader
 	// Runner owns deadlines, retries and concurrency.
 	Runner probes.Runner
 	// Logger receives one info line per run about what the journal said;

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/proberun"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -67,27 +68,27 @@ func TestRunFollowsTheJournal(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name          string
-		mode          rotate.Mode
-		phase         rotate.Phase
+		mode          journal.Mode
+		phase         journal.Phase
 		misbehaviours testbed.Misbehaviour
 		expect        probes.Expect
 		want          map[string]probes.Outcome
 	}{
-		{"grace: old tokens must be accepted", rotate.ModeZeroDowntime, rotate.PhaseGrace, 0, probes.Grace,
+		{"grace: old tokens must be accepted", journal.ModeZeroDowntime, journal.PhaseGrace, 0, probes.Grace,
 			with(signerKnown, map[string]probes.Outcome{"old-token-accepted": pass})},
-		{"grace, secondary ignored", rotate.ModeZeroDowntime, rotate.PhaseGrace, testbed.IgnoreSecondary, probes.Grace,
+		{"grace, secondary ignored", journal.ModeZeroDowntime, journal.PhaseGrace, testbed.IgnoreSecondary, probes.Grace,
 			with(signerKnown, map[string]probes.Outcome{"old-token-accepted": fail})},
-		{"completed: old tokens must be refused", rotate.ModeMaintenance, rotate.PhaseCompleted, 0, probes.Strict,
+		{"completed: old tokens must be refused", journal.ModeMaintenance, journal.PhaseCompleted, 0, probes.Strict,
 			with(signerKnown, map[string]probes.Outcome{"old-token-rejected": pass})},
-		{"completed, old tokens still accepted", rotate.ModeMaintenance, rotate.PhaseCompleted, testbed.AcceptOldTokens, probes.Strict,
+		{"completed, old tokens still accepted", journal.ModeMaintenance, journal.PhaseCompleted, testbed.AcceptOldTokens, probes.Strict,
 			with(signerKnown, map[string]probes.Outcome{"old-token-rejected": fail})},
 		// Rolled back: the functions hold the old secret again, which signs;
 		// the rolled-back new one must be refused.
-		{"rolled back", rotate.ModeMaintenance, rotate.PhaseRolledBack, 0, probes.Strict,
+		{"rolled back", journal.ModeMaintenance, journal.PhaseRolledBack, 0, probes.Strict,
 			with(signerKnown, map[string]probes.Outcome{"old-token-rejected": pass})},
 		// Mid-rotation (backed up, nothing applied): the old secret still
 		// signs; the retired one is not judged.
-		{"backed up", rotate.ModeMaintenance, rotate.PhaseBackedUp, 0, probes.Strict, signerKnown},
+		{"backed up", journal.ModeMaintenance, journal.PhaseBackedUp, 0, probes.Strict, signerKnown},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,7 +110,7 @@ func TestRunFollowsTheJournal(t *testing.T) {
 func TestRunDuringGraceUsesOnlyTheJournalledOldSecret(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, testbed.Options{})
-	old, next := r.rotated(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+	old, next := r.rotated(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 	// Someone overwrote the backup: its previous stage is no longer the
 	// secret the journal retired.
 	other, _ := rotate.GenerateSecret()
@@ -129,7 +130,7 @@ func TestRunDuringGraceUsesOnlyTheJournalledOldSecret(t *testing.T) {
 func TestRunWithRefusedLogin(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, testbed.Options{})
-	r.rotated(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+	r.rotated(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 	good := r.w.ProbePassword
 	r.putCredentials(t, r.w.ProbeEmail, "not-the-password")
 	creds := r.secretCreds()
@@ -220,7 +221,7 @@ func TestRunWhenTheAPIIsDown(t *testing.T) {
 func TestRunWhenTheJournalCannotBeRead(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, testbed.Options{})
-	r.rotated(t, rotate.ModeZeroDowntime, rotate.PhaseGrace)
+	r.rotated(t, journal.ModeZeroDowntime, journal.PhaseGrace)
 	r.w.AWSFront.SetFault(func(req *http.Request) *testbed.Fault {
 		if req.Header.Get("X-Amz-Target") == "secretsmanager.DescribeSecret" {
 			return &testbed.Fault{Status: 400, ErrorType: "AccessDeniedException", Message: "not authorized to perform secretsmanager:DescribeSecret"}

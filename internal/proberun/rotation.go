@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
+	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
-	"github.com/valine/valine-check/rotate"
 )
 
 // Names of the checks whose inputs come from the rotation journal.
@@ -36,45 +32,19 @@ type rotationPlan struct {
 	// cannot be known. oldStop likewise replaces oldCheck.
 	signerStop, oldStop *probes.Result
 	// journal is the journal read, if any (for the log line).
-	journal *rotate.Journal
-}
-
-// phaseSecrets says, for each phase of a rotation, which of its secrets
-// signs fresh tokens and which is retired once every function holds what
-// the phase says (rotate's own table of what each phase puts on the fleet),
-// and whether the phase is steady: a rotation rests in it, so the backup
-// must hold its secrets and a token signed with the retired one has a
-// verdict (accepted in grace, refused otherwise). In the phases between,
-// functions change under the probe and the retired secret is not judged.
-type phaseSecrets struct {
-	signerIsNew bool
-	steady      bool
-}
-
-var phases = map[rotate.Phase]phaseSecrets{
-	rotate.PhaseStarted:     {signerIsNew: false},
-	rotate.PhaseBackedUp:    {signerIsNew: false},
-	rotate.PhaseProbing:     {signerIsNew: false}, // the new secret is only the secondary
-	rotate.PhaseStaged:      {signerIsNew: true},
-	rotate.PhaseGrace:       {signerIsNew: true, steady: true},
-	rotate.PhaseApplied:     {signerIsNew: true},
-	rotate.PhaseFinalizing:  {signerIsNew: true},
-	rotate.PhaseCompleted:   {signerIsNew: true, steady: true},
-	rotate.PhaseRollingBack: {signerIsNew: false},
-	rotate.PhaseRolledBack:  {signerIsNew: false, steady: true},
-	rotate.PhaseAbandoned:   {signerIsNew: false, steady: true},
+	journal *journal.Journal
 }
 
 // planRotation reads the journal and the secrets it names from the backup.
 // Nothing here fails the run: a problem becomes the verdict of the check
 // that needed the missing input.
-func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
+func planRotation(ctx context.Context, b journal.Reader) rotationPlan {
 	p := rotationPlan{expect: probes.Strict}
 	if b.Name == "" || b.API == nil {
 		p.signerStop = stop(probes.Skip, "no backup secret configured (VALINE_BACKUP_SECRET, --backup-secret), so the rotation journal is not read and the secret that should sign fresh tokens is unknown")
 		return p
 	}
-	j, found, err := b.ReadJournal(ctx)
+	j, found, err := b.Read(ctx)
 	switch {
 	case err != nil:
 		p.signerStop = stop(probes.Error, fmt.Sprintf("the rotation journal cannot be read, so the signer is unknown: %v", err))
@@ -84,18 +54,20 @@ func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
 		return p
 	}
 	p.journal = &j
-	ph, known := phases[j.Phase]
-	if !known {
-		p.signerStop = stop(probes.Error, fmt.Sprintf("rotation %s is in phase %s, which this version does not know", j.ID, j.Phase))
-		return p
-	}
+	// The journal's own table (journal.PhaseHolds) says which secret signs
+	// fresh tokens once every function holds what the phase says, and
+	// whether the rotation rests in the phase: then the backup must hold
+	// its secrets, and a token signed with the retired one has a verdict
+	// (accepted in grace, refused otherwise). In the phases between,
+	// functions change under the probe and the retired secret is not judged.
+	steady := journal.Steady(j.Phase)
 	signerFP, retiredFP := j.OldFingerprint, j.NewFingerprint
-	if ph.signerIsNew {
+	if journal.SignsWithNew(j.Phase) {
 		signerFP, retiredFP = j.NewFingerprint, j.OldFingerprint
 	}
-	if ph.steady {
+	if steady {
 		p.oldCheck = checkOldTokenRejected
-		if j.Phase == rotate.PhaseGrace {
+		if j.Phase == journal.PhaseGrace {
 			p.oldCheck, p.expect = checkOldTokenAccepted, probes.Grace
 		}
 	}
@@ -107,7 +79,7 @@ func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
 			}
 		}
 		outcome := probes.Error
-		if !ph.steady {
+		if !steady {
 			// Mid-rotation the backup may not hold this rotation's secrets yet.
 			outcome = probes.Skip
 		}
@@ -129,11 +101,10 @@ func planRotation(ctx context.Context, b rotate.Backup) rotationPlan {
 // one without journal tags; only the second is a fleet never rotated. The
 // first is a misconfiguration (a wrong --backup-secret or
 // VALINE_BACKUP_SECRET) that would otherwise pass for "nothing to check".
-func noJournal(ctx context.Context, b rotate.Backup) *probes.Result {
-	_, err := b.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(b.Name)})
-	var missing *smtypes.ResourceNotFoundException
+func noJournal(ctx context.Context, b journal.Reader) *probes.Result {
+	exists, err := b.Exists(ctx)
 	switch {
-	case errors.As(err, &missing):
+	case err == nil && !exists:
 		return stop(probes.Error, fmt.Sprintf("the backup secret %s does not exist, so the rotation journal and the secret that should sign fresh tokens are unknown (is the backup secret's name right?)", b.Name))
 	case err != nil:
 		return stop(probes.Error, fmt.Sprintf("the backup secret %s cannot be described, so the signer is unknown: %v", b.Name, err))
@@ -142,18 +113,18 @@ func noJournal(ctx context.Context, b rotate.Backup) *probes.Result {
 }
 
 // backupSecrets returns the backup's AWSCURRENT and AWSPREVIOUS values,
-// whatever their length (rotate.Backup.Stored): a legacy short secret
+// whatever their length (journal.Reader.Stage): a legacy short secret
 // retired by a rotation must still be checked during its grace period. The
 // caller trusts a value only when its fingerprint is the journal's. A stage
 // that does not exist is left out; other errors are returned with what
 // could be read.
-func backupSecrets(ctx context.Context, b rotate.Backup) ([]secret.Secret, error) {
+func backupSecrets(ctx context.Context, b journal.Reader) ([]secret.Secret, error) {
 	var held []secret.Secret
 	var errs []error
-	for _, stage := range []string{rotate.StageCurrent, rotate.StagePrevious} {
-		v, err := b.Stored(ctx, stage)
+	for _, stage := range []string{journal.StageCurrent, journal.StagePrevious} {
+		v, _, err := b.Stage(ctx, stage)
 		switch {
-		case errors.Is(err, rotate.ErrNoBackup):
+		case errors.Is(err, journal.ErrNoBackup):
 			continue
 		case err != nil:
 			errs = append(errs, err)
