@@ -47,6 +47,9 @@ type Result struct {
 	// PreExisting marks a failure the baseline already had: a finding about
 	// the deployment, not caused by the change.
 	PreExisting bool
+	// BlockedBy names, for a check the runner skipped, the check it needs
+	// that did not pass ("" for a check that ran, or skipped on its own).
+	BlockedBy string
 
 	// session is what a passing login hands to the checks that need it.
 	session *Session
@@ -70,6 +73,7 @@ type resultJSON struct {
 	Details          map[string]any `json:"details,omitempty"`
 	Baseline         Outcome        `json:"baseline,omitempty"`
 	PreExisting      bool           `json:"preExisting,omitempty"`
+	BlockedBy        string         `json:"blockedBy,omitempty"`
 }
 
 // MarshalJSON writes the documented form, durations in milliseconds.
@@ -77,7 +81,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	out := resultJSON{
 		Name: r.Name, Outcome: r.Outcome, Reason: r.Reason,
 		DurationMS: ms(r.Duration), Attempts: r.Attempts, Details: r.Details,
-		Baseline: r.Baseline, PreExisting: r.PreExisting,
+		Baseline: r.Baseline, PreExisting: r.PreExisting, BlockedBy: r.BlockedBy,
 	}
 	if r.ConvergedAfter != nil {
 		v := ms(*r.ConvergedAfter)
@@ -94,7 +98,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Result{Name: in.Name, Outcome: in.Outcome, Reason: in.Reason, Details: in.Details,
-		Duration: fromMS(in.DurationMS), Attempts: in.Attempts, Baseline: in.Baseline, PreExisting: in.PreExisting}
+		Duration: fromMS(in.DurationMS), Attempts: in.Attempts, Baseline: in.Baseline, PreExisting: in.PreExisting, BlockedBy: in.BlockedBy}
 	if in.ConvergedAfterMS != nil {
 		d := fromMS(*in.ConvergedAfterMS)
 		r.ConvergedAfter = &d

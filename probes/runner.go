@@ -86,7 +86,7 @@ func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) R
 				<-done[j]
 				if results[j].Outcome != Pass {
 					results[i] = skipped(fmt.Sprintf("needs %s, which did not pass (%s)", need, results[j].Outcome))
-					results[i].Name = c.Name
+					results[i].Name, results[i].BlockedBy = c.Name, need
 					return
 				}
 				if results[j].session != nil {

@@ -53,8 +53,8 @@ func TestRunnerDependenciesAndSessions(t *testing.T) {
 	if rep.Status() != Fail || rep.Summary.Failed != 1 || rep.Summary.Skipped != 1 || rep.Summary.Errored != 1 {
 		t.Errorf("summary %+v status %v", rep.Summary, rep.Status())
 	}
-	if r, _ := rep.Result("after-broken"); !strings.Contains(r.Reason, "needs broken") {
-		t.Errorf("skip reason %q does not name the dependency", r.Reason)
+	if r, _ := rep.Result("after-broken"); !strings.Contains(r.Reason, "needs broken") || r.BlockedBy != "broken" {
+		t.Errorf("skip reason %q, blocked by %q: the dependency is not named, as text and as data", r.Reason, r.BlockedBy)
 	}
 }
 

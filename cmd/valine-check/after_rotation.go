@@ -112,23 +112,19 @@ func emitReport(cCtx *cli.Context, rep probes.Report, stdoutFormat, fileFormat r
 }
 
 func exitFor(rep probes.Report) error {
+	var failed, errored []string
+	for _, r := range rep.Failed() {
+		if r.Outcome == probes.Fail {
+			failed = append(failed, r.Name)
+		} else {
+			errored = append(errored, r.Name+": "+r.Reason)
+		}
+	}
 	switch rep.Status() {
 	case probes.Fail:
-		var names []string
-		for _, r := range rep.Results {
-			if r.Outcome == probes.Fail {
-				names = append(names, r.Name)
-			}
-		}
-		return cli.Exit("failed: "+strings.Join(names, ", "), exitFailed)
+		return cli.Exit("failed: "+strings.Join(failed, ", "), exitFailed)
 	case probes.Error:
-		var reasons []string
-		for _, r := range rep.Results {
-			if r.Outcome == probes.Error {
-				reasons = append(reasons, r.Name+": "+r.Reason)
-			}
-		}
-		return cli.Exit("could not run every check (environment failure):\n  "+strings.Join(reasons, "\n  "), exitEnvError)
+		return cli.Exit("could not run every check (environment failure):\n  "+strings.Join(errored, "\n  "), exitEnvError)
 	}
 	return nil
 }

@@ -62,42 +62,13 @@ type Success struct {
 // Successes scores rep's results (see Success). What each check needs is
 // read from probes.Catalog.
 func Successes(rep probes.Report) Success {
-	needs := map[string][]string{}
-	for _, c := range probes.Catalog() {
-		needs[c.Name] = c.Needs
-	}
 	byName := map[string]probes.Result{}
 	for _, r := range rep.Results {
 		byName[r.Name] = r
 	}
-	// verdict: 1 success, 0 no success, -1 not counted. Needs form a DAG in
-	// the catalog; memo guards against recomputation, not cycles.
-	memo := map[string]int{}
-	var verdict func(name string) int
-	verdict = func(name string) int {
-		if v, ok := memo[name]; ok {
-			return v
-		}
-		r, ok := byName[name]
-		v := -1
-		switch {
-		case !ok:
-		case r.Outcome == probes.Pass, r.Outcome == probes.Warn:
-			v = 1
-		case r.Outcome == probes.Fail, r.Outcome == probes.Error:
-			v = 0
-		case r.Outcome == probes.Skip:
-			memo[name] = -1 // provisional, in case of a cycle
-			for _, need := range needs[name] {
-				if verdict(need) == 0 {
-					v = 0
-					break
-				}
-			}
-		}
-		memo[name] = v
-		return v
-	}
+	// A skip the runner made because a needed check did not succeed
+	// (BlockedBy) counts as no success; a skip of its own is not counted.
+	verdict := func(name string) int { return verdictOf(byName, name) }
 	s := Success{PerCheck: map[string]float64{}}
 	for _, r := range rep.Results {
 		switch verdict(r.Name) {
@@ -242,3 +213,24 @@ func (o EMFOptions) Validate() error {
 
 // millis turns microseconds into milliseconds with three decimals.
 func millis(us int64) float64 { return float64(us) / 1000 }
+
+// verdictOf is a result's verdict, following the runner's skips to the
+// check that blocked them: 1 success, 0 no success, -1 not counted.
+func verdictOf(byName map[string]probes.Result, name string) int {
+	for range len(byName) + 1 { // a chain longer than the report is a cycle
+		r, ok := byName[name]
+		switch {
+		case !ok:
+			return -1
+		case r.Outcome == probes.Pass, r.Outcome == probes.Warn:
+			return 1
+		case r.Outcome == probes.Fail, r.Outcome == probes.Error:
+			return 0
+		case r.Outcome == probes.Skip && r.BlockedBy != "":
+			name = r.BlockedBy
+			continue
+		}
+		return -1
+	}
+	return -1
+}

@@ -136,6 +136,12 @@ func TestEMFLinesFollowTheSpecification(t *testing.T) {
 func TestSuccessesCountDependencySkipsAsNoSuccess(t *testing.T) {
 	t.Parallel()
 	skip := func(name string) probes.Result { return result(name, probes.Skip, 0) }
+	// blocked is a check the runner skipped because need did not pass.
+	blocked := func(name, need string) probes.Result {
+		r := skip(name)
+		r.BlockedBy = need
+		return r
+	}
 	cases := []struct {
 		name     string
 		results  []probes.Result
@@ -143,19 +149,19 @@ func TestSuccessesCountDependencySkipsAsNoSuccess(t *testing.T) {
 		percent  float64
 	}{
 		{"login failed: dependents count as no success",
-			[]probes.Result{result("login", probes.Fail, 0), skip("new-token-valid"), skip("new-secret-in-use"), skip("refresh"), skip("security-hs384-hs512")},
+			[]probes.Result{result("login", probes.Fail, 0), blocked("new-token-valid", "login"), blocked("new-secret-in-use", "login"), blocked("refresh", "login"), blocked("security-hs384-hs512", "login")},
 			map[string]float64{"login": 0, "new-token-valid": 0, "new-secret-in-use": 0, "refresh": 0, "security-hs384-hs512": 0}, 0},
 		{"login errored (API down)",
-			[]probes.Result{result("login", probes.Error, 0), skip("refresh")},
+			[]probes.Result{result("login", probes.Error, 0), blocked("refresh", "login")},
 			map[string]float64{"login": 0, "refresh": 0}, 0},
 		{"skipped by design: not counted, nor what needs it",
-			[]probes.Result{result("login", probes.Pass, 0), skip("new-secret-in-use"), skip("security-hs384-hs512"), skip("security-expired"), result("refresh", probes.Pass, 0)},
+			[]probes.Result{result("login", probes.Pass, 0), skip("new-secret-in-use"), blocked("security-hs384-hs512", "new-secret-in-use"), blocked("security-expired", "new-secret-in-use"), result("refresh", probes.Pass, 0)},
 			map[string]float64{"login": 100, "refresh": 100}, 100},
 		{"a skip of its own while its need passed is not counted",
 			[]probes.Result{result("login", probes.Pass, 0), skip("security-refresh-as-access")},
 			map[string]float64{"login": 100}, 100},
 		{"new-secret-in-use failed: the attacks that need it count as no success",
-			[]probes.Result{result("login", probes.Pass, 0), result("new-secret-in-use", probes.Fail, 0), skip("security-hs384-hs512"), result("refresh", probes.Pass, 0)},
+			[]probes.Result{result("login", probes.Pass, 0), result("new-secret-in-use", probes.Fail, 0), blocked("security-hs384-hs512", "new-secret-in-use"), result("refresh", probes.Pass, 0)},
 			map[string]float64{"login": 100, "new-secret-in-use": 0, "security-hs384-hs512": 0, "refresh": 100}, 50},
 		{"nothing counted is 0",
 			[]probes.Result{skip("new-secret-in-use")},
