@@ -131,13 +131,14 @@ func (r Runner) Run(ctx context.Context, checks []Check, t Target, cfg Config) R
 	}
 	rep := Report{
 		Schema:    ReportSchema,
-		API:       t.API.BaseURL,
-		Profile:   t.API.Profile.Name,
 		Expect:    cfg.Expect,
 		Function:  t.Function,
 		StartedAt: start.UTC(),
 		Duration:  time.Since(start),
 		Results:   results,
+	}
+	if t.API != nil { // a run of checks that need no API (a preflight's) has none
+		rep.API, rep.Profile = t.API.BaseURL, t.API.Profile.Name
 	}
 	rep.Summary = summarize(results)
 	return rep

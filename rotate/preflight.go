@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -27,6 +29,10 @@ func Identity(ctx context.Context, api STSAPI) (string, error) {
 	return aws.ToString(out.Arn), nil
 }
 
+// PreflightTimeout bounds one preflight row; the proof of a secondary
+// waits for propagation twice, so it is generous.
+const PreflightTimeout = 5 * time.Minute
+
 // Preflight checks, before a rotation, what can be checked: identity, that
 // the fleet can be read and agrees, the backup, an unfinished rotation,
 // the baseline a rotation runs first (login, refresh, the security battery
@@ -34,90 +40,179 @@ func Identity(ctx context.Context, api STSAPI) (string, error) {
 // rotation as pre-existing), which modes are possible, the environment's
 // room for a secondary, and (with proveSecondary) that the API honours a
 // secondary secret: a throwaway one is set on every function, tried, and
-// removed, the primary untouched. Results use the probes' outcomes so they
-// render like any report.
+// removed, the primary untouched. Its rows are checks run by the probes'
+// runner, with durations and deadlines like any report's; the baseline's
+// own results follow the "baseline" row.
 func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary bool) []probes.Result {
+	pf := &preflight{e: e, sts: stsAPI, prove: proveSecondary}
+	rep := probes.Runner{CheckTimeout: PreflightTimeout, Concurrency: 1}.Run(ctx, pf.checks(), probes.Target{}, probes.Config{})
 	var out []probes.Result
-	add := func(name string, o probes.Outcome, format string, args ...any) {
-		out = append(out, probes.Result{Name: name, Outcome: o, Reason: fmt.Sprintf(format, args...), Attempts: 1})
-	}
-	if arn, err := Identity(ctx, stsAPI); err != nil {
-		add("identity", probes.Error, "%v", err)
-	} else {
-		add("identity", probes.Pass, "running as %s", arn)
-	}
-
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
-	if err != nil {
-		add("fleet", probes.Error, "reading the fleet's configuration (lambda:GetFunctionConfiguration): %v", err)
-		return out
-	}
-	primary, secondary, consistent := fs.Secrets()
-	switch {
-	case !consistent:
-		add("fleet", probes.Fail, "%s", fs.Drift())
-	case primary.IsEmpty():
-		add("fleet", probes.Fail, "all %d functions agree, but %s is empty", len(fs.Functions), e.Profile.SecretVar)
-	default:
-		add("fleet", probes.Pass, "%s", fs.Drift())
-	}
-
-	switch cur, err := e.Backup.Current(ctx); {
-	case errors.Is(err, ErrNoBackup):
-		add("backup", probes.Warn, "backup %s does not exist yet: the first rotation creates it (needs secretsmanager:CreateSecret)", e.Backup.Name)
-	case err != nil:
-		add("backup", probes.Error, "reading backup %s: %v", e.Backup.Name, err)
-	case !cur.Equal(primary):
-		add("backup", probes.Warn, "backup %s holds %s as AWSCURRENT, the fleet uses %s: the next rotation backs up the fleet's secret first", e.Backup.Name, cur, primary)
-	default:
-		add("backup", probes.Pass, "backup %s holds the fleet's secret %s", e.Backup.Name, cur)
-	}
-	if j, found, err := e.Backup.ReadJournal(ctx); err == nil && found && !j.Phase.Terminal() {
-		add("journal", probes.Warn, "rotation %s (%s) is in phase %s: rotate, finalize or rollback continues it", j.ID, j.Mode, j.Phase)
-	}
-
-	loggedIn := false
-	if e.Verifier != nil && !primary.IsEmpty() {
-		// The baseline a rotation will run first: whether it can log in,
-		// and the findings it will report as pre-existing (a warning
-		// here: they do not stop a rotation).
-		base := e.Verifier.Baseline(ctx, primary, nil)
-		for _, r := range base.Results {
-			if r.Outcome == probes.Fail && probes.RoleOf(r.Name) == probes.RoleBattery {
-				r.Outcome = probes.Warn
-				r.Reason = "a rotation reports this as a pre-existing finding and does not roll back for it: " + r.Reason
-			}
-			out = append(out, r)
+	for _, r := range rep.Results {
+		switch {
+		case r.Name == "journal" && r.Outcome == probes.Pass:
+			continue // nothing unfinished: not worth a line
+		case r.Name == "baseline" && r.Outcome == probes.Skip:
+			continue // no verifier, or no secret to run it against
+		case r.Name == "baseline" && pf.base != nil:
+			out = append(append(out, r), pf.baselineRows()...)
+			continue
 		}
-		login, _ := base.Result("login")
-		loggedIn = login.Outcome == probes.Pass
-		if !loggedIn {
-			add("baseline", probes.Fail, "the probe cannot log in against the secret in force: rotate, finalize and rollback refuse before any write (an emergency rotation goes ahead with a warning)")
-		}
-	}
-
-	add("maintenance", probes.Pass, "possible: a new primary and no secondary on every function; old tokens are refused at once (emergency: the same, now)")
-	if e.Profile.SecondaryVar == "" {
-		add("headroom", probes.Pass, "profile %s uses no secondary variable; smallest room left: %d bytes", e.Profile.Name, fs.Headroom(e.Profile, generatedSecretLen, e.Profile.SecondaryVar != ""))
-		add("zero-downtime", probes.Warn, "impossible: profile %s names no secondary variable, so the deployment verifies with one secret and no grace period can be given; use --mode maintenance", e.Profile.Name)
-		return out
-	}
-	if h := fs.Headroom(e.Profile, generatedSecretLen, e.Profile.SecondaryVar != ""); h < 0 {
-		add("headroom", probes.Fail, "adding %s would exceed Lambda's 4 KB environment limit by %d bytes", e.Profile.SecondaryVar, -h)
-	} else {
-		add("headroom", probes.Pass, "%d bytes to spare after adding %s", h, e.Profile.SecondaryVar)
-	}
-	switch {
-	case !proveSecondary:
-		add("zero-downtime", probes.Skip, "not proven (--read-only): a zero-downtime rotation proves the API honours %s before changing the primary", e.Profile.SecondaryVar)
-	case !consistent || primary.IsEmpty() || !secondary.IsEmpty() || e.Verifier == nil:
-		add("zero-downtime", probes.Skip, "not tried: the fleet must agree on one primary and have no secondary")
-	case !loggedIn:
-		add("zero-downtime", probes.Skip, "not tried: the probe cannot log in, and nothing is written before it can")
-	default:
-		out = append(out, e.proveSecondary(ctx, primary))
+		out = append(out, r)
 	}
 	return out
+}
+
+// preflight is one run's shared state: rows that need the fleet run after
+// the "fleet" row (the runner orders them), which fills fs.
+type preflight struct {
+	e     *Engine
+	sts   STSAPI
+	prove bool
+
+	fs                  FleetState
+	primary, secondary  secret.Secret
+	consistent          bool
+	base                *probes.Report
+	loggedIn, baseTried bool
+}
+
+func row(o probes.Outcome, format string, args ...any) probes.Result {
+	return probes.Result{Outcome: o, Reason: fmt.Sprintf(format, args...)}
+}
+
+// checks are the rows, in report order.
+func (pf *preflight) checks() []probes.Check {
+	fleet := []string{"fleet"}
+	probe := func(f func(ctx context.Context) probes.Result) probes.Probe {
+		return func(ctx context.Context, _ probes.Target, _ probes.Config, _ *slog.Logger) probes.Result {
+			return f(ctx)
+		}
+	}
+	return []probes.Check{
+		{Name: "identity", Description: "who runs this (STS)", Probe: probe(pf.identity)},
+		{Name: "fleet", Description: "the fleet can be read and agrees on one secret", Probe: probe(pf.fleet)},
+		{Name: "backup", Description: "the backup secret and what it holds", Needs: fleet, Probe: probe(pf.backup)},
+		{Name: "journal", Description: "no rotation stopped mid-way", Probe: probe(pf.journal)},
+		{Name: "baseline", Description: "the baseline a rotation runs first can log in", Needs: fleet, Probe: probe(pf.baseline)},
+		{Name: "maintenance", Description: "a maintenance or emergency rotation is possible", Needs: fleet, Probe: probe(pf.maintenance)},
+		{Name: "headroom", Description: "every function has room for the rotation's largest write", Needs: fleet, Probe: probe(pf.headroom)},
+		{Name: "zero-downtime", Description: "the API honours a secondary secret", Needs: fleet, After: []string{"baseline", "headroom"}, Probe: probe(pf.zeroDowntime)},
+	}
+}
+
+func (pf *preflight) identity(ctx context.Context) probes.Result {
+	if pf.e.Operator != "" { // asked already, for the audit records
+		return row(probes.Pass, "running as %s", pf.e.Operator)
+	}
+	arn, err := Identity(ctx, pf.sts)
+	if err != nil {
+		return row(probes.Error, "%v", err)
+	}
+	return row(probes.Pass, "running as %s", arn)
+}
+
+func (pf *preflight) fleet(ctx context.Context) probes.Result {
+	e := pf.e
+	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
+	if err != nil {
+		return row(probes.Error, "reading the fleet's configuration (lambda:GetFunctionConfiguration): %v", err)
+	}
+	pf.fs = fs
+	pf.primary, pf.secondary, pf.consistent = fs.Secrets()
+	switch {
+	case !pf.consistent:
+		return row(probes.Fail, "%s", fs.Drift())
+	case pf.primary.IsEmpty():
+		return row(probes.Fail, "all %d functions agree, but %s is empty", len(fs.Functions), e.Profile.SecretVar)
+	}
+	return row(probes.Pass, "%s", fs.Drift())
+}
+
+func (pf *preflight) backup(ctx context.Context) probes.Result {
+	b := pf.e.Backup
+	switch cur, err := b.Current(ctx); {
+	case errors.Is(err, ErrNoBackup):
+		return row(probes.Warn, "backup %s does not exist yet: the first rotation creates it (needs secretsmanager:CreateSecret)", b.Name)
+	case err != nil:
+		return row(probes.Error, "reading backup %s: %v", b.Name, err)
+	case !cur.Equal(pf.primary):
+		return row(probes.Warn, "backup %s holds %s as AWSCURRENT, the fleet uses %s: the next rotation backs up the fleet's secret first", b.Name, cur, pf.primary)
+	default:
+		return row(probes.Pass, "backup %s holds the fleet's secret %s", b.Name, cur)
+	}
+}
+
+func (pf *preflight) journal(ctx context.Context) probes.Result {
+	j, found, err := pf.e.Backup.ReadJournal(ctx)
+	switch {
+	case err != nil:
+		return row(probes.Error, "reading the rotation journal: %v", err)
+	case found && !j.Phase.Terminal():
+		return row(probes.Warn, "rotation %s (%s) is in phase %s: rotate, finalize or rollback continues it", j.ID, j.Mode, j.Phase)
+	}
+	return row(probes.Pass, "no rotation stopped mid-way")
+}
+
+// baseline runs the baseline a rotation will run first: whether it can log
+// in, and the findings it will report as pre-existing.
+func (pf *preflight) baseline(ctx context.Context) probes.Result {
+	if pf.e.Verifier == nil || pf.primary.IsEmpty() {
+		return row(probes.Skip, "no verifier, or no secret in force to run it against")
+	}
+	base := pf.e.Verifier.Baseline(ctx, pf.primary, nil)
+	pf.base, pf.baseTried = &base, true
+	login, _ := base.Result("login")
+	if pf.loggedIn = login.Outcome == probes.Pass; !pf.loggedIn {
+		return row(probes.Fail, "the probe cannot log in against the secret in force (%s): rotate, finalize and rollback refuse before any write (an emergency rotation goes ahead with a warning)", login.Reason)
+	}
+	return row(probes.Pass, "login works against the secret in force")
+}
+
+// baselineRows are the baseline's own results, its findings as warnings:
+// they do not stop a rotation.
+func (pf *preflight) baselineRows() []probes.Result {
+	var out []probes.Result
+	for _, r := range pf.base.Results {
+		if r.Outcome == probes.Fail && probes.RoleOf(r.Name) == probes.RoleBattery {
+			r.Outcome = probes.Warn
+			r.Reason = "a rotation reports this as a pre-existing finding and does not roll back for it: " + r.Reason
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (pf *preflight) maintenance(context.Context) probes.Result {
+	return row(probes.Pass, "possible: a new primary and no secondary on every function; old tokens are refused at once (emergency: the same, now)")
+}
+
+func (pf *preflight) headroom(context.Context) probes.Result {
+	p := pf.e.Profile
+	h := pf.fs.Headroom(p, generatedSecretLen, p.SecondaryVar != "")
+	switch {
+	case p.SecondaryVar == "":
+		return row(probes.Pass, "profile %s uses no secondary variable; smallest room left: %d bytes", p.Name, h)
+	case h < 0:
+		return row(probes.Fail, "adding %s would exceed Lambda's 4 KB environment limit by %d bytes", p.SecondaryVar, -h)
+	}
+	return row(probes.Pass, "%d bytes to spare after adding %s", h, p.SecondaryVar)
+}
+
+func (pf *preflight) zeroDowntime(ctx context.Context) probes.Result {
+	e := pf.e
+	switch {
+	case e.Profile.SecondaryVar == "":
+		return row(probes.Warn, "impossible: profile %s names no secondary variable, so the deployment verifies with one secret and no grace period can be given; use --mode maintenance", e.Profile.Name)
+	case !pf.prove:
+		return row(probes.Skip, "not proven (--read-only): a zero-downtime rotation proves the API honours %s before changing the primary", e.Profile.SecondaryVar)
+	case !pf.consistent || pf.primary.IsEmpty() || !pf.secondary.IsEmpty() || e.Verifier == nil:
+		return row(probes.Skip, "not tried: the fleet must agree on one primary and have no secondary")
+	case pf.fs.Headroom(e.Profile, generatedSecretLen, true) < 0:
+		return row(probes.Skip, "not tried: the fleet has no room for a secondary")
+	case pf.baseTried && !pf.loggedIn:
+		return row(probes.Skip, "not tried: the probe cannot log in, and nothing is written before it can")
+	}
+	return e.proveSecondary(ctx, pf.primary)
 }
 
 // proveSecondary sets a throwaway secondary, checks a token signed with it
@@ -125,9 +220,7 @@ func Preflight(ctx context.Context, e *Engine, stsAPI STSAPI, proveSecondary boo
 // write is audited. Only the API's rejection of the token is a "no"; a
 // proof that could not tell says so.
 func (e *Engine) proveSecondary(ctx context.Context, primary secret.Secret) probes.Result {
-	res := func(o probes.Outcome, format string, args ...any) probes.Result {
-		return probes.Result{Name: "zero-downtime", Outcome: o, Reason: fmt.Sprintf(format, args...), Attempts: 1}
-	}
+	res := row
 	if err := e.Audit.Check(); err != nil {
 		return res(probes.Skip, "not tried: %v (nothing is written without an audit trail)", err)
 	}
