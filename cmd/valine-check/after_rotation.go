@@ -111,24 +111,6 @@ func emitReport(cCtx *cli.Context, rep probes.Report, stdoutFormat, fileFormat r
 	return exitFor(rep)
 }
 
-func exitFor(rep probes.Report) error {
-	var failed, errored []string
-	for _, r := range rep.Failed() {
-		if r.Outcome == probes.Fail {
-			failed = append(failed, r.Name)
-		} else {
-			errored = append(errored, r.Name+": "+r.Reason)
-		}
-	}
-	switch rep.Status() {
-	case probes.Fail:
-		return cli.Exit("failed: "+strings.Join(failed, ", "), exitFailed)
-	case probes.Error:
-		return cli.Exit("could not run every check (environment failure):\n  "+strings.Join(errored, "\n  "), exitEnvError)
-	}
-	return nil
-}
-
 func writeReportFile(path string, f report.Format, rep probes.Report) error {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -214,15 +196,9 @@ func afterRotationInput(cCtx *cli.Context) (runInput, error) {
 // after now is refused: the log window would be empty, and the log check
 // would pass for having read nothing.
 func parseSince(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		if t.After(now) {
-			return time.Time{}, fmt.Errorf("%s is in the future (now is %s)", s, now.UTC().Format(time.RFC3339))
-		}
-		return t, nil
+	t, err := parseTime(s, now)
+	if err == nil && t.After(now) {
+		return time.Time{}, fmt.Errorf("%s is in the future (now is %s)", s, now.UTC().Format(time.RFC3339))
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a positive duration", s)
-	}
-	return now.Add(-d), nil
+	return t, err
 }

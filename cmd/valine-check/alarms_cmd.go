@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -169,7 +168,7 @@ func alarmsPlanOrApply(cCtx *cli.Context, apply bool) error {
 	w := cCtx.App.Writer
 	if !apply {
 		if output == "json" {
-			return writeAlarmsJSON(w, map[string]any{"schema": "valine-check/alarms-plan/v1", "prefix": plan.Prefix,
+			return writeJSON(w, map[string]any{"schema": "valine-check/alarms-plan/v1", "prefix": plan.Prefix,
 				"changes": plan.Changes, "summary": planSummary(plan)})
 		}
 		writePlan(w, plan)
@@ -182,7 +181,7 @@ func alarmsPlanOrApply(cCtx *cli.Context, apply bool) error {
 		if applyErr != nil {
 			out["error"] = applyErr.Error()
 		}
-		if err := writeAlarmsJSON(w, out); err != nil {
+		if err := writeJSON(w, out); err != nil {
 			return err
 		}
 	} else {
@@ -260,15 +259,6 @@ func writeApplied(w io.Writer, plan alarms.Changes, done []alarms.Change) {
 	fmt.Fprintf(w, "apply: %d created, %d updated, %d deleted under %s\n", counts[alarms.Create], counts[alarms.Update], counts[alarms.Delete], plan.Prefix)
 }
 
-func writeAlarmsJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return cli.Exit(err.Error(), exitEnvError)
-	}
-	return nil
-}
-
 // alarmsStatus lists the managed alarms' states.
 func alarmsStatus(cCtx *cli.Context) error {
 	output, err := alarmsOutput(cCtx)
@@ -290,7 +280,7 @@ func alarmsStatus(cCtx *cli.Context) error {
 	firing := alarms.InAlarm(states)
 	w := cCtx.App.Writer
 	if output == "json" {
-		if err := writeAlarmsJSON(w, map[string]any{"schema": "valine-check/alarms-status/v1", "prefix": prefix,
+		if err := writeJSON(w, map[string]any{"schema": "valine-check/alarms-status/v1", "prefix": prefix,
 			"alarms": states, "inAlarm": append([]string{}, firing...)}); err != nil {
 			return err
 		}

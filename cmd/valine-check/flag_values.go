@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -74,25 +73,6 @@ func nonNegativeNumber(cCtx *cli.Context, name string) error {
 		return fmt.Errorf("%v: must be a number, zero or more", v)
 	}
 	return nil
-}
-
-// outputFormat reads --output, which must be one of formats (the first is
-// the default). Checked before any work, so a typo costs nothing.
-func outputFormat(cCtx *cli.Context, formats ...string) (string, error) {
-	o := cCtx.String("output")
-	for _, f := range formats {
-		if o == f {
-			return o, nil
-		}
-	}
-	return "", usageError(cCtx, "--output %q: must be %s", o, orList(formats))
-}
-
-func orList(items []string) string {
-	if len(items) < 2 {
-		return strings.Join(items, "")
-	}
-	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 // checkAPIURL accepts an http or https URL with a host: anything else would

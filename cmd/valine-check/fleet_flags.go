@@ -1,21 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/rotate"
@@ -42,40 +32,6 @@ func fleetFlags() []cli.Flag {
 		&cli.PathFlag{Name: "audit-file", Value: "valine-check-audit.jsonl", EnvVars: []string{"VALINE_AUDIT_FILE"}, Category: fleetCategory,
 			Usage: "append one JSON audit record per step here (mode 0600)"},
 	}
-}
-
-// defaultAWSMaxAttempts is how often an AWS call is tried (throttling and
-// 5xx are retried with backoff).
-const defaultAWSMaxAttempts = 8
-
-// awsClients are the AWS clients a fleet command uses.
-type awsClients struct {
-	lambda  *lambda.Client
-	secrets *secretsmanager.Client
-	sts     *sts.Client
-	logs    *cloudwatchlogs.Client
-	cw      *cloudwatch.Client
-}
-
-// loadAWS reads the standard AWS configuration (profiles, region,
-// AWS_ENDPOINT_URL) with a retryer that backs off on throttling and 5xx.
-func loadAWS(ctx context.Context, maxAttempts int) (awsClients, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = maxAttempts
-			o.MaxBackoff = 20 * time.Second
-		})
-	}))
-	if err != nil {
-		return awsClients{}, fmt.Errorf("loading AWS configuration: %w", err)
-	}
-	return awsClients{
-		lambda:  lambda.NewFromConfig(cfg),
-		secrets: secretsmanager.NewFromConfig(cfg),
-		sts:     sts.NewFromConfig(cfg),
-		logs:    cloudwatchlogs.NewFromConfig(cfg),
-		cw:      cloudwatch.NewFromConfig(cfg),
-	}, nil
 }
 
 // selector reads the fleet flags; exactly one must be given.
@@ -132,34 +88,4 @@ func backupFor(cCtx *cli.Context, api rotate.SecretsAPI, sel rotate.Selector, fl
 	}
 	fmt.Fprintf(cCtx.App.ErrWriter, "valine-check: using the backup %s, created under the legacy default name (today's default is %s; --backup-secret chooses)\n", legacy.Name, b.Name)
 	return legacy, nil
-}
-
-// engineExit maps an engine error to the exit code a caller gates on.
-func engineExit(err error) error {
-	if err == nil {
-		return nil
-	}
-	var exit cli.ExitCoder
-	if errors.As(err, &exit) {
-		return err
-	}
-	switch {
-	case errors.Is(err, rotate.ErrVerificationFailed), errors.Is(err, rotate.ErrNoDualSecret), errors.Is(err, rotate.ErrDrift),
-		errors.Is(err, rotate.ErrFindings), errors.Is(err, rotate.ErrFindingsReported):
-		return cli.Exit(err.Error(), exitFailed)
-	case errors.Is(err, rotate.ErrInterrupted), errors.Is(err, context.Canceled):
-		return cli.Exit(err.Error(), exitInterrupted)
-	case errors.Is(err, rotate.ErrVerificationPending):
-		return cli.Exit(err.Error(), exitEnvError)
-	case errors.Is(err, rotate.ErrBaselineFailed), errors.Is(err, rotate.ErrNoSecondaryVar):
-		return cli.Exit(err.Error(), exitUsage)
-	case errors.Is(err, rotate.ErrGraceNotOver), errors.Is(err, rotate.ErrGraceInProgress), errors.Is(err, rotate.ErrNothingToRollBack),
-		errors.Is(err, rotate.ErrLocked), errors.Is(err, rotate.ErrNoRotation),
-		errors.Is(err, rotate.ErrEmptySecret), errors.Is(err, rotate.ErrShortSecret), errors.Is(err, rotate.ErrReusedSecret),
-		errors.Is(err, rotate.ErrEmptyFleet), errors.Is(err, rotate.ErrEnvTooLarge),
-		errors.Is(err, rotate.ErrSecretShape), errors.Is(err, rotate.ErrAuditUnwritable), errors.Is(err, rotate.ErrFleetOwned),
-		errors.Is(err, rotate.ErrLockHolderAlive):
-		return cli.Exit(err.Error(), exitUsage)
-	}
-	return cli.Exit(err.Error(), exitEnvError)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,7 +47,7 @@ var insightsListCommand = &cli.Command{
 		}
 		w := cCtx.App.Writer
 		if output == "json" {
-			return writeInsightsJSON(w, queries)
+			return writeJSON(w, queries)
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tCOUNTS")
@@ -121,13 +120,13 @@ func runInsights(cCtx *cli.Context) error {
 		return usageError(cCtx, "unknown query %q (known: %s)", cCtx.Command.Name, strings.Join(alarms.QueryNames(queries), ", "))
 	}
 	now := time.Now()
-	start, err := parseInsightsTime(cCtx.String("since"), now)
+	start, err := parseTime(cCtx.String("since"), now)
 	if err != nil {
 		return usageError(cCtx, "--since: %v", err)
 	}
 	end := now
 	if u := cCtx.String("until"); u != "" {
-		if end, err = parseInsightsTime(u, now); err != nil {
+		if end, err = parseTime(u, now); err != nil {
 			return usageError(cCtx, "--until: %v", err)
 		}
 	}
@@ -155,7 +154,7 @@ func runInsights(cCtx *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("running %s over %d log group(s): %v", q.Name, len(groups), err), exitEnvError)
 	}
 	if cCtx.String("output") == "json" {
-		return writeInsightsJSON(cCtx.App.Writer, insightsRunJSON{Query: q, ProbeRejectionsExcluded: excluded, Total: res.Total(q.Field), Result: res})
+		return writeJSON(cCtx.App.Writer, insightsRunJSON{Query: q, ProbeRejectionsExcluded: excluded, Total: res.Total(q.Field), Result: res})
 	}
 	writeInsightsResult(cCtx.App.Writer, q, res, excluded)
 	return nil
@@ -178,20 +177,6 @@ type insightsRunJSON struct {
 	ProbeRejectionsExcluded bool          `json:"probeRejectionsExcluded"`
 	Total                   float64       `json:"total"`
 	Result                  alarms.Result `json:"result"`
-}
-
-// parseInsightsTime reads a time: a duration before now, or an RFC 3339 time.
-func parseInsightsTime(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("%q: give a positive duration (it counts back from now)", s)
-		}
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 30m) nor an RFC 3339 time (2026-11-29T03:00:00Z)", s)
 }
 
 // writeInsightsResult prints a result as a small table, its total and its
@@ -267,14 +252,4 @@ func insightsBytes(b float64) string {
 		return fmt.Sprintf("%.1f KiB", b/(1<<10))
 	}
 	return fmt.Sprintf("%g bytes", b)
-}
-
-// writeInsightsJSON writes v indented; a failure to write is an environment error.
-func writeInsightsJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return cli.Exit(err.Error(), exitEnvError)
-	}
-	return nil
 }

@@ -132,9 +132,9 @@ func TestParseInsightsTime(t *testing.T) {
 		{in: "yesterday", err: true},
 		{in: "", err: true},
 	} {
-		got, err := parseInsightsTime(tc.in, now)
+		got, err := parseTime(tc.in, now)
 		if (err != nil) != tc.err || !tc.err && !got.Equal(tc.want) {
-			t.Errorf("parseInsightsTime(%q) = %s, %v; want %s (error %v)", tc.in, got, err, tc.want, tc.err)
+			t.Errorf("parseTime(%q) = %s, %v; want %s (error %v)", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/urfave/cli/v2"
 
@@ -102,11 +101,11 @@ func probeAction(cCtx *cli.Context) error {
 	secretID, backupName := cCtx.String("probe-secret-id"), cCtx.String("backup-secret")
 	var sm *secretsmanager.Client
 	if secretID != "" || backupName != "" {
-		awsCfg, err := config.LoadDefaultConfig(cCtx.Context)
+		clients, err := loadAWS(cCtx.Context, defaultAWSMaxAttempts)
 		if err != nil {
-			return cli.Exit(fmt.Sprintf("loading AWS configuration: %v", err), exitEnvError)
+			return cli.Exit(err.Error(), exitEnvError)
 		}
-		sm = secretsmanager.NewFromConfig(awsCfg)
+		sm = clients.secrets
 	}
 	setup := proberun.Setup{
 		API: &probes.Client{BaseURL: cCtx.String("api-url"), Profile: profile, UserAgent: "valine-check"},

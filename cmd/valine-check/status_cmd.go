@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/internal/journal"
-	"github.com/valine/valine-check/probes"
-	"github.com/valine/valine-check/probes/report"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -40,10 +37,8 @@ can gate on it), 0 otherwise.`,
 		if output == "json" {
 			js := statusJSON(st, op.engine.Backup.Name)
 			js["secondaryUse24h"] = secondary
-			enc := json.NewEncoder(cCtx.App.Writer)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(js); err != nil {
-				return cli.Exit(err.Error(), exitEnvError)
+			if err := writeJSON(cCtx.App.Writer, js); err != nil {
+				return err
 			}
 		} else {
 			writeStatus(cCtx, st, op)
@@ -155,36 +150,4 @@ func secondaryUse(cCtx *cli.Context, op operation) string {
 		return "unknown (" + err.Error() + ")"
 	}
 	return u.String()
-}
-
-var preflightCommand = &cli.Command{
-	Name:  "preflight",
-	Usage: "check a fleet is ready to rotate: identity, access, backup, the baseline and its findings, possible modes, environment room",
-	Description: `Runs the baseline a rotation runs first (login, refresh and the security battery against the
-current secret: its findings are warnings, which a rotation reports as pre-existing) and says which
-modes are possible. Proving zero-downtime support sets a throwaway secondary secret on every
-function, checks a token signed with it is accepted, and removes it (the primary is never touched;
-every write is audited); --read-only skips that. Nothing is written when the probe cannot log in.
-Exit 0 when nothing failed, 1 when a check failed, 3 when one could not run.`,
-	Flags: withFlags([]cli.Flag{
-		&cli.BoolFlag{Name: "read-only", Usage: "do not prove dual-secret support (no write at all)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, json or junit"},
-	}, fleetFlags(), probeFlags()),
-	Action: func(cCtx *cli.Context) error {
-		format, err := report.ParseFormat(cCtx.String("output"))
-		if err != nil {
-			return usageError(cCtx, "%v", err)
-		}
-		op, err := newOperation(cCtx, true)
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		results := rotate.Preflight(cCtx.Context, op.engine, op.aws.sts, !cCtx.Bool("read-only"))
-		rep := probes.NewReport(results, op.setup.apiURL, op.engine.Profile.Name, op.setup.function, start)
-		if err := report.Write(cCtx.App.Writer, format, rep); err != nil {
-			return cli.Exit(err.Error(), exitEnvError)
-		}
-		return exitFor(rep)
-	},
 }

@@ -45,9 +45,7 @@ var tokenInspectCommand = &cli.Command{
 		}
 		w := cCtx.App.Writer
 		if output == "json" {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(in)
+			return writeJSON(w, in)
 		}
 		fmt.Fprintf(w, "token      %s (signature not verified)\n", in.Fingerprint)
 		fmt.Fprintf(w, "algorithm  %s\n", in.Algorithm)
