@@ -192,6 +192,15 @@ func Desired(cfg Config) ([]Alarm, []MetricFilter, error) {
 // LogGroup is the log group of a Lambda function.
 func LogGroup(function string) string { return "/aws/lambda/" + function }
 
+// LogGroups are the functions' log groups, in their order.
+func LogGroups(functions []string) []string {
+	groups := make([]string, len(functions))
+	for i, fn := range functions {
+		groups[i] = LogGroup(fn)
+	}
+	return groups
+}
+
 // filterName is the metric filter's name in every function's log group.
 func filterName(prefix string) string { return prefix + "jwt-verification-failures" }
 

@@ -127,7 +127,13 @@ func safe(s string) string {
 
 // Validate reports every problem with the configuration (after defaults)
 // at once.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(true) }
+
+// ValidateSettings is Validate without the fleet: a caller checks its
+// input with it before the work that chooses the functions.
+func (c Config) ValidateSettings() error { return c.validate(false) }
+
+func (c Config) validate(withFleet bool) error {
 	c = c.withDefaults()
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -144,7 +150,7 @@ func (c Config) Validate() error {
 	} else if safe(c.Stage) == "" {
 		add("the stage %q has no letter or digit", c.Stage)
 	}
-	if len(c.Functions) == 0 {
+	if withFleet && len(c.Functions) == 0 {
 		add("no functions: the fleet is empty")
 	}
 	seen := map[string]bool{}

@@ -24,7 +24,8 @@ type Watch struct {
 	// Profile gives the queries (alarms.Queries), built for each operation
 	// so they leave out that operation's deliberate refusals.
 	Profile profile.Profile
-	// Groups are the log groups queried (/aws/lambda/<function>).
+	// Groups are the log groups queried; nil means the fleet's
+	// (/aws/lambda/<function> of each).
 	Groups []string
 	// Alarms lists the alarms' states; nil leaves them out.
 	Alarms alarms.AlarmLister
@@ -69,7 +70,7 @@ func (e *Engine) snapshotBefore(ctx context.Context) watched {
 	// under a second, once per operation.
 	now := e.now()
 	changed := now.Truncate(time.Second).Add(time.Second)
-	snap, err := alarms.TakeSnapshot(ctx, w.Runner, queries, w.Groups, changed.Add(-before), now, w.Alarms)
+	snap, err := alarms.TakeSnapshot(ctx, w.Runner, queries, e.watchGroups(), changed.Add(-before), now, w.Alarms)
 	if err != nil {
 		e.say("snapshot before the change incomplete: %v", err)
 	}
@@ -92,7 +93,7 @@ func (e *Engine) compareAfter(ctx context.Context, out *Outcome, w watched, stri
 	}
 	verifyStart := w.changed
 	if e.Watch.Logs != nil {
-		waited, seen, err := alarms.WaitForIngestion(ctx, e.Watch.Logs, e.Watch.Groups, verifyStart, e.Watch.IngestionWait)
+		waited, seen, err := alarms.WaitForIngestion(ctx, e.Watch.Logs, e.watchGroups(), verifyStart, e.Watch.IngestionWait)
 		switch {
 		case err != nil:
 			e.say("waiting for log ingestion: %v", err)
@@ -100,7 +101,7 @@ func (e *Engine) compareAfter(ctx context.Context, out *Outcome, w watched, stri
 			e.say("no log line after the change became visible within %s; comparing what is there", waited.Round(time.Second))
 		}
 	}
-	after, err := alarms.TakeSnapshot(ctx, e.Watch.Runner, w.queries, e.Watch.Groups, w.changed, e.now(), e.Watch.Alarms)
+	after, err := alarms.TakeSnapshot(ctx, e.Watch.Runner, w.queries, e.watchGroups(), w.changed, e.now(), e.Watch.Alarms)
 	if err != nil {
 		e.say("snapshot after the change incomplete: %v", err)
 	}
@@ -126,4 +127,12 @@ func (e *Engine) compareAfter(ctx context.Context, out *Outcome, w watched, stri
 		return fmt.Errorf("%w: %s", ErrFindings, verdict.Summary())
 	}
 	return nil
+}
+
+// watchGroups are the log groups the Watch queries.
+func (e *Engine) watchGroups() []string {
+	if e.Watch.Groups != nil {
+		return e.Watch.Groups
+	}
+	return alarms.LogGroups(e.Fleet)
 }

@@ -123,9 +123,8 @@ func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, error) {
 		Deployment: cCtx.String("deployment"), ProbeNamespace: cCtx.String("probe-namespace"),
 		LogsNamespace: cCtx.String("logs-namespace"), SNSTopicARN: cCtx.String("sns-topic"),
 		Prefix: cCtx.String("alarm-prefix"), FailurePattern: p.LogFailurePattern, Thresholds: &th,
-		Functions: []string{"placeholder"}, // checked below, once the fleet is known
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateSettings(); err != nil { // before the fleet is read: bad input costs nothing
 		return cfg, usageError(cCtx, "%v", err)
 	}
 	sel, err := selector(cCtx)

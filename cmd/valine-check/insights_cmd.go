@@ -136,15 +136,20 @@ func runInsights(cCtx *cli.Context) error {
 	if _, err := outputFormat(cCtx, "text", "json"); err != nil {
 		return err
 	}
-	op, err := newOperation(cCtx, false)
+	sel, err := selector(cCtx)
 	if err != nil {
 		return err
 	}
-	groups := make([]string, len(op.engine.Fleet))
-	for i, fn := range op.engine.Fleet {
-		groups[i] = "/aws/lambda/" + fn
+	api, err := loadAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitEnvError)
 	}
-	runner := &alarms.Runner{Logs: op.aws.logs, Deadline: cCtx.Duration("deadline"), Log: logger}
+	fleet, err := resolveFleet(cCtx, api.lambda, sel)
+	if err != nil {
+		return err
+	}
+	groups := alarms.LogGroups(fleet)
+	runner := &alarms.Runner{Logs: api.logs, Deadline: cCtx.Duration("deadline"), Log: logger}
 	res, err := runner.Run(cCtx.Context, q, groups, start, end)
 	if err != nil {
 		var notFound *cwltypes.ResourceNotFoundException

@@ -87,16 +87,11 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 // queries over the fleet's log groups (the probe's own deliberate
 // rejections left out) and the states of the managed alarms.
 func watchFor(cCtx *cli.Context, op operation) *rotate.Watch {
-	var groups []string
-	for _, fn := range op.engine.Fleet {
-		groups = append(groups, "/aws/lambda/"+fn)
-	}
 	th := alarms.DefaultCompareThresholds()
 	th.MaxFailureIncreasePer5m = cCtx.Float64("max-failure-increase")
 	return &rotate.Watch{
 		Runner:        &alarms.Runner{Logs: op.aws.logs, Log: logger},
 		Profile:       op.engine.Profile,
-		Groups:        groups,
 		Alarms:        alarms.AlarmsByPrefix(op.aws.cw, cCtx.String("alarm-prefix")),
 		Logs:          op.aws.logs,
 		Before:        cCtx.Duration("compare-window"),

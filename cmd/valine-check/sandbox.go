@@ -163,14 +163,9 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 			Runner: probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger},
 		}},
 	}
-	groups := make([]string, len(s.world.Functions))
-	for i, fn := range s.world.Functions {
-		groups[i] = "/aws/lambda/" + fn
-	}
 	e.Watch = &rotate.Watch{
 		Runner:        &alarms.Runner{Logs: s.logs, PollInitial: 20 * time.Millisecond, Log: logger},
 		Profile:       s.profile,
-		Groups:        groups,
 		Logs:          s.logs,
 		Before:        10 * time.Minute,
 		IngestionWait: 5 * time.Second,

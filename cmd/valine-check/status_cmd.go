@@ -140,10 +140,7 @@ func statusJSON(st rotate.Status, backup string) map[string]any {
 // the last 24 hours. A query that cannot run is said, not fatal: status
 // must still show the fleet.
 func secondaryUse(cCtx *cli.Context, op operation) string {
-	groups := make([]string, len(op.engine.Fleet))
-	for i, fn := range op.engine.Fleet {
-		groups[i] = "/aws/lambda/" + fn
-	}
+	groups := alarms.LogGroups(op.engine.Fleet)
 	end := time.Now()
 	u, err := alarms.MeasureSecondaryUse(cCtx.Context, &alarms.Runner{Logs: op.aws.logs, Log: logger}, op.engine.Profile, groups, end.Add(-24*time.Hour), end)
 	if err != nil {
