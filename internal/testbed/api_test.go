@@ -11,7 +11,6 @@ import (
 
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
-	"github.com/valine/valine-check/rotate"
 )
 
 func TestAuthFlowServesEachPresetsShape(t *testing.T) {
@@ -180,8 +179,8 @@ func TestNoSecretConfigured(t *testing.T) {
 	t.Parallel()
 	w := startWorld(t, testbed.Options{})
 	s := mustLogin(t, w)
-	if err := w.SetSecrets(t.Context(), "", ""); !errors.Is(err, rotate.ErrEmptySecret) {
-		t.Fatalf("SetSecrets with an empty primary: got %v, want rotate.ErrEmptySecret", err)
+	if err := w.SetSecrets(t.Context(), "", ""); !errors.Is(err, testbed.ErrEmptySecret) {
+		t.Fatalf("SetSecrets with an empty primary: got %v, want testbed.ErrEmptySecret", err)
 	}
 	if err := w.EditEnv(t.Context(), w.Function, func(env map[string]string) { env[w.Profile.SecretVar] = "" }); err != nil {
 		t.Fatalf("EditEnv: %v", err)

@@ -1,18 +1,44 @@
 // Package testbed starts the local world used by tests, the sandbox command
-// and benchmarks: an in-process AWS emulator (kumo) behind a small front
-// handler that fills the gaps the project needs, and a reference Valine auth
-// API that reads its JWT secrets from an emulated Lambda function's
-// configuration and writes its verification log lines into that function's
-// emulated CloudWatch Logs group.
+// and benchmarks. It is in three parts, each in the files named after it:
+//
+//   - The AWS gap-filler front (front*.go): Front, an http.Handler in front
+//     of an in-process AWS emulator (kumo) that proxies to it and serves
+//     itself what the project needs and kumo lacks or gets wrong. front.go
+//     holds Front and the Lambda RevisionId and locking, front_faults.go
+//     fault injection, latency and call counts, front_lambda_list.go
+//     ListFunctions paging, front_secretsmanager.go Secrets Manager,
+//     front_cloudwatch.go and front_cloudwatch_metrics.go CloudWatch alarms
+//     and metric data, front_metric_filters.go Logs metric filters,
+//     front_insights.go and front_insights_query.go Logs Insights, and
+//     front_alarm_eval.go the World methods that stand in for what AWS does
+//     by itself (EvaluateAlarms, RunMetricFilters). The gaps are listed
+//     below.
+//   - The reference Valine API (api*.go): API, a Valine auth API that reads
+//     its JWT secrets from an emulated Lambda function's configuration and
+//     writes its log lines into that function's emulated CloudWatch Logs
+//     group. api.go holds API and its controls, api_handlers.go,
+//     api_tokens.go, api_users.go, api_secrets.go (the secret source),
+//     api_logs.go and api_busy.go the reference backend, and
+//     api_valine_*.go the reproduction of the real backend (BackendValine).
+//   - The World that wires them (world*.go): world.go starts kumo, Front and
+//     the API and reads and writes the functions' environments,
+//     world_setup.go creates the functions, log groups and API,
+//     world_options.go holds Options, Misbehaviour and Backend, and
+//     world_clock.go and world_random.go small helpers.
 //
 // A rotation done through the Lambda API therefore takes effect in the API
 // the way it does in production: after the API next re-reads the function
 // configuration (Options.PropagationDelay).
 //
+// The World writes environments through the emulator's Lambda API with its
+// own SDK client, reading the configuration and writing it back with the
+// RevisionId it read (World.SetSecrets, World.EditEnv); it imports none of
+// the project's rotation code, which it is there to test.
+//
 // Options.Backend chooses the API. BackendReference, the default, serves any
 // Profile with dual-secret verification and one "JWT verification" log line
 // per verification. BackendValine reproduces the real Project Valine backend
-// as it was observed (valine_*.go): the profile defaults to
+// as it was observed (api_valine_*.go): the profile defaults to
 // probes.Presets["valine"]; POST /auth/login answers {accessToken, user,
 // csrfToken} with Secure, SameSite=None cookies access_token and
 // refresh_token (HttpOnly) and XSRF-TOKEN (not HttpOnly, 15 minutes), is
@@ -66,16 +92,16 @@
 //     insightsFront for its limits.
 //   - Secrets Manager TagResource/UntagResource (the rotation journal), and
 //     the AWSPREVIOUS stage, which kumo leaves on stale versions
-//     (secretsmanager_front.go).
+//     (front_secretsmanager.go).
 //   - CloudWatch alarms: the fields kumo's PutMetricAlarm drops
 //     (TreatMissingData, DatapointsToAlarm, …) and DescribeAlarms paging
-//     (cloudwatch_front.go); PutMetricData with a Timestamp or a gzipped
-//     body, and GetMetricStatistics by Period (cloudwatch_metrics.go).
+//     (front_cloudwatch.go); PutMetricData with a Timestamp or a gzipped
+//     body, and GetMetricStatistics by Period (front_cloudwatch_metrics.go).
 //   - CloudWatch Logs metric filters (PutMetricFilter, DescribeMetricFilters,
-//     DeleteMetricFilter) for plain-text patterns (metric_filters.go).
+//     DeleteMetricFilter) for plain-text patterns (front_metric_filters.go).
 //   - Test doubles for what the emulator never does: World.EvaluateAlarms
 //     sets alarm states from stored metric data, World.RunMetricFilters
-//     turns matching log events into metric data (alarm_eval.go).
+//     turns matching log events into metric data (front_alarm_eval.go).
 //   - Fault injection and latency, which kumo does not offer.
 //
 // Gaps not filled here, which callers must avoid: FilterLogEvents matches a

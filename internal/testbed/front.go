@@ -60,7 +60,7 @@ type Front struct {
 	fault       func(r *http.Request) *Fault
 
 	secrets  secretsFront
-	insights insightsFront // Logs Insights: see insights.go
+	insights insightsFront // Logs Insights: see front_insights.go
 }
 
 // NewFront returns a Front proxying to the kumo server at kumoURL.
@@ -127,7 +127,7 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.insights.serve(w, r, body, f.proxy) {
 		return
 	}
-	if f.secrets.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // cloudwatch_front.go
+	if f.secrets.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // front_cloudwatch.go
 		return
 	}
 

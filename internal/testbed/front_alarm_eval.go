@@ -193,7 +193,7 @@ type MetricFilterRun struct {
 
 // RunMetricFilters is a test double for CloudWatch Logs turning events
 // into metrics, which kumo lacks. For each metric filter of logGroup (see
-// metric_filters.go) it counts the group's events since since that match
+// front_metric_filters.go) it counts the group's events since since that match
 // the filter's pattern (reading at most 10,000 events with FilterLogEvents)
 // and publishes Matched × the numeric metric value with PutMetricData, now;
 // when nothing matched it publishes the default value, if the filter has

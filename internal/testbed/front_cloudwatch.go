@@ -83,7 +83,7 @@ const (
 )
 
 // serveCloudWatch answers r when it is a CloudWatch or CloudWatch Logs
-// operation this front fills in (see above and metric_filters.go),
+// operation this front fills in (see above and front_metric_filters.go),
 // reaching kumo through next, and reports whether it did.
 func serveCloudWatch(w http.ResponseWriter, r *http.Request, body []byte, next http.Handler) bool {
 	if target := r.Header.Get("X-Amz-Target"); strings.HasPrefix(target, "Logs_20140328.") {

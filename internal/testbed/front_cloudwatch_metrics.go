@@ -13,7 +13,7 @@ import (
 )
 
 // The metric data half of the CloudWatch gaps Front fills (see
-// cloudwatch_front.go): explicit PutMetricData timestamps, gzip bodies and
+// front_cloudwatch.go): explicit PutMetricData timestamps, gzip bodies and
 // GetMetricStatistics by period.
 
 // fixTimestamps rewrites each datum's CBOR timestamp as RFC 3339 text.

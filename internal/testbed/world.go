@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http/httptest"
@@ -12,11 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/sivchari/kumo"
 
 	"github.com/valine/valine-check/internal/profile"
-	"github.com/valine/valine-check/internal/secret"
-	"github.com/valine/valine-check/rotate"
 )
 
 // World is a running local world: kumo behind a Front, the Lambda functions
@@ -164,17 +164,48 @@ func (w *World) Env(ctx context.Context, function string) (map[string]string, st
 	return env, aws.ToString(out.RevisionId), nil
 }
 
-// SetSecrets rotates every function the way rotate does it (it calls
-// rotate.UpdateEnv): read the environment, change only the profile's secret
-// variables (secondary "" removes the secondary variable), write it back with
-// the RevisionId read, retrying when another writer got in between, then
-// wait with the FunctionUpdatedV2 waiter. Every other variable is kept byte
-// for byte. An empty primary is refused, as rotate refuses it.
+// ErrEmptySecret is returned by SetSecrets, before any write, for an empty
+// primary. A function left without a secret is a state to create on
+// purpose, with EditEnv.
+var ErrEmptySecret = errors.New("refusing to write an empty primary secret")
+
+// envWriteBudget bounds the rounds an environment write may lose to another
+// writer or to an update in progress, and the FunctionUpdatedV2 waiter.
+const envWriteBudget = 30 * time.Second
+
+// SetSecrets rotates every function in turn through the emulator's Lambda
+// API, with the World's own client rather than the rotation code the
+// testbed is there to test. For each function it reads the configuration,
+// sets the profile's SecretVar to primary and its SecondaryVar to secondary
+// (secondary "" removes SecondaryVar), writes the whole environment back
+// with the RevisionId it read, starting again from a fresh read when another
+// writer got in between, and waits with the FunctionUpdatedV2 waiter. Every
+// other variable is kept byte for byte, including one another writer added
+// between the read and the write. An empty primary (ErrEmptySecret) and a
+// secondary for a profile that names no secondary variable are refused
+// before any write. An error names the function it stopped at; the
+// functions before it are already rotated.
 func (w *World) SetSecrets(ctx context.Context, primary, secondary string) error {
-	change := rotate.SetSecrets(w.Profile, secret.NewSecret(primary), secret.NewSecret(secondary))
+	p := w.Profile
+	switch {
+	case primary == "":
+		return fmt.Errorf("setting secrets: %w", ErrEmptySecret)
+	case secondary != "" && p.SecondaryVar == "":
+		return fmt.Errorf("setting secrets: profile %s names no secondary variable, so a grace period cannot be staged", p.Name)
+	}
 	for _, fn := range w.Functions {
-		if _, err := rotate.UpdateEnv(ctx, w.lambda, fn, change, rotate.EnvUpdate{MaxWait: 30 * time.Second}); err != nil {
-			return fmt.Errorf("setting secrets: %w", err)
+		err := w.writeEnv(ctx, fn, func(env map[string]string) {
+			env[p.SecretVar] = primary
+			switch {
+			case p.SecondaryVar == "":
+			case secondary == "":
+				delete(env, p.SecondaryVar)
+			default:
+				env[p.SecondaryVar] = secondary
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("setting secrets of %s: %w", fn, err)
 		}
 	}
 	return nil
@@ -183,14 +214,68 @@ func (w *World) SetSecrets(ctx context.Context, primary, secondary string) error
 // EditEnv changes one function's environment with no guard at all, as
 // another writer (a console edit, a deploy, the runbook's script) would: tests
 // use it to create the states rotation must survive, such as an empty secret
-// or a variable added between a read and a write.
+// or a variable added between a read and a write. Like SetSecrets it writes
+// the whole environment back with the RevisionId it read, reading again when
+// it lost a race, so it never undoes a concurrent writer's change; it checks
+// nothing else, not even Lambda's 4 KB limit (which kumo does not enforce).
 func (w *World) EditEnv(ctx context.Context, function string, edit func(env map[string]string)) error {
-	_, err := rotate.UpdateEnv(ctx, w.lambda, function, func(env map[string]string) error {
-		edit(env)
-		return nil
-	}, rotate.EnvUpdate{MaxWait: 30 * time.Second})
-	if err != nil {
+	if err := w.writeEnv(ctx, function, edit); err != nil {
 		return fmt.Errorf("editing the environment of %s: %w", function, err)
 	}
 	return nil
+}
+
+// writeEnv applies edit to a copy of the function's environment and writes
+// the whole map back, since Lambda replaces an environment wholesale, with
+// the RevisionId it read. Front answers a stale RevisionId with
+// PreconditionFailed: the round then starts again from a fresh read, so the
+// other writer's change is kept; an update in progress (ResourceConflict) is
+// waited out a little. Both give up after envWriteBudget. After the write it
+// waits with the FunctionUpdatedV2 waiter. An edit that changes nothing
+// writes nothing, so the RevisionId stays as it was.
+func (w *World) writeEnv(ctx context.Context, function string, edit func(env map[string]string)) error {
+	giveUp := time.Now().Add(envWriteBudget)
+	pause := 10 * time.Millisecond
+	for {
+		cfg, err := w.lambda.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(function)})
+		if err != nil {
+			return fmt.Errorf("reading the configuration: %w", err)
+		}
+		current := map[string]string{}
+		if cfg.Environment != nil {
+			maps.Copy(current, cfg.Environment.Variables)
+		}
+		next := maps.Clone(current)
+		edit(next)
+		if maps.Equal(current, next) {
+			return nil
+		}
+		_, err = w.lambda.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String(function),
+			Environment:  &lambdatypes.Environment{Variables: next},
+			RevisionId:   cfg.RevisionId,
+		})
+		var stale *lambdatypes.PreconditionFailedException
+		var busy *lambdatypes.ResourceConflictException
+		switch {
+		case err == nil:
+			waiter := lambda.NewFunctionUpdatedV2Waiter(w.lambda)
+			if err := waiter.Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(function)}, envWriteBudget); err != nil {
+				return fmt.Errorf("waiting for the update to finish: %w", err)
+			}
+			return nil
+		case !errors.As(err, &stale) && !errors.As(err, &busy):
+			return fmt.Errorf("updating the configuration: %w", err)
+		case time.Now().After(giveUp):
+			return fmt.Errorf("updating the configuration: gave up after %s: %w", envWriteBudget, err)
+		case busy != nil:
+			// An update in progress: wait a little, longer each round.
+			if !sleepCtx(ctx, pause) {
+				return ctx.Err()
+			}
+			pause = min(2*pause, 500*time.Millisecond)
+		}
+		// Another writer got in first, or the update in progress is over:
+		// read again, so the write carries what is there now.
+	}
 }

@@ -1,9 +1,16 @@
 package testbed_test
 
 import (
+	"errors"
 	"maps"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
@@ -95,6 +102,72 @@ func TestSetSecretsRefusesASecondaryTheProfileCannotHold(t *testing.T) {
 	w := startWorld(t, testbed.Options{Profile: profile.Presets["cookie"]})
 	if err := w.SetSecrets(t.Context(), "a", "b"); err == nil {
 		t.Error("SetSecrets with a secondary on a profile without SecondaryVar: want an error")
+	}
+	if err := w.SetSecrets(t.Context(), "", ""); !errors.Is(err, testbed.ErrEmptySecret) {
+		t.Errorf("SetSecrets with an empty primary: got %v, want testbed.ErrEmptySecret", err)
+	}
+	if n := w.AWSFront.Calls("lambda:UpdateFunctionConfiguration"); n != 0 {
+		t.Errorf("%d UpdateFunctionConfiguration calls after two refusals, want none", n)
+	}
+}
+
+// A writer that changes a function between SetSecrets's read and its write
+// loses nothing: SetSecrets's write carries the RevisionId it read, Front
+// refuses it as stale, and SetSecrets starts again from a fresh read. The
+// other writer edits as a console does (read, change, write everything back
+// without a RevisionId), from the fault hook, when SetSecrets's first write
+// of the second function arrives.
+func TestSetSecretsKeepsAVariableAddedBetweenItsReadAndItsWrite(t *testing.T) {
+	t.Parallel()
+	fns := []string{uniqueName("tb-race-a"), uniqueName("tb-race-b")}
+	w := startWorld(t, testbed.Options{Functions: fns})
+	ctx := t.Context()
+	raced := fns[1]
+	other := lambda.NewFromConfig(w.AWS)
+	var fired atomic.Bool
+	w.AWSFront.SetFault(func(r *http.Request) *testbed.Fault {
+		if r.Method != http.MethodPut || r.URL.Path != "/2015-03-31/functions/"+raced+"/configuration" || !fired.CompareAndSwap(false, true) {
+			return nil
+		}
+		cfg, err := other.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(raced)})
+		if err != nil {
+			t.Errorf("the other writer's read: %v", err)
+			return nil
+		}
+		env := maps.Clone(cfg.Environment.Variables)
+		env["FEATURE_FLAG"] = "on"
+		if _, err := other.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String(raced), Environment: &lambdatypes.Environment{Variables: env},
+		}); err != nil {
+			t.Errorf("the other writer's write: %v", err)
+		}
+		return nil
+	})
+	before, _, err := w.Env(ctx, raced)
+	if err != nil {
+		t.Fatalf("Env: %v", err)
+	}
+	if err := w.SetSecrets(ctx, "new-primary", "old-primary"); err != nil {
+		t.Fatalf("SetSecrets: %v", err)
+	}
+	if !fired.Load() {
+		t.Fatal("the other writer never ran: the test proves nothing")
+	}
+	after, _, err := w.Env(ctx, raced)
+	if err != nil {
+		t.Fatalf("Env: %v", err)
+	}
+	want := maps.Clone(before)
+	want["FEATURE_FLAG"] = "on"
+	want[w.Profile.SecretVar] = "new-primary"
+	want[w.Profile.SecondaryVar] = "old-primary"
+	if !maps.Equal(after, want) {
+		t.Errorf("environment after the race:\n got  %q\n want %q", after, want)
+	}
+	// One write of the first function; for the second the other writer's,
+	// SetSecrets's refused stale one and its retry.
+	if n := w.AWSFront.Calls("lambda:UpdateFunctionConfiguration"); n != 4 {
+		t.Errorf("%d UpdateFunctionConfiguration calls, want 4", n)
 	}
 }
 
