@@ -3,10 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -168,15 +165,15 @@ func alarmsPlanOrApply(cCtx *cli.Context, apply bool) error {
 	if !apply {
 		if output == "json" {
 			return writeJSON(w, map[string]any{"schema": "valine-check/alarms-plan/v1", "prefix": plan.Prefix,
-				"changes": plan.Changes, "summary": planSummary(plan)})
+				"changes": plan.Changes, "summary": alarms.PlanSummary(plan)})
 		}
-		writePlan(w, plan)
+		alarms.WritePlan(w, plan)
 		return nil
 	}
 	done, applyErr := alarms.Apply(cCtx.Context, api.cw, api.logs, plan)
 	if output == "json" {
 		out := map[string]any{"schema": "valine-check/alarms-apply/v1", "prefix": plan.Prefix,
-			"applied": append([]alarms.Change{}, done...), "summary": planSummary(plan)}
+			"applied": append([]alarms.Change{}, done...), "summary": alarms.PlanSummary(plan)}
 		if applyErr != nil {
 			out["error"] = applyErr.Error()
 		}
@@ -184,7 +181,7 @@ func alarmsPlanOrApply(cCtx *cli.Context, apply bool) error {
 			return err
 		}
 	} else {
-		writeApplied(w, plan, done)
+		alarms.WriteApplied(w, plan, done)
 	}
 	if applyErr != nil {
 		return cli.Exit(fmt.Sprintf("%d of %d changes made: %v", len(done), len(plan.Pending()), applyErr), exitEnvError)
@@ -198,64 +195,6 @@ func alarmsExit(err error) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	return cli.Exit(err.Error(), exitEnvError)
-}
-
-// planSummary counts a plan's changes by kind.
-func planSummary(plan alarms.Changes) map[string]int {
-	out := map[string]int{}
-	for _, k := range []alarms.Kind{alarms.Create, alarms.Update, alarms.Delete, alarms.Unchanged} {
-		out[string(k)] = plan.Count(k)
-	}
-	return out
-}
-
-// changeLine renders one change like terraform: "+ create NAME",
-// "~ update NAME (Threshold)", "- delete NAME"; a metric filter says
-// "filter NAME on LOG GROUP".
-func changeLine(c alarms.Change, verbs map[alarms.Kind]string) string {
-	mark := map[alarms.Kind]string{alarms.Create: "+", alarms.Update: "~", alarms.Delete: "-"}[c.Kind]
-	name := c.Name
-	if c.Resource == alarms.ResourceFilter {
-		name = "filter " + c.Name + " on " + c.LogGroup
-	}
-	line := mark + " " + verbs[c.Kind] + " " + name
-	if len(c.Fields) > 0 {
-		line += " (" + strings.Join(c.Fields, ", ") + ")"
-	}
-	if c.Note != "" {
-		line += "\n    note: " + c.Note
-	}
-	return line
-}
-
-func writePlan(w io.Writer, plan alarms.Changes) {
-	pending := plan.Pending()
-	if len(pending) == 0 {
-		fmt.Fprintf(w, "no changes: %d alarms and metric filters under %s are up to date\n", plan.Count(alarms.Unchanged), plan.Prefix)
-		return
-	}
-	verbs := map[alarms.Kind]string{alarms.Create: "create", alarms.Update: "update", alarms.Delete: "delete"}
-	for _, c := range pending {
-		fmt.Fprintln(w, changeLine(c, verbs))
-	}
-	fmt.Fprintf(w, "  unchanged: %d\n", plan.Count(alarms.Unchanged))
-	fmt.Fprintf(w, "plan: %d to create, %d to update, %d to delete under %s; run 'valine-check alarms apply' to make it so\n",
-		plan.Count(alarms.Create), plan.Count(alarms.Update), plan.Count(alarms.Delete), plan.Prefix)
-}
-
-func writeApplied(w io.Writer, plan alarms.Changes, done []alarms.Change) {
-	if len(plan.Pending()) == 0 {
-		fmt.Fprintf(w, "no changes: %d alarms and metric filters under %s are up to date\n", plan.Count(alarms.Unchanged), plan.Prefix)
-		return
-	}
-	verbs := map[alarms.Kind]string{alarms.Create: "created", alarms.Update: "updated", alarms.Delete: "deleted"}
-	counts := map[alarms.Kind]int{}
-	for _, c := range done {
-		fmt.Fprintln(w, changeLine(c, verbs))
-		counts[c.Kind]++
-	}
-	fmt.Fprintf(w, "  unchanged: %d\n", plan.Count(alarms.Unchanged))
-	fmt.Fprintf(w, "apply: %d created, %d updated, %d deleted under %s\n", counts[alarms.Create], counts[alarms.Update], counts[alarms.Delete], plan.Prefix)
 }
 
 // alarmsStatus lists the managed alarms' states.
@@ -284,27 +223,10 @@ func alarmsStatus(cCtx *cli.Context) error {
 			return err
 		}
 	} else {
-		writeStatusTable(w, prefix, states)
+		alarms.WriteStatusTable(w, prefix, states)
 	}
 	if len(firing) > 0 {
 		return cli.Exit(fmt.Sprintf("%d alarm(s) in ALARM: %s", len(firing), strings.Join(firing, ", ")), exitFailed)
 	}
 	return nil
-}
-
-func writeStatusTable(w io.Writer, prefix string, states []alarms.AlarmStatus) {
-	if len(states) == 0 {
-		fmt.Fprintf(w, "no alarms under %s (run 'valine-check alarms apply')\n", prefix)
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALARM\tSTATE\tSINCE\tREASON")
-	for _, s := range states {
-		since := "-"
-		if !s.UpdatedAt.IsZero() {
-			since = s.UpdatedAt.Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.State, since, s.Reason)
-	}
-	_ = tw.Flush()
 }
