@@ -42,7 +42,6 @@ const JWTFailuresMetric = "JWTVerificationFailures"
 const (
 	MissingNotBreaching = "notBreaching"
 	MissingBreaching    = "breaching"
-	MissingIgnore       = "ignore"
 	MissingMissing      = "missing"
 )
 

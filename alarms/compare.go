@@ -181,7 +181,7 @@ func (v *Verdict) alarms(before, after Snapshot) {
 		return
 	}
 	was := map[string]string{}
-	inAlarm := func(states []AlarmState) float64 {
+	inAlarm := func(states []AlarmStatus) float64 {
 		n := 0
 		for _, s := range states {
 			if s.State == string(cwtypes.StateValueAlarm) {

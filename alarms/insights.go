@@ -126,7 +126,9 @@ func (r *Runner) start(ctx context.Context, q Query, groups []string, start, end
 	}
 	wait := r.pollInitial()
 	for {
-		out, err := r.Logs.StartQuery(ctx, in)
+		// One layer retries: this loop, within the query's deadline. The
+		// SDK's retryer would retry LimitExceeded again inside each try.
+		out, err := r.Logs.StartQuery(ctx, in, func(o *cloudwatchlogs.Options) { o.RetryMaxAttempts = 1 })
 		if err == nil {
 			return aws.ToString(out.QueryId), nil
 		}
@@ -358,9 +360,9 @@ func (r Result) Total(field string) float64 {
 	return sum
 }
 
-// Bins is field by bin start, for a query counting "by bin(...)"; it is
+// bins is field by bin start, for a query counting "by bin(...)"; it is
 // empty for other shapes.
-func (r Result) Bins(field string) map[time.Time]float64 {
+func (r Result) bins(field string) map[time.Time]float64 {
 	bins := map[time.Time]float64{}
 	for _, row := range r.Rows {
 		for k, v := range row {
@@ -380,7 +382,7 @@ func (r Result) Bins(field string) map[time.Time]float64 {
 func (r Result) MaxPerBin(field string) (float64, time.Time) {
 	var peak float64
 	var at time.Time
-	for t, v := range r.Bins(field) {
+	for t, v := range r.bins(field) {
 		if v > peak || v == peak && v > 0 && t.Before(at) {
 			peak, at = v, t
 		}

@@ -167,7 +167,7 @@ func TestRunnerCountsTheAPIsLines(t *testing.T) {
 	}
 	failures := snap.Queries[alarms.QueryJWTFailures]
 	var sum float64
-	for bin, n := range failures.Bins("failures") {
+	for bin, n := range alarms.Bins(failures, "failures") {
 		if !bin.Equal(bin.Truncate(5*time.Minute)) || bin.Before(start.Add(-5*time.Minute)) || bin.After(end) {
 			t.Errorf("bin %s is not a 5-minute bin of the window", bin)
 		}
@@ -306,6 +306,28 @@ func TestRunnerRetriesWhenTheAccountLimitIsReached(t *testing.T) {
 		}
 		if waits := clock.Waits(); len(waits) == 0 || waits[0] != alarms.DefaultPollInitial {
 			t.Errorf("waits %v, want a first wait of %s before the retry", waits, alarms.DefaultPollInitial)
+		}
+	})
+	t.Run("one layer retries, whatever the SDK's retryer", func(t *testing.T) {
+		t.Parallel()
+		w := insightsWorld(t)
+		w.AWSFront.SetFault(func(r *http.Request) *testbed.Fault {
+			if r.Header.Get("X-Amz-Target") != "Logs_20140328.StartQuery" {
+				return nil
+			}
+			return &testbed.Fault{Status: http.StatusBadRequest, ErrorType: "LimitExceededException", Message: "Account maximum query concurrency limit of [30] reached."}
+		})
+		clock := newFakeClock()
+		// A client with the SDK's retries on (3 attempts), as the CLI's is.
+		r := &alarms.Runner{Logs: logsClient(w, 3), Now: clock.Now, Sleep: clock.Sleep, Deadline: 10 * time.Second}
+		start, end := lastHour()
+		if _, err := r.Run(t.Context(), query(t, w.Profile, alarms.QueryJWTFailures), []string{w.LogGroup}, start, end); !errors.Is(err, alarms.ErrQueryTimeout) {
+			t.Fatalf("Run: %v; want ErrQueryTimeout", err)
+		}
+		// Each try of the Runner's loop is one StartQuery: the SDK does not
+		// retry inside it (which multiplied the calls, outside the deadline).
+		if n, tries := w.AWSFront.ClientCalls("logs:StartQuery"), len(clock.Waits())+1; n != tries {
+			t.Errorf("StartQuery called %d times for %d tries of the Runner", n, tries)
 		}
 	})
 	t.Run("refused until the deadline", func(t *testing.T) {

@@ -31,21 +31,14 @@ type Snapshot struct {
 	Errors map[string]string `json:"errors,omitempty"`
 	// Alarms are the states read, by name; empty when no AlarmLister was
 	// given or reading failed (then AlarmsError says why).
-	Alarms      []AlarmState `json:"alarms"`
+	Alarms      []AlarmStatus `json:"alarms"`
 	AlarmsError string       `json:"alarmsError,omitempty"`
 }
 
-// AlarmState is one alarm's state at a snapshot.
-type AlarmState struct {
-	Name    string    `json:"name"`
-	State   string    `json:"state"` // OK, ALARM or INSUFFICIENT_DATA
-	Reason  string    `json:"reason,omitempty"`
-	Updated time.Time `json:"updated,omitzero"`
-}
 
 // AlarmLister reads the alarm states a snapshot records.
 type AlarmLister interface {
-	AlarmStates(ctx context.Context) ([]AlarmState, error)
+	AlarmStates(ctx context.Context) ([]AlarmStatus, error)
 }
 
 // AlarmDescriber is the CloudWatch method AlarmsByPrefix calls, with the
@@ -65,16 +58,8 @@ type prefixLister struct {
 	prefix string
 }
 
-func (l prefixLister) AlarmStates(ctx context.Context) ([]AlarmState, error) {
-	statuses, err := Status(ctx, l.api, l.prefix)
-	if err != nil {
-		return nil, err
-	}
-	states := make([]AlarmState, len(statuses))
-	for i, s := range statuses {
-		states[i] = AlarmState{Name: s.Name, State: s.State, Reason: s.Reason, Updated: s.UpdatedAt}
-	}
-	return states, nil
+func (l prefixLister) AlarmStates(ctx context.Context) ([]AlarmStatus, error) {
+	return Status(ctx, l.api, l.prefix)
 }
 
 // IngestionDelay is how long to let CloudWatch Logs ingest a window's last
@@ -142,7 +127,7 @@ func WaitForIngestion(ctx context.Context, logs LogEventsFilterer, groups []stri
 // snapshot and say what is missing. Query the "after" window only once its
 // lines are ingested (see WaitForIngestion).
 func TakeSnapshot(ctx context.Context, runner *Runner, queries []Query, groups []string, start, end time.Time, alarms AlarmLister) (Snapshot, error) {
-	s := Snapshot{Taken: runner.now(), Window: Window{Start: start, End: end}, Queries: map[string]Result{}, Alarms: []AlarmState{}}
+	s := Snapshot{Taken: runner.now(), Window: Window{Start: start, End: end}, Queries: map[string]Result{}, Alarms: []AlarmStatus{}}
 	errs := make([]error, len(queries)+1)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -46,7 +46,7 @@ func snap(start time.Time, length time.Duration, failures, errs, secondary []int
 	}}
 	for _, a := range alarmStates {
 		name, state, _ := strings.Cut(a, "=")
-		s.Alarms = append(s.Alarms, alarms.AlarmState{Name: name, State: state, Reason: "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0)."})
+		s.Alarms = append(s.Alarms, alarms.AlarmStatus{Name: name, State: state, Reason: "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0)."})
 	}
 	return s
 }
@@ -212,11 +212,11 @@ func TestSnapshotAndVerdictJSON(t *testing.T) {
 
 // fakeAlarms is an AlarmLister.
 type fakeAlarms struct {
-	states []alarms.AlarmState
+	states []alarms.AlarmStatus
 	err    error
 }
 
-func (f fakeAlarms) AlarmStates(context.Context) ([]alarms.AlarmState, error) { return f.states, f.err }
+func (f fakeAlarms) AlarmStates(context.Context) ([]alarms.AlarmStatus, error) { return f.states, f.err }
 
 // TakeSnapshot keeps what it could read and says what it could not.
 func TestTakeSnapshotKeepsWhatItCouldRead(t *testing.T) {
@@ -227,7 +227,7 @@ func TestTakeSnapshotKeepsWhatItCouldRead(t *testing.T) {
 	queries := append(alarms.Queries(w.Profile), alarms.Query{Name: "broken", String: "fields @message"})
 	r := fakeRunner(w, newFakeClock())
 
-	states := []alarms.AlarmState{{Name: "valine-check-4xx", State: "OK"}}
+	states := []alarms.AlarmStatus{{Name: "valine-check-4xx", State: "OK"}}
 	s, err := alarms.TakeSnapshot(t.Context(), r, queries, []string{w.LogGroup}, start, end, fakeAlarms{states: states})
 	if err == nil || !strings.Contains(err.Error(), "starting query broken") {
 		t.Errorf("error %v, want the broken query's", err)

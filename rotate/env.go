@@ -1,6 +1,8 @@
-// Package rotate changes and reads where the JWT secret lives: the Lambda
-// functions' environments (and, in later work, the Secrets Manager backup,
-// the journal and the audit trail).
+// Package rotate changes where the JWT secret lives: the Lambda functions'
+// environments (read-modify-write), the Secrets Manager backup, the
+// journal's write side, the fleet's lock and owner tags, and the audit
+// trail; the Engine drives a rotation through them and judges each change
+// with the probes.
 package rotate
 
 import (

@@ -127,7 +127,7 @@ func probeAction(cCtx *cli.Context) error {
 	rep := setup.Run(cCtx.Context)
 	w := cCtx.App.Writer
 	if cCtx.Bool("emf") {
-		if err := report.WriteEMF(w, rep, emf); err != nil {
+		if _, err := report.WriteEMF(w, rep, emf); err != nil {
 			return cli.Exit(fmt.Sprintf("writing metrics: %v", err), exitEnvError)
 		}
 		if format == report.JSON {

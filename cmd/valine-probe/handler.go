@@ -23,7 +23,8 @@ func newHandler(d deps) func(context.Context, events.CloudWatchEvent) error {
 			defer cancel()
 		}
 		rep := d.setup.Run(ctx)
-		if err := report.WriteEMF(d.stdout, rep, d.emf); err != nil {
+		s, err := report.WriteEMF(d.stdout, rep, d.emf)
+		if err != nil {
 			d.log.Error("writing the metrics", "err", err)
 		}
 		line, err := json.Marshal(rep)
@@ -34,7 +35,6 @@ func newHandler(d deps) func(context.Context, events.CloudWatchEvent) error {
 		if _, err := d.stdout.Write(append(line, '\n')); err != nil {
 			d.log.Error("writing the report", "err", err)
 		}
-		s := report.Successes(rep)
 		d.log.Info("probe run", "event", ev.ID, "status", rep.Status(), "successPercent", s.Percent,
 			"counted", s.Counted, "durationMs", rep.Duration.Milliseconds())
 		return nil

@@ -144,7 +144,7 @@ func TestRunWithRefusedLogin(t *testing.T) {
 	}
 	wantOutcomes(t, rep, want)
 	var emf bytes.Buffer
-	if err := report.WriteEMF(&emf, rep, report.EMFOptions{Deployment: "tb"}); err != nil {
+	if _, err := report.WriteEMF(&emf, rep, report.EMFOptions{Deployment: "tb"}); err != nil {
 		t.Fatal(err)
 	}
 	lines := map[string]float64{}

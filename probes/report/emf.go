@@ -127,11 +127,17 @@ type emfLine struct {
 // the outcome as a property (the run's status on the overall line, with
 // Counted and Succeeded). Nothing in them is a secret or a token.
 func EMF(rep probes.Report, opt EMFOptions) ([][]byte, error) {
+	lines, _, err := emf(rep, opt)
+	return lines, err
+}
+
+// emf is EMF, also returning the successes it counted.
+func emf(rep probes.Report, opt EMFOptions) ([][]byte, Success, error) {
 	if opt.Namespace == "" {
 		opt.Namespace = probemetric.DefaultNamespace
 	}
 	if err := opt.Validate(); err != nil {
-		return nil, err
+		return nil, Success{}, err
 	}
 	meta := emfMetadata{
 		Timestamp: rep.StartedAt.UnixMilli(),
@@ -161,29 +167,29 @@ func EMF(rep probes.Report, opt EMFOptions) ([][]byte, error) {
 		}
 		if err := add(emfLine{AWS: meta, Deployment: opt.Deployment, Check: r.Name, SuccessPercent: pct,
 			Duration: millis(r.Duration.Microseconds()), Outcome: string(r.Outcome)}); err != nil {
-			return nil, err
+			return nil, Success{}, err
 		}
 	}
 	err := add(emfLine{AWS: meta, Deployment: opt.Deployment, Check: CheckAll, SuccessPercent: s.Percent,
 		Duration: millis(rep.Duration.Microseconds()), Outcome: string(rep.Status()),
 		Counted: &s.Counted, Succeeded: &s.Succeeded})
-	return lines, err
+	return lines, s, err
 }
 
 // WriteEMF writes EMF's documents to w, one per line, each in a single
 // Write: on Lambda every line on stdout is a log event, and CloudWatch
 // extracts the metrics of each event that is an EMF document.
-func WriteEMF(w io.Writer, rep probes.Report, opt EMFOptions) error {
-	lines, err := EMF(rep, opt)
+func WriteEMF(w io.Writer, rep probes.Report, opt EMFOptions) (Success, error) {
+	lines, s, err := emf(rep, opt)
 	if err != nil {
-		return err
+		return s, err
 	}
 	for _, l := range lines {
 		if _, err := w.Write(append(l, '\n')); err != nil {
-			return fmt.Errorf("writing EMF: %w", err)
+			return s, fmt.Errorf("writing EMF: %w", err)
 		}
 	}
-	return nil
+	return s, nil
 }
 
 // Validate reports every problem with the options, after the default

@@ -94,7 +94,7 @@ func TestEMFLinesFollowTheSpecification(t *testing.T) {
 	)
 	rep.Duration = 30 * time.Millisecond
 	var buf bytes.Buffer
-	if err := WriteEMF(&buf, rep, EMFOptions{Deployment: "valine-api-prod"}); err != nil {
+	if _, err := WriteEMF(&buf, rep, EMFOptions{Deployment: "valine-api-prod"}); err != nil {
 		t.Fatal(err)
 	}
 	docs := parseEMF(t, buf.String())
@@ -175,7 +175,7 @@ func TestSuccessesCountDependencySkipsAsNoSuccess(t *testing.T) {
 				t.Errorf("got %v %v%%, want %v %v%%", s.PerCheck, s.Percent, tc.perCheck, tc.percent)
 			}
 			var buf bytes.Buffer
-			if err := WriteEMF(&buf, runReport(tc.results...), EMFOptions{Deployment: "d", Namespace: "Acme/Probe"}); err != nil {
+			if _, err := WriteEMF(&buf, runReport(tc.results...), EMFOptions{Deployment: "d", Namespace: "Acme/Probe"}); err != nil {
 				t.Fatal(err)
 			}
 			docs := parseEMF(t, buf.String())
