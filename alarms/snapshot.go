@@ -32,9 +32,8 @@ type Snapshot struct {
 	// Alarms are the states read, by name; empty when no AlarmLister was
 	// given or reading failed (then AlarmsError says why).
 	Alarms      []AlarmStatus `json:"alarms"`
-	AlarmsError string       `json:"alarmsError,omitempty"`
+	AlarmsError string        `json:"alarmsError,omitempty"`
 }
-
 
 // AlarmLister reads the alarm states a snapshot records.
 type AlarmLister interface {

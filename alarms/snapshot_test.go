@@ -216,7 +216,9 @@ type fakeAlarms struct {
 	err    error
 }
 
-func (f fakeAlarms) AlarmStates(context.Context) ([]alarms.AlarmStatus, error) { return f.states, f.err }
+func (f fakeAlarms) AlarmStates(context.Context) ([]alarms.AlarmStatus, error) {
+	return f.states, f.err
+}
 
 // TakeSnapshot keeps what it could read and says what it could not.
 func TestTakeSnapshotKeepsWhatItCouldRead(t *testing.T) {
