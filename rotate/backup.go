@@ -31,6 +31,10 @@ type SecretsAPI interface {
 // bytes, as `openssl rand -base64 32` gives (44 characters).
 const MinSecretBytes = 32
 
+// tooShort reports whether a secret is shorter than MinSecretBytes: the
+// one test of length every writer and reader of secrets makes.
+func tooShort(s secret.Secret) bool { return len(s.Reveal()) < MinSecretBytes }
+
 // Errors of the backup; each is wrapped with the secret's name, the stage
 // and fingerprints, never a value.
 var (
@@ -73,7 +77,7 @@ func (b Backup) Store(ctx context.Context, old, next secret.Secret) error {
 	if old.IsEmpty() {
 		return fmt.Errorf("backing up the old secret: %w", ErrEmptySecret)
 	}
-	if len(next.Reveal()) < MinSecretBytes {
+	if tooShort(next) {
 		return fmt.Errorf("backing up the new secret %s: %w", next, ErrShortSecret)
 	}
 	if old.Equal(next) {
@@ -165,9 +169,9 @@ func (b Backup) read(ctx context.Context, stage string) (secret.Secret, error) {
 	if err != nil {
 		return secret.Secret{}, err
 	}
-	if n := len(s.Reveal()); n < MinSecretBytes {
+	if tooShort(s) {
 		return secret.Secret{}, fmt.Errorf("backup %s %s is %s (%d bytes, at least %d needed): %w",
-			b.Name, stage, s, n, MinSecretBytes, ErrBadBackup)
+			b.Name, stage, s, len(s.Reveal()), MinSecretBytes, ErrBadBackup)
 	}
 	return s, nil
 }

@@ -204,7 +204,7 @@ func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 // shorter than MinSecretBytes is never stored as current: the backup then
 // keeps its stages, and says so.
 func (e *Engine) recordRollback(ctx context.Context, restored, removed secret.Secret) error {
-	if len(restored.Reveal()) < MinSecretBytes {
+	if tooShort(restored) {
 		e.say("warning: the restored secret %s is shorter than %d bytes, so backup %s keeps AWSCURRENT %s", restored, MinSecretBytes, e.Backup.Name, removed)
 		return nil
 	}

@@ -72,7 +72,7 @@ var (
 func ValidateNew(next, current, previous secret.Secret) error {
 	v := next.Reveal()
 	switch {
-	case len(v) < MinSecretBytes:
+	case tooShort(next):
 		return fmt.Errorf("new secret %s: %w", next, ErrShortSecret)
 	case !utf8.Valid(v):
 		return fmt.Errorf("new secret %s: %w: it is not valid UTF-8", next, ErrSecretShape)
@@ -106,7 +106,7 @@ func SecretShape(v string) (shape, problem string) {
 		problem = "it holds whitespace"
 	case !utf8.ValidString(v):
 		problem = "it is not valid UTF-8"
-	case len(v) < MinSecretBytes:
+	case tooShort(secret.NewSecret(v)):
 		problem = fmt.Sprintf("it is shorter than %d bytes", MinSecretBytes)
 	}
 	if problem != "" {

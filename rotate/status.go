@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,6 +32,37 @@ type Status struct {
 	Mismatches []Mismatch
 	// Lock is the fleet's lock, when one is held.
 	Lock *LockState
+	// Backup is the backup secret's name.
+	Backup string
+	// SecondaryUse says what the logs show of secondary-secret use (the
+	// caller measures it: alarms.MeasureSecondaryUse); "" leaves it out.
+	SecondaryUse string
+}
+
+// MarshalJSON writes the status as `valine-check status -o json` prints
+// it: fingerprints only.
+func (s Status) MarshalJSON() ([]byte, error) {
+	fns := []map[string]any{}
+	for _, f := range s.Fleet.Functions {
+		fns = append(fns, map[string]any{"name": f.Name, "primary": f.Primary.Fingerprint(), "secondary": f.Secondary.Fingerprint(),
+			"hasSecondary": f.HasSecondaryVar, "revisionId": f.RevisionID, "lastModified": f.LastModified, "lastUpdateStatus": f.LastUpdateStatus})
+	}
+	out := map[string]any{"functions": fns, "consistent": s.Drift.Consistent, "drift": s.Drift.String(),
+		"backup": map[string]string{"name": s.Backup, "current": s.BackupCurrent, "previous": s.BackupPrevious}, "unfinished": s.Unfinished(),
+		"journalError": s.JournalError, "mismatches": append([]Mismatch{}, s.Mismatches...)}
+	if s.SecondaryUse != "" {
+		out["secondaryUse24h"] = s.SecondaryUse
+	}
+	if s.Lock != nil {
+		out["lock"] = map[string]any{"holder": s.Lock.Info, "ageSeconds": int64(s.Lock.Age.Seconds()), "dead": s.Lock.Dead}
+	}
+	if s.HasJournal {
+		out["rotation"] = map[string]any{"id": s.Journal.ID, "mode": s.Journal.Mode, "phase": s.Journal.Phase,
+			"old": s.Journal.OldFingerprint, "new": s.Journal.NewFingerprint, "startedAt": s.Journal.StartedAt,
+			"graceDeadline": s.Journal.GraceDeadline, "graceRemainingSeconds": int64(s.GraceRemaining.Seconds()),
+			"verification": s.Journal.Verification, "baselineFindings": s.Journal.Baseline.Findings()}
+	}
+	return json.Marshal(out)
 }
 
 // Mismatch is a function that does not hold what its journal requires.
@@ -70,7 +102,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("inspecting the fleet: %w", err)
 	}
-	st := Status{Fleet: fs, Drift: fs.Drift()}
+	st := Status{Fleet: fs, Drift: fs.Drift(), Backup: e.Backup.Name}
 	if st.Journal, st.HasJournal, err = e.Backup.ReadJournal(ctx); err != nil && !errors.Is(err, ErrNoBackup) {
 		st.JournalError = err.Error()
 	}

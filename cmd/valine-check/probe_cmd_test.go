@@ -10,11 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/emfspec"
 	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
-	"github.com/valine/valine-check/probes/report"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -82,7 +82,7 @@ func TestProbeEMFIsWhatTheLambdaPrints(t *testing.T) {
 	}
 	checks := map[string]float64{}
 	for _, l := range lines[:len(lines)-1] {
-		if err := report.ValidateEMF([]byte(l)); err != nil {
+		if err := emfspec.Validate([]byte(l)); err != nil {
 			t.Fatalf("invalid EMF %v: %s", err, l)
 		}
 		var doc struct {

@@ -35,9 +35,8 @@ can gate on it), 0 otherwise.`,
 		}
 		secondary := secondaryUse(cCtx, op)
 		if output == "json" {
-			js := statusJSON(st, op.engine.Backup.Name)
-			js["secondaryUse24h"] = secondary
-			if err := writeJSON(cCtx.App.Writer, js); err != nil {
+			st.SecondaryUse = secondary
+			if err := writeJSON(cCtx.App.Writer, st); err != nil {
 				return err
 			}
 		} else {
@@ -112,28 +111,6 @@ func orAbsent(fp string) string {
 		return "absent"
 	}
 	return fp
-}
-
-// statusJSON is the status as JSON: fingerprints only.
-func statusJSON(st rotate.Status, backup string) map[string]any {
-	fns := []map[string]any{}
-	for _, f := range st.Fleet.Functions {
-		fns = append(fns, map[string]any{"name": f.Name, "primary": f.Primary.Fingerprint(), "secondary": f.Secondary.Fingerprint(),
-			"hasSecondary": f.HasSecondaryVar, "revisionId": f.RevisionID, "lastModified": f.LastModified, "lastUpdateStatus": f.LastUpdateStatus})
-	}
-	out := map[string]any{"functions": fns, "consistent": st.Drift.Consistent, "drift": st.Drift.String(),
-		"backup": map[string]string{"name": backup, "current": st.BackupCurrent, "previous": st.BackupPrevious}, "unfinished": st.Unfinished(),
-		"journalError": st.JournalError, "mismatches": append([]rotate.Mismatch{}, st.Mismatches...)}
-	if st.Lock != nil {
-		out["lock"] = map[string]any{"holder": st.Lock.Info, "ageSeconds": int64(st.Lock.Age.Seconds()), "dead": st.Lock.Dead}
-	}
-	if st.HasJournal {
-		out["rotation"] = map[string]any{"id": st.Journal.ID, "mode": st.Journal.Mode, "phase": st.Journal.Phase,
-			"old": st.Journal.OldFingerprint, "new": st.Journal.NewFingerprint, "startedAt": st.Journal.StartedAt,
-			"graceDeadline": st.Journal.GraceDeadline, "graceRemainingSeconds": int64(st.GraceRemaining.Seconds()),
-			"verification": st.Journal.Verification, "baselineFindings": st.Journal.Baseline.Findings()}
-	}
-	return out
 }
 
 // secondaryUse measures secondary-secret use over the fleet's log groups in

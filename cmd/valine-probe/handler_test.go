@@ -13,11 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/valine/valine-check/internal/emfspec"
 	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
-	"github.com/valine/valine-check/probes/report"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -119,7 +119,7 @@ func (r *lambdaRig) invoke(t *testing.T) invocation {
 		t.Fatalf("stdout has %d lines:\n%s", len(lines), inv.stdout)
 	}
 	for _, l := range lines[:len(lines)-1] {
-		if err := report.ValidateEMF([]byte(l)); err != nil {
+		if err := emfspec.Validate([]byte(l)); err != nil {
 			t.Fatalf("invalid EMF: %v\n%s", err, l)
 		}
 		var doc map[string]any

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/emfspec"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
-	"github.com/valine/valine-check/probes/report"
 )
 
 func TestBuildMakesAZipWithAnExecutableBootstrap(t *testing.T) {
@@ -120,7 +120,7 @@ func TestBootstrapServesAScheduledInvocation(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSuffix(cs.stdout, "\n"), "\n")
 	for _, l := range lines[:len(lines)-1] {
-		if err := report.ValidateEMF([]byte(l)); err != nil {
+		if err := emfspec.Validate([]byte(l)); err != nil {
 			t.Fatalf("invalid EMF %v:\n%s", err, l)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valine/valine-check/internal/emfspec"
 	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/proberun"
 	"github.com/valine/valine-check/internal/testbed"
@@ -149,7 +150,7 @@ func TestRunWithRefusedLogin(t *testing.T) {
 	}
 	lines := map[string]float64{}
 	for l := range strings.SplitSeq(strings.TrimSpace(emf.String()), "\n") {
-		if err := report.ValidateEMF([]byte(l)); err != nil {
+		if err := emfspec.Validate([]byte(l)); err != nil {
 			t.Fatalf("%v: %s", err, l)
 		}
 		var doc struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/emfspec"
 	"github.com/valine/valine-check/probes"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestValidatorRejectsBadDocuments(t *testing.T) {
 	t.Parallel()
 	good := `{"_aws":{"Timestamp":1764385200000,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["D"]],"Metrics":[{"Name":"M","Unit":"Percent"}]}]},"D":"d","M":1}`
-	if err := ValidateEMF([]byte(good)); err != nil {
+	if err := emfspec.Validate([]byte(good)); err != nil {
 		t.Fatalf("good document refused: %v", err)
 	}
 	many := func(n int, f func(i int) string) string {
@@ -48,7 +49,7 @@ func TestValidatorRejectsBadDocuments(t *testing.T) {
 	}
 	for name, doc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if err := ValidateEMF([]byte(doc)); err == nil {
+			if err := emfspec.Validate([]byte(doc)); err == nil {
 				t.Errorf("accepted: %s", doc)
 			}
 		})
@@ -60,7 +61,7 @@ func parseEMF(t *testing.T, out string) map[string]map[string]any {
 	t.Helper()
 	docs := map[string]map[string]any{}
 	for line := range strings.SplitSeq(strings.TrimSuffix(out, "\n"), "\n") {
-		if err := ValidateEMF([]byte(line)); err != nil {
+		if err := emfspec.Validate([]byte(line)); err != nil {
 			t.Fatalf("invalid EMF %v:\n%s", err, line)
 		}
 		var doc map[string]any

@@ -1,4 +1,8 @@
-package report
+// Package emfspec checks log events against the CloudWatch embedded metric
+// format specification. Only tests import it: the tests of every EMF writer
+// (probes/report, the scheduled probe, the CLI, the deploy build) judge
+// their output with it.
+package emfspec
 
 import (
 	"bytes"
@@ -17,7 +21,7 @@ var emfUnits = map[string]bool{
 	"Terabits/Second": true, "Count/Second": true, "None": true,
 }
 
-// ValidateEMF checks one log event against the CloudWatch embedded
+// Validate checks one log event against the CloudWatch embedded
 // metric format specification
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
 // the event is a JSON object with nothing before or after it; "_aws" is an
@@ -31,7 +35,7 @@ var emfUnits = map[string]bool{
 // holding a number or an array of at most 100 numbers. The tests of the
 // EMF writers (here, the scheduled probe and the CLI) judge their output
 // with it.
-func ValidateEMF(line []byte) error {
+func Validate(line []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	var root map[string]any
