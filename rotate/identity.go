@@ -175,3 +175,21 @@ func LegacyBackupName(sel Selector, fleet []string) string {
 	}
 	return "valine-check/" + strings.Trim(unsafeSecretName.ReplaceAllString(strings.TrimRight(sel.Prefix, "-_"), "-"), "-")
 }
+
+// FindBackup is the backup of a fleet chosen by sel when no name is given:
+// DefaultBackupName, unless only the legacy name (LegacyBackupName) exists,
+// which an earlier version created; legacy says which was chosen.
+func FindBackup(ctx context.Context, api SecretsAPI, sel Selector, fleet []string) (b Backup, legacy bool, err error) {
+	b = Backup{API: api, Name: DefaultBackupName(sel, fleet)}
+	old := Backup{API: api, Name: LegacyBackupName(sel, fleet)}
+	if old.Name == b.Name {
+		return b, false, nil
+	}
+	if exists, err := b.Exists(ctx); err != nil || exists {
+		return b, false, err
+	}
+	if exists, err := old.Exists(ctx); err != nil || !exists {
+		return b, false, err
+	}
+	return old, true, nil
+}

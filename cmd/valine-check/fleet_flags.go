@@ -67,25 +67,15 @@ func resolveFleet(cCtx *cli.Context, api rotate.FleetAPI, sel rotate.Selector) (
 }
 
 // backupFor is the fleet's backup secret: --backup-secret, or the default
-// name for the selector (rotate.DefaultBackupName). A prefix's backup that
-// an earlier version created under its legacy name (without the trailing
-// "-") keeps being used, and the command says so.
+// for the selector (rotate.FindBackup), saying so when it is a legacy name.
 func backupFor(cCtx *cli.Context, api rotate.SecretsAPI, sel rotate.Selector, fleet []string) (rotate.Backup, error) {
 	if n := cCtx.String("backup-secret"); n != "" {
 		return rotate.Backup{API: api, Name: n}, nil
 	}
-	b := rotate.Backup{API: api, Name: rotate.DefaultBackupName(sel, fleet)}
-	legacy := rotate.Backup{API: api, Name: rotate.LegacyBackupName(sel, fleet)}
-	if legacy.Name == b.Name {
-		return b, nil
+	b, legacy, err := rotate.FindBackup(cCtx.Context, api, sel, fleet)
+	if legacy {
+		fmt.Fprintf(cCtx.App.ErrWriter, "valine-check: using the backup %s, created under the legacy default name (today's default is %s; --backup-secret chooses)\n",
+			b.Name, rotate.DefaultBackupName(sel, fleet))
 	}
-	exists, err := b.Exists(cCtx.Context)
-	if err != nil || exists {
-		return b, err
-	}
-	if old, err := legacy.Exists(cCtx.Context); err != nil || !old {
-		return b, err
-	}
-	fmt.Fprintf(cCtx.App.ErrWriter, "valine-check: using the backup %s, created under the legacy default name (today's default is %s; --backup-secret chooses)\n", legacy.Name, b.Name)
-	return legacy, nil
+	return b, err
 }
