@@ -20,6 +20,7 @@ require (
 	github.com/urfave/cli/v2 v2.27.7
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/sync v0.21.0
+	golang.org/x/time v0.16.0
 )
 
 require (

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 // functionConfigReader is the one Lambda method the API's secret source
@@ -33,6 +34,10 @@ type secretSource struct {
 	primaryVar, secondVar string
 	delay                 time.Duration
 	log                   *slog.Logger
+	// served, when set, returns the environment the function's execution
+	// environments serve (Front.servedConfiguration): during an update in
+	// progress, the one before it.
+	served func(function string) (revision string, env map[string]string)
 
 	mu      sync.Mutex
 	fetched time.Time
@@ -67,7 +72,11 @@ func (s *secretSource) get(ctx context.Context) (secretSet, error) {
 	return set, nil
 }
 
-// fetch reads the function's configuration.
+// fetch reads the function's configuration. While an update of it is in
+// progress (LastUpdateStatus InProgress, which Front reports only with
+// Options.UpdateDuration) the configuration shows the new environment, but
+// on AWS the execution environments of the previous one serve until the
+// update completes: the secrets are then those of the environment served.
 func (s *secretSource) fetch(ctx context.Context) (secretSet, error) {
 	out, err := s.client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(s.function)})
 	if err != nil {
@@ -76,6 +85,11 @@ func (s *secretSource) fetch(ctx context.Context) (secretSet, error) {
 	var vars map[string]string
 	if out.Environment != nil {
 		vars = out.Environment.Variables
+	}
+	if out.LastUpdateStatus == lambdatypes.LastUpdateStatusInProgress && s.served != nil {
+		if _, env := s.served(s.function); env != nil {
+			vars = env
+		}
 	}
 	set := secretSet{primary: vars[s.primaryVar]}
 	if s.secondVar != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 // valineMinSecret is the shortest JWT_SECRET the real module accepts at load.
@@ -37,16 +38,20 @@ type valineEnv struct {
 // it keeps one execution environment and starts a new one, which reads the
 // secret variable afresh, when the function's configuration has changed.
 // Unlike secretSource it does not read the configuration to notice a
-// change: it compares the RevisionId the Front keeps (in process, no Lambda
-// call) with the one the environment loaded, no more often than delay, the
-// way Lambda retires environments after an update.
+// change: it compares the RevisionId the Front serves (in process, no Lambda
+// call; during an update in progress, the one before it) with the one the
+// environment loaded, no more often than delay, the way Lambda retires
+// environments after an update completes.
 type valineRuntime struct {
 	client    functionConfigReader
 	function  string
 	secretVar string
-	revision  func(function string) string // the Front's current RevisionId
-	delay     time.Duration
-	log       *slog.Logger
+	// served returns the RevisionId and environment the function's
+	// execution environments serve (Front.servedConfiguration): during an
+	// update in progress, the ones before it.
+	served func(function string) (revision string, env map[string]string)
+	delay  time.Duration
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	env     *valineEnv
@@ -64,7 +69,7 @@ func (rt *valineRuntime) current(ctx context.Context) (*valineEnv, error) {
 	if rt.env != nil && time.Since(rt.checked) < rt.delay {
 		return rt.env, nil
 	}
-	if rt.env != nil && rt.revision(rt.function) == rt.env.revision {
+	if rev, _ := rt.served(rt.function); rt.env != nil && rev == rt.env.revision {
 		rt.checked = time.Now()
 		return rt.env, nil
 	}
@@ -86,7 +91,9 @@ func (rt *valineRuntime) current(ctx context.Context) (*valineEnv, error) {
 
 // load starts an environment: it reads the function's configuration, as
 // the module's top level reads process.env, and fails the module when the
-// secret is too short.
+// secret is too short. A configuration whose update is still in progress
+// (another update began since the revision was checked) is not served yet:
+// the environment loads the one served, before that update.
 func (rt *valineRuntime) load(ctx context.Context) (*valineEnv, error) {
 	out, err := rt.client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(rt.function)})
 	if err != nil {
@@ -96,7 +103,13 @@ func (rt *valineRuntime) load(ctx context.Context) (*valineEnv, error) {
 	if out.Environment != nil {
 		secret = out.Environment.Variables[rt.secretVar]
 	}
-	env := &valineEnv{revision: aws.ToString(out.RevisionId), limiter: &loginLimiter{hits: map[string][]time.Time{}}}
+	rev := aws.ToString(out.RevisionId)
+	if out.LastUpdateStatus == lambdatypes.LastUpdateStatusInProgress {
+		if served, env := rt.served(rt.function); env != nil {
+			rev, secret = served, env[rt.secretVar]
+		}
+	}
+	env := &valineEnv{revision: rev, limiter: &loginLimiter{hits: map[string][]time.Time{}}}
 	if len(secret) < valineMinSecret {
 		env.broken = true
 		rt.log.Error("valine module failed to load: the secret variable is too short", "function", rt.function, "variable", rt.secretVar, "min", valineMinSecret)

@@ -6,7 +6,10 @@
 //     itself what the project needs and kumo lacks or gets wrong. front.go
 //     holds Front and the Lambda RevisionId and locking, front_faults.go
 //     fault injection, latency and call counts, front_lambda_list.go
-//     ListFunctions paging, front_secretsmanager.go Secrets Manager,
+//     ListFunctions paging, front_lambda_update.go the Lambda update state,
+//     front_lambda_quotas.go the Lambda request-rate quotas,
+//     front_filter_log_events.go FilterLogEvents paging,
+//     front_secretsmanager.go Secrets Manager,
 //     front_cloudwatch.go and front_cloudwatch_metrics.go CloudWatch alarms
 //     and metric data, front_metric_filters.go Logs metric filters,
 //     front_insights.go and front_insights_query.go Logs Insights, and
@@ -28,7 +31,9 @@
 //
 // A rotation done through the Lambda API therefore takes effect in the API
 // the way it does in production: after the API next re-reads the function
-// configuration (Options.PropagationDelay).
+// configuration (Options.PropagationDelay) and, with Options.UpdateDuration,
+// not before the update completes: until then the API serves the previous
+// environment, as Lambda's previous execution environments do.
 //
 // The World writes environments through the emulator's Lambda API with its
 // own SDK client, reading the configuration and writing it back with the
@@ -52,8 +57,9 @@
 // without exp passes forever, a legacy userId claim stands in for sub,
 // alg=none and a missing or wrong type are refused. Only Profile.SecretVar
 // is read, and only when a new execution environment starts: at start and
-// when the function's RevisionId (kept by Front) differs from the one the
-// environment loaded, checked at most every PropagationDelay; a new
+// when the function's RevisionId (kept by Front; during an update in
+// progress, the one before it) differs from the one the environment
+// loaded, checked at most every PropagationDelay; a new
 // environment also forgets the rate limit. A secret under 32 characters
 // makes every request of the environment answer 500. Logs are Lambda's plain
 // text (START, END and REPORT lines around each invocation) with no JWT line
@@ -82,6 +88,31 @@
 //     and serves it in name order, min(MaxItems, 50) a page as AWS does,
 //     with an opaque NextMarker; MaxItems outside 1-10000 or a foreign
 //     marker is InvalidParameterValueException.
+//   - Lambda update state (Options.UpdateDuration, Front.SetUpdateDuration;
+//     off by default): kumo applies an update at once and reports
+//     LastUpdateStatus Successful, so the FunctionUpdatedV2 waiter never
+//     waits and nothing is ever refused. With a duration, an accepted
+//     UpdateFunctionConfiguration or UpdateFunctionCode keeps the function
+//     InProgress that long in every configuration Front serves (the
+//     update's answer included), another update of it meanwhile is 409
+//     ResourceConflictException ("An update is in progress for resource:
+//     <ARN>"), and the API keeps serving the previous environment until the
+//     update completes (front_lambda_update.go).
+//   - Lambda request-rate quotas (Options.LambdaQuotas,
+//     Front.SetLambdaQuotas; off by default): kumo has none. Two token
+//     buckets per World, ControlPerSecond (15) shared by every Lambda API
+//     but invocation, GetFunction and GetPolicy, and GetFunctionPerSecond
+//     (100) for GetFunction; over the rate a request is 429
+//     TooManyRequestsException, Reason CallerRateLimitExceeded. The
+//     testbed's own requests (the API's reads, the World's writes) are
+//     spared; Front.LambdaQuotaStats counts the rest per class
+//     (front_lambda_quotas.go).
+//   - FilterLogEvents paging: kumo answers at most Limit events (50 by
+//     default) and never a nextToken, so a client following nextToken sees
+//     only the first page. Front serves the pages, in event time order,
+//     Limit a page (default 50, at most 10,000), with an opaque nextToken,
+//     so every matching event is listed exactly once; kumo still does the
+//     matching (front_filter_log_events.go).
 //   - Logs Insights (StartQuery, GetQueryResults, StopQuery): a test double
 //     computing the project's query shapes (filter @message like /RE/, an
 //     optional parse, stats count(*) by bin or by a parsed field) from the

@@ -42,23 +42,37 @@ import (
 //     a paginator following its NextMarker skips and repeats functions.
 //     Front serves the pages itself, in name order, min(MaxItems, 50) a
 //     page as AWS does, with an opaque NextMarker; see serveListFunctions.
+//   - Lambda update state, when an update duration is set
+//     (SetUpdateDuration, Options.UpdateDuration): an accepted update keeps
+//     the function LastUpdateStatus InProgress for that long, and another
+//     update meanwhile is 409 ResourceConflictException; see
+//     front_lambda_update.go. With the default, 0, kumo's State Active and
+//     LastUpdateStatus Successful show at once and waiters return
+//     immediately.
+//   - Lambda control-plane request rates, when quotas are set
+//     (SetLambdaQuotas, Options.LambdaQuotas): over the rate a request is
+//     429 TooManyRequestsException; see front_lambda_quotas.go.
+//   - Logs FilterLogEvents paging: kumo returns at most Limit events and no
+//     nextToken; Front pages them in time order; see
+//     front_filter_log_events.go.
 //   - Secrets Manager tags (TagResource, UntagResource), AWSPREVIOUS and
 //     ClientRequestToken idempotency: see secretsFront.
 //   - Faults and latency (SetFault, SetLatency), and per-operation call
 //     counts (Calls, ClientCalls), for reliability tests and benchmarks.
-//
-// Front does not model State/LastUpdateStatus (kumo reports Active and
-// Successful at once), so waiters return immediately.
 type Front struct {
 	proxy   *httputil.ReverseProxy
 	latency atomic.Int64
 
-	mu          sync.Mutex
-	revisions   map[string]string
-	calls       map[string]int
-	clientCalls map[string]int // calls less the testbed API's own
-	fault       func(r *http.Request) *Fault
+	mu             sync.Mutex
+	revisions      map[string]string
+	updates        map[string]lambdaUpdate      // the last accepted update of each function, with an update duration
+	envs           map[string]map[string]string // the environment of the last configuration of each function Front showed
+	updateDuration time.Duration
+	calls          map[string]int
+	clientCalls    map[string]int // calls less the testbed API's own
+	fault          func(r *http.Request) *Fault
 
+	quotas   lambdaQuotas // Lambda request rates: see front_lambda_quotas.go
 	secrets  secretsFront
 	insights insightsFront // Logs Insights: see front_insights.go
 }
@@ -71,6 +85,8 @@ func NewFront(kumoURL string) (*Front, error) {
 	}
 	f := &Front{
 		revisions:   map[string]string{},
+		updates:     map[string]lambdaUpdate{},
+		envs:        map[string]map[string]string{},
 		calls:       map[string]int{},
 		clientCalls: map[string]int{},
 	}
@@ -89,8 +105,10 @@ func NewFront(kumoURL string) (*Front, error) {
 	return f, nil
 }
 
-// ServeHTTP counts the call, applies latency and any fault, enforces
-// RevisionId, pages ListFunctions and proxies the rest to kumo.
+// ServeHTTP counts the call, applies latency and any fault, then the
+// Lambda request rates, serves what kumo lacks, enforces RevisionId and
+// updates in progress, pages ListFunctions and FilterLogEvents and proxies
+// the rest to kumo.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -124,7 +142,10 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	setBody(r, body)
-	if f.insights.serve(w, r, body, f.proxy) {
+	if f.quotas.throttle(w, r, op) { // front_lambda_quotas.go
+		return
+	}
+	if f.insights.serve(w, r, body, f.proxy) || f.serveFilterLogEvents(w, r, body) { // front_insights.go, front_filter_log_events.go
 		return
 	}
 	if f.secrets.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // front_cloudwatch.go
@@ -137,6 +158,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fn, sub, ok := lambdaFunctionPath(r.URL.Path); ok && r.Method == http.MethodPut && (sub == "configuration" || sub == "code") {
+		if f.refuseUpdateInProgress(w, r, fn) { // front_lambda_update.go
+			return
+		}
 		var req struct{ RevisionId string }
 		_ = json.Unmarshal(body, &req)
 		if cur := f.revision(fn); req.RevisionId != "" && cur != "" && req.RevisionId != cur {
@@ -209,21 +233,19 @@ func (f *Front) revision(fn string) string {
 	return f.revisions[fn]
 }
 
-// revisionFor returns the function's RevisionId, assigning one to a function
-// seen for the first time, or a new one when bump is set.
-func (f *Front) revisionFor(fn string, bump bool) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if rev, ok := f.revisions[fn]; ok && !bump {
-		return rev
-	}
-	rev := randomUUID()
-	f.revisions[fn] = rev
-	return rev
-}
+// revisionMode says what a response carrying a function configuration
+// tells Front about the function's revision.
+type revisionMode int
 
-// modifyResponse adds RevisionId to successful Lambda responses that carry a
-// function configuration, bumping it after a successful write.
+const (
+	revisionRead   revisionMode = iota // a read: the revision stays
+	revisionCreate                     // CreateFunction: a new revision
+	revisionUpdate                     // an accepted update: a new revision and, with an update duration, an update in progress
+)
+
+// modifyResponse adds RevisionId (and, during an update, LastUpdateStatus
+// InProgress) to successful Lambda responses that carry a function
+// configuration, bumping the revision after a successful write.
 func (f *Front) modifyResponse(resp *http.Response) error {
 	req := resp.Request
 	fn, sub, isFn := lambdaFunctionPath(req.URL.Path)
@@ -234,11 +256,18 @@ func (f *Front) modifyResponse(resp *http.Response) error {
 	if isFn && req.Method == http.MethodDelete && sub == "" {
 		f.mu.Lock()
 		delete(f.revisions, fn)
+		delete(f.updates, fn)
+		delete(f.envs, fn)
 		f.mu.Unlock()
 		return nil
 	}
-	bump := req.Method == http.MethodPost && isList ||
-		req.Method == http.MethodPut && (sub == "configuration" || sub == "code")
+	mode := revisionRead
+	switch {
+	case req.Method == http.MethodPost && isList:
+		mode = revisionCreate
+	case req.Method == http.MethodPut && (sub == "configuration" || sub == "code"):
+		mode = revisionUpdate
+	}
 	carries := isList || sub == "" || sub == "configuration" || sub == "code"
 	if !carries {
 		return nil
@@ -254,9 +283,9 @@ func (f *Front) modifyResponse(resp *http.Response) error {
 		case isList && req.Method == http.MethodGet:
 			doc["Functions"] = f.withRevisions(doc["Functions"])
 		case isFn && req.Method == http.MethodGet && sub == "":
-			doc["Configuration"] = f.withRevision(doc["Configuration"], false)
+			doc["Configuration"] = f.withRevision(doc["Configuration"], revisionRead)
 		default:
-			doc = f.withRevisionDoc(doc, bump)
+			doc = f.withRevisionDoc(doc, mode)
 		}
 		if out, err := json.Marshal(doc); err == nil {
 			body = out
@@ -269,24 +298,29 @@ func (f *Front) modifyResponse(resp *http.Response) error {
 }
 
 // withRevisionDoc sets "RevisionId" in a function configuration object,
-// keyed by its FunctionName.
-func (f *Front) withRevisionDoc(doc map[string]json.RawMessage, bump bool) map[string]json.RawMessage {
-	var name string
+// keyed by its FunctionName, and marks it InProgress while the function has
+// an update in progress.
+func (f *Front) withRevisionDoc(doc map[string]json.RawMessage, mode revisionMode) map[string]json.RawMessage {
+	var name, arn string
 	if doc == nil || json.Unmarshal(doc["FunctionName"], &name) != nil || name == "" {
 		return doc
 	}
-	rev, _ := json.Marshal(f.revisionFor(name, bump))
-	doc["RevisionId"] = rev
+	_ = json.Unmarshal(doc["FunctionArn"], &arn)
+	rev, inProgress := f.noteConfiguration(name, arn, configEnvironment(doc), mode)
+	doc["RevisionId"], _ = json.Marshal(rev)
+	if inProgress {
+		withUpdateStatus(doc)
+	}
 	return doc
 }
 
 // withRevision is withRevisionDoc on a raw JSON object.
-func (f *Front) withRevision(raw json.RawMessage, bump bool) json.RawMessage {
+func (f *Front) withRevision(raw json.RawMessage, mode revisionMode) json.RawMessage {
 	var doc map[string]json.RawMessage
 	if json.Unmarshal(raw, &doc) != nil || doc == nil {
 		return raw
 	}
-	out, err := json.Marshal(f.withRevisionDoc(doc, bump))
+	out, err := json.Marshal(f.withRevisionDoc(doc, mode))
 	if err != nil {
 		return raw
 	}
@@ -300,7 +334,7 @@ func (f *Front) withRevisions(raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	for i := range items {
-		items[i] = f.withRevision(items[i], false)
+		items[i] = f.withRevision(items[i], revisionRead)
 	}
 	out, err := json.Marshal(items)
 	if err != nil {

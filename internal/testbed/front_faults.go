@@ -42,7 +42,9 @@ func (f *Front) SetLatency(d time.Duration) { f.latency.Store(int64(d)) }
 // "<signing name>:<operation>" such as "lambda:UpdateFunctionConfiguration",
 // "lambda:GetFunctionConfiguration", "logs:FilterLogEvents",
 // "monitoring:PutMetricData" or "sts:GetCallerIdentity". Faulted requests
-// count; so do the testbed API's own reads and log writes.
+// count, and so do those refused over the Lambda quotas (LambdaQuotas) or
+// during an update in progress (Options.UpdateDuration); so do the testbed
+// API's own reads and log writes.
 func (f *Front) Calls(op string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -63,6 +65,18 @@ func (f *Front) ClientCalls(op string) int {
 // testbedAPIAppID marks, in the User-Agent, the SDK requests the testbed's
 // Valine API sends (secret reads and log writes).
 const testbedAPIAppID = "valine-testbed-api"
+
+// testbedWorldAppID marks, in the User-Agent, the SDK requests the World
+// sends itself (creating and deleting functions, Env, SetSecrets, EditEnv).
+// They count in Calls and ClientCalls, as they always have, but not against
+// the Lambda quotas: they are not the code under test.
+const testbedWorldAppID = "valine-testbed-world"
+
+// fromTestbedWorld reports whether an AWS request was sent by the World's
+// own client.
+func fromTestbedWorld(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("User-Agent"), "app/"+testbedWorldAppID)
+}
 
 // FromTestbedAPI reports whether an AWS request was sent by the testbed's
 // Valine API itself rather than by the code under test, so a fault hook can

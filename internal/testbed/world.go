@@ -65,6 +65,8 @@ func Start(ctx context.Context, opts Options) (*World, error) {
 		ks.Close()
 		return nil, err
 	}
+	front.SetUpdateDuration(opts.UpdateDuration)
+	front.SetLambdaQuotas(opts.LambdaQuotas)
 	fs := httptest.NewServer(front)
 	w := &World{
 		AWSURL:        fs.URL,
@@ -81,8 +83,9 @@ func Start(ctx context.Context, opts Options) (*World, error) {
 		frontSrv:      fs,
 	}
 	w.AWS = awsConfig(w.Region, fs.URL, "")
-	w.lambda = lambda.NewFromConfig(w.AWS)
-	w.logs = cloudwatchlogs.NewFromConfig(w.AWS)
+	own := awsConfig(w.Region, fs.URL, testbedWorldAppID) // spared by the Lambda quotas
+	w.lambda = lambda.NewFromConfig(own)
+	w.logs = cloudwatchlogs.NewFromConfig(own)
 	if err := w.start(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -259,7 +262,11 @@ func (w *World) writeEnv(ctx context.Context, function string, edit func(env map
 		var busy *lambdatypes.ResourceConflictException
 		switch {
 		case err == nil:
-			waiter := lambda.NewFunctionUpdatedV2Waiter(w.lambda)
+			waiter := lambda.NewFunctionUpdatedV2Waiter(w.lambda, func(o *lambda.FunctionUpdatedV2WaiterOptions) {
+				// The waiter's 1 s first delay is for AWS; poll a modelled
+				// update (Options.UpdateDuration) a few times over.
+				o.MinDelay = min(max(w.opts.UpdateDuration/4, 10*time.Millisecond), o.MinDelay)
+			})
 			if err := waiter.Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(function)}, envWriteBudget); err != nil {
 				return fmt.Errorf("waiting for the update to finish: %w", err)
 			}

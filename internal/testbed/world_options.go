@@ -48,6 +48,18 @@ type Options struct {
 	// API checks whether the function's RevisionId changed, which starts a
 	// new execution environment that reads the secret.
 	PropagationDelay time.Duration
+	// UpdateDuration is how long a Lambda update the AWS front accepts
+	// (UpdateFunctionConfiguration, UpdateFunctionCode) keeps its function
+	// LastUpdateStatus InProgress, refusing another update with
+	// ResourceConflictException, while the API keeps serving the previous
+	// environment; 0 (the default) is kumo's behaviour, Successful at once.
+	// See Front.SetUpdateDuration.
+	UpdateDuration time.Duration
+	// LambdaQuotas, when set, makes the AWS front enforce Lambda's
+	// control-plane request rates on the code under test (429
+	// TooManyRequestsException over them); nil (the default) means no
+	// limits. See LambdaQuotas and Front.SetLambdaQuotas.
+	LambdaQuotas *LambdaQuotas
 	// Latency is injected before each Valine API request is served.
 	Latency time.Duration
 	// AccessTTL and RefreshTTL are the token lifetimes; defaults 15m and
@@ -219,6 +231,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.RefreshTTL == 0 {
 		o.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if o.UpdateDuration < 0 {
+		return o, fmt.Errorf("testbed options: negative UpdateDuration %s", o.UpdateDuration)
+	}
+	if o.LambdaQuotas != nil {
+		q := *o.LambdaQuotas
+		o.LambdaQuotas = &q
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

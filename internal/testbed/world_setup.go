@@ -96,6 +96,7 @@ func (w *World) startAPI(ctx context.Context) (*API, error) {
 			secondVar:  o.Profile.SecondaryVar,
 			delay:      o.PropagationDelay,
 			log:        o.Logger,
+			served:     w.AWSFront.servedConfiguration,
 		},
 		logs:       &logWriter{client: logs, group: w.LogGroup, stream: stream, log: o.Logger},
 		users:      newUserStore(),
@@ -113,7 +114,7 @@ func (w *World) startAPI(ctx context.Context) (*API, error) {
 			client:    a.secrets.client,
 			function:  w.Function,
 			secretVar: o.Profile.SecretVar,
-			revision:  w.AWSFront.revision,
+			served:    w.AWSFront.servedConfiguration,
 			delay:     o.PropagationDelay,
 			log:       o.Logger,
 		}
