@@ -74,6 +74,20 @@ func TestNoLogErrors(t *testing.T) {
 			reasons: map[string]int{"signature is invalid": 2, "missing token": 1},
 		},
 		{
+			// More than a page of FilterLogEvents (AWS and the testbed
+			// answer 50 events a page by default): every page is counted.
+			name: "120 failures, three pages of them",
+			window: func(t *testing.T, r *rig) {
+				r.cfg.LogsSince = testbed.NextLogMillisecond()
+				simulateUsers(t, r, 1)
+				badRequests(t, r, 120, 0)
+				r.cfg.LogsUntil = testbed.NextLogMillisecond()
+			},
+			want:    probes.Fail,
+			reason:  []string{"120 failed JWT verification(s)", "120× signature is invalid"},
+			reasons: map[string]int{"signature is invalid": 120},
+		},
+		{
 			name: "clean window between failures",
 			window: func(t *testing.T, r *rig) {
 				badRequests(t, r, 1, 0)
