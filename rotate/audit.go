@@ -38,6 +38,8 @@ type AuditRecord struct {
 	CouldNotTell []string `json:"couldNotTell,omitempty"`
 	PreExisting  []string `json:"preExistingFindings,omitempty"`
 	Findings     []string `json:"otherFindings,omitempty"`
+	// Split is, on an "update" step, how long the fleet was split.
+	Split *Split `json:"split,omitempty"`
 }
 
 // ErrAuditUnwritable is returned, before any AWS write, when the audit

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/internal/journal"
@@ -17,8 +18,9 @@ import (
 	"github.com/valine/valine-check/probes"
 )
 
-// LambdaClient is every Lambda call the engine makes: the writes of
-// UpdateEnv and the reads of fleet selection and inspection.
+// LambdaClient is every Lambda call the engine makes: the reads of fleet
+// selection and inspection (GetFunction, ListFunctions), the writes of
+// UpdateEnv and the owner tags.
 type LambdaClient interface {
 	LambdaAPI
 	FleetAPI
@@ -34,8 +36,17 @@ type Engine struct {
 	Profile  profile.Profile
 	Fleet    []string
 	Verifier Verifier
-	// Concurrency bounds the functions updated at once (default 10).
+	// Concurrency bounds the functions being updated at once; 0 means no
+	// bound but Lambda's request rates, which pace every call (see Pace).
 	Concurrency int
+	// Pace is how the run paces its Lambda requests (zero fields:
+	// DefaultLambdaPace's). A Lambda that is a *PacedLambda brings its
+	// own, and then this is ignored: one run, one pace.
+	Pace LambdaPace
+	// SwitchFirst names the functions an update switches before the
+	// others, in this order: the token issuers (see SwitchOrder). nil means
+	// DefaultSwitchFirst's choice; an empty, non-nil slice means none.
+	SwitchFirst []string
 	// Audit receives one record per step; nil discards them.
 	Audit *AuditLog
 	// Operator (the caller's ARN) and Reason go into the audit records.
@@ -51,6 +62,16 @@ type Engine struct {
 	// Watch, when set, snapshots the logs and alarms before each operation
 	// and after its verification, and compares them.
 	Watch *Watch
+
+	pacedOnce sync.Once
+	paced     *PacedLambda
+	// known holds each function's configuration as this run last read or
+	// wrote it, so that a write needs no read before it (see UpdateEnv's
+	// Known). Its values are never printed.
+	knownMu sync.Mutex
+	known   map[string]FunctionConfig
+	// splits are the fleet updates' split windows, in order.
+	splits []Split
 }
 
 // Errors an engine operation returns; each is wrapped with the details.
@@ -78,6 +99,9 @@ type Outcome struct {
 	// Baseline is the run of the checks against the secret in force before
 	// the operation's first write, when one ran.
 	Baseline *probes.Report
+	// Splits are how long each fleet update of the operation left the
+	// fleet split, in order.
+	Splits []Split
 }
 
 // secretPair is what a phase puts on every function.
@@ -98,12 +122,53 @@ func target(p journal.Phase, old, next secret.Secret) secretPair {
 	return secretPair{pick(primary), pick(secondary)}
 }
 
-// concurrency is the bound on functions handled at once (default 10).
-func (e *Engine) concurrency() int {
-	if e.Concurrency > 0 {
-		return e.Concurrency
+// lambda is e.Lambda paced: every Lambda call of the engine goes through it.
+func (e *Engine) lambda() *PacedLambda {
+	e.pacedOnce.Do(func() { e.paced = NewPacedLambda(e.Lambda, e.Pace) })
+	return e.paced
+}
+
+// inspect reads the named functions (GetFunction), remembering each one's
+// configuration for the writes that follow.
+func (e *Engine) inspect(ctx context.Context, names []string) (FleetState, error) {
+	fs, configs, err := inspect(ctx, e.lambda(), names, e.Profile, 0)
+	if err != nil {
+		return fs, err
 	}
-	return 10
+	for i, f := range fs.Functions {
+		e.remember(f.Name, configs[i])
+	}
+	return fs, nil
+}
+
+func (e *Engine) remember(fn string, c FunctionConfig) {
+	e.knownMu.Lock()
+	defer e.knownMu.Unlock()
+	if e.known == nil {
+		e.known = map[string]FunctionConfig{}
+	}
+	e.known[fn] = c
+}
+
+func (e *Engine) forget(fn string) {
+	e.knownMu.Lock()
+	defer e.knownMu.Unlock()
+	delete(e.known, fn)
+}
+
+func (e *Engine) knownConfig(fn string) (FunctionConfig, bool) {
+	e.knownMu.Lock()
+	defer e.knownMu.Unlock()
+	c, ok := e.known[fn]
+	return c, ok
+}
+
+// splitsSince returns the split windows recorded after the first n.
+func (e *Engine) splitsSince(n int) []Split {
+	if n >= len(e.splits) {
+		return nil
+	}
+	return slices.Clone(e.splits[n:])
 }
 
 func (e *Engine) now() time.Time {
@@ -153,7 +218,16 @@ func (e *Engine) stop(step string) error {
 }
 
 func (e *Engine) audit(j journal.Journal, step, outcome, message string, rep *probes.Report) {
-	rec := AuditRecord{
+	e.auditRecord(j, step, outcome, message, rep, nil)
+}
+
+// auditSplit is audit for a fleet update, with its split window.
+func (e *Engine) auditSplit(j journal.Journal, step, outcome, message string, split *Split) {
+	e.auditRecord(j, step, outcome, message, nil, split)
+}
+
+func (e *Engine) auditRecord(j journal.Journal, step, outcome, message string, rep *probes.Report, split *Split) {
+	rec := AuditRecord{Split: split,
 		Time: e.now().UTC(), Operator: e.Operator, RotationID: j.ID, Step: step, Mode: j.Mode,
 		Reason: e.Reason, Fleet: e.Fleet, OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint,
 		Outcome: outcome, Message: message,
@@ -175,10 +249,15 @@ func (e *Engine) audit(j journal.Journal, step, outcome, message string, rep *pr
 	}
 }
 
-// apply puts pair on every function (read-modify-write, bounded
-// concurrency), then reads the fleet back: an operation never reports
-// success while any function disagrees. Every write is audited (under j's
-// rotation, if any).
+// apply puts pair on every function and checks each one as its update
+// settled: an operation never reports success while any function
+// disagrees. The updates are dispatched in SwitchOrder, each as soon as the
+// control-plane rate gives it a turn, and their waits overlap; a function
+// this run already knows to hold pair is not written. Each write starts
+// from the configuration this run last read or wrote (a function changed
+// by someone else since costs one refused write and a read). The split
+// window is printed, audited and kept for the Outcome. Every write is
+// audited (under j's rotation, if any).
 func (e *Engine) apply(ctx context.Context, j journal.Journal, pair secretPair) (err error) {
 	if pair.primary.IsEmpty() {
 		return ErrEmptySecret
@@ -191,44 +270,109 @@ func (e *Engine) apply(ctx context.Context, j journal.Journal, pair secretPair) 
 			change += fmt.Sprintf(", %s=%s", e.Profile.SecondaryVar, pair.secondary)
 		}
 	}
+	var split *Split
 	defer func() {
 		outcome, msg := "ok", fmt.Sprintf("%d functions hold %s", len(e.Fleet), change)
 		if err != nil {
 			outcome, msg = "failed", fmt.Sprintf("putting %s on %d functions: %v", change, len(e.Fleet), err)
 		}
-		e.audit(j, "update", outcome, msg, nil)
+		if split != nil {
+			msg += "; " + split.String()
+		}
+		e.auditSplit(j, "update", outcome, msg, split)
 	}()
-	limit := e.concurrency()
 	set := SetSecrets(e.Profile, pair.primary, pair.secondary)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(limit)
-	failed := make([]error, len(e.Fleet))
-	for i, fn := range e.Fleet {
-		g.Go(func() error {
-			if _, err := UpdateEnv(gctx, e.Lambda, fn, set, EnvUpdate{}); err != nil {
-				failed[i] = err
-			}
-			return nil // let the others finish: a half-applied step is resumed, not abandoned
-		})
+	order := SwitchOrder(e.Fleet, e.switchFirst())
+	results := make([]EnvResult, len(order))
+	failed := make([]error, len(order))
+	var wg sync.WaitGroup
+	var slots chan struct{}
+	if e.Concurrency > 0 {
+		slots = make(chan struct{}, e.Concurrency)
 	}
-	_ = g.Wait()
+	p := e.lambda()
+	for i, fn := range order {
+		known, haveKnown := e.knownConfig(fn)
+		if haveKnown && !needsWrite(known, set) {
+			results[i] = EnvResult{Config: known}
+			continue // holds pair already: no turn taken, no request
+		}
+		if slots != nil {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				failed[i] = ctx.Err()
+			}
+			if failed[i] != nil {
+				break // interrupted: nothing more is dispatched
+			}
+		}
+		// This function's turn at the control-plane rate, taken here, in
+		// order, so that the updates go out in SwitchOrder.
+		turn, err := p.admit(ctx)
+		if err != nil {
+			failed[i] = err
+			if slots != nil {
+				<-slots
+			}
+			break // interrupted: nothing more is dispatched
+		}
+		opt := EnvUpdate{}
+		if haveKnown {
+			opt.Known = &known
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if slots != nil {
+				defer func() { <-slots }()
+			}
+			res, err := UpdateEnv(turn, p, fn, set, opt)
+			results[i], failed[i] = res, err
+			if err != nil {
+				e.forget(fn) // unknown now: the next write reads first
+				return
+			}
+			e.remember(fn, res.Config)
+		}()
+	}
+	wg.Wait()
+	split = splitOf(j.Phase, order, results)
+	if split != nil {
+		e.splits = append(e.splits, *split)
+		e.say("%s", split)
+	}
 	if err := errors.Join(failed...); err != nil {
 		return fmt.Errorf("updating the fleet: %w", err)
 	}
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, limit)
-	if err != nil {
-		return fmt.Errorf("reading the fleet back: %w", err)
-	}
+	settled := FleetState{Functions: make([]FunctionState, len(order))}
 	var off []string
-	for _, f := range fs.Functions {
-		if !f.Primary.Equal(pair.primary) || !f.Secondary.Equal(pair.secondary) {
-			off = append(off, f.Name)
+	for i, fn := range order {
+		st, err := stateOfEnv(fn, results[i].Config.Env, e.Profile)
+		if err != nil {
+			return err
+		}
+		settled.Functions[i] = st
+		if !st.Primary.Equal(pair.primary) || !st.Secondary.Equal(pair.secondary) {
+			off = append(off, fn)
 		}
 	}
 	if len(off) > 0 {
-		return fmt.Errorf("%w after the update: %s (%s)", ErrDrift, strings.Join(off, ", "), fs.Drift())
+		return fmt.Errorf("%w after the update: %s (%s)", ErrDrift, strings.Join(off, ", "), settled.Drift())
 	}
 	return nil
+}
+
+// needsWrite reports whether change would alter the environment in c.
+func needsWrite(c FunctionConfig, change func(map[string]string) error) bool {
+	next := maps.Clone(c.Env)
+	if next == nil {
+		next = map[string]string{}
+	}
+	if err := change(next); err != nil {
+		return true // let UpdateEnv report it
+	}
+	return !maps.Equal(c.Env, next)
 }
 
 // secretsOf reads old and new from the backup and checks them against the

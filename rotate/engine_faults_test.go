@@ -22,8 +22,8 @@ func TestEngineRetriesTransientAWSFaults(t *testing.T) {
 			switch op {
 			case "UpdateFunctionConfiguration":
 				return fromEngine(r) && isConfigPut(r, "")
-			case "GetFunctionConfiguration":
-				return fromEngine(r) && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/configuration")
+			case "GetFunction":
+				return fromEngine(r) && r.Method == http.MethodGet && strings.Count(strings.TrimPrefix(r.URL.Path, "/2015-03-31/functions/"), "/") == 0
 			default:
 				return fromEngine(r) && isSecretsOp(r, op)
 			}
@@ -39,7 +39,7 @@ func TestEngineRetriesTransientAWSFaults(t *testing.T) {
 	}{
 		{"429 on the first updates, maintenance", journal.ModeMaintenance, 5, engineOp("UpdateFunctionConfiguration"), throttled},
 		{"429 on the first updates, zero-downtime", journal.ModeZeroDowntime, 7, engineOp("UpdateFunctionConfiguration"), throttled},
-		{"429 on the first reads", journal.ModeZeroDowntime, 6, engineOp("GetFunctionConfiguration"), throttled},
+		{"429 on the first reads", journal.ModeZeroDowntime, 6, engineOp("GetFunction"), throttled},
 		{"409 update in progress", journal.ModeMaintenance, 2, engineOp("UpdateFunctionConfiguration"),
 			testbed.Fault{Status: http.StatusConflict, ErrorType: "ResourceConflictException", Message: "An update is in progress"}},
 		{"500 on the first updates", journal.ModeEmergency, 4, engineOp("UpdateFunctionConfiguration"),

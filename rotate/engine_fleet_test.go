@@ -15,7 +15,9 @@ import (
 )
 
 // TestEngineBoundsConcurrency: functions are updated at most Concurrency
-// at a time (10 by default), and that many at once when there is work.
+// at a time, and that many at once when there is work; by default only the
+// request rate bounds them, so every function's update can be in flight
+// at once.
 func TestEngineBoundsConcurrency(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -26,7 +28,7 @@ func TestEngineBoundsConcurrency(t *testing.T) {
 	}{
 		{"one at a time", 4, 1, 1},
 		{"two at a time", 6, 2, 2},
-		{"default", 12, 0, 10},
+		{"default: no bound but the rate", 12, 0, 12},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

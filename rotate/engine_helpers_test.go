@@ -108,6 +108,12 @@ type rigOptions struct {
 	// logs turns the verifier's log check on: it reads the log group of
 	// the function the API logs to, through the engine's marked client.
 	logs bool
+	// updateDuration keeps each Lambda update in progress that long
+	// (default: done at once); quotas sets Lambda's request-rate quotas
+	// (default none); tags go on every function.
+	updateDuration time.Duration
+	quotas         *testbed.LambdaQuotas
+	tags           map[string]string
 }
 
 // fleetRig is a local world with a fleet of functions sharing one secret,
@@ -156,6 +162,9 @@ func newFleetRig(t *testing.T, o rigOptions) *fleetRig {
 		ExtraEnv:         trickyEnv,
 		Misbehaviours:    o.misbehaviours,
 		PropagationDelay: o.propagation,
+		UpdateDuration:   o.updateDuration,
+		LambdaQuotas:     o.quotas,
+		FunctionTags:     o.tags,
 	})
 	r := &fleetRig{
 		w:          w,
@@ -191,6 +200,11 @@ func newFleetRig(t *testing.T, o rigOptions) *fleetRig {
 	})
 	return r
 }
+
+// testPace paces the engines of the tests far faster than AWS allows (the
+// testbed sets no quota unless a test asks), so that a test waits for
+// nothing but what it tests; a 429 pauses for 20 ms.
+var testPace = rotate.LambdaPace{Control: 2000, GetFunction: 2000, ThrottlePause: 20 * time.Millisecond}
 
 // r0Lambda is the engine's Lambda client: marked and with fast retries.
 func r0Lambda(cfg aws.Config) *lambda.Client {
@@ -247,6 +261,7 @@ func (r *fleetRig) client() *probes.Client {
 func (r *fleetRig) engine(mods ...func(*rotate.Engine)) *rotate.Engine {
 	e := &rotate.Engine{
 		Lambda:   r.lambda,
+		Pace:     testPace,
 		Backup:   rotate.Backup{API: r.sm, Name: r.backupName},
 		Profile:  r.w.Profile,
 		Fleet:    r.w.Functions,

@@ -76,7 +76,7 @@ func TestUpdateEnvKeepsEveryOtherVariable(t *testing.T) {
 			if k == w.Profile.SecretVar || k == w.Profile.SecondaryVar {
 				continue
 			}
-			if stored[k] != v || got[k] != v {
+			if stored[k] != v || got.Config.Env[k] != v {
 				t.Errorf("%s: %s changed (%q → %q)", step.name, k, v, stored[k])
 			}
 		}

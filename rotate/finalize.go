@@ -29,6 +29,13 @@ type FinalizeOptions struct {
 // every change it runs a baseline first and refuses, writing nothing, when
 // the probe cannot log in.
 func (e *Engine) Finalize(ctx context.Context, opt FinalizeOptions) (Outcome, error) {
+	mark := len(e.splits)
+	out, err := e.finalize(ctx, opt)
+	out.Splits = e.splitsSince(mark)
+	return out, err
+}
+
+func (e *Engine) finalize(ctx context.Context, opt FinalizeOptions) (Outcome, error) {
 	j, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)
@@ -129,6 +136,13 @@ type RollbackOptions struct {
 // the rollback is ErrVerificationFailed. Rolling back an emergency
 // rotation restores the compromised secret: callers confirm that first.
 func (e *Engine) Rollback(ctx context.Context, opt RollbackOptions) (Outcome, error) {
+	mark := len(e.splits)
+	out, err := e.rollback(ctx, opt)
+	out.Splits = e.splitsSince(mark)
+	return out, err
+}
+
+func (e *Engine) rollback(ctx context.Context, opt RollbackOptions) (Outcome, error) {
 	j, found, err := e.Backup.ReadJournal(ctx)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("reading the rotation journal: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/valine/valine-check/internal/profile"
@@ -15,24 +16,30 @@ import (
 )
 
 // FleetAPI is the Lambda calls fleet selection and inspection make, with the
-// SDK's exact signatures, so the real client and a small fake both satisfy it.
+// SDK's exact signatures, so the real client and a small fake both satisfy
+// it. Functions are read with GetFunction, whose quota (100 a second) is
+// not the control plane's (15): its answer carries the configuration, the
+// environment, the RevisionId and the tags.
 type FleetAPI interface {
 	ListFunctions(ctx context.Context, in *lambda.ListFunctionsInput, optFns ...func(*lambda.Options)) (*lambda.ListFunctionsOutput, error)
-	ListTags(ctx context.Context, in *lambda.ListTagsInput, optFns ...func(*lambda.Options)) (*lambda.ListTagsOutput, error)
-	GetFunctionConfiguration(ctx context.Context, in *lambda.GetFunctionConfigurationInput, optFns ...func(*lambda.Options)) (*lambda.GetFunctionConfigurationOutput, error)
+	GetFunction(ctx context.Context, in *lambda.GetFunctionInput, optFns ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error)
 }
 
 // readConcurrency bounds the per-function reads of ResolveFleet, and of
-// Inspect when its caller gives no bound.
-const readConcurrency = 8
+// Inspect when its caller gives no bound. The reads are paced by
+// PacedLambda where the caller uses one; this only bounds the goroutines.
+const readConcurrency = 16
 
 // FunctionState is what Inspect read of one function. The secrets are held
 // as probes.Secret, which prints as a fingerprint; no other variable's value
 // is kept.
 type FunctionState struct {
 	Name string
-	// ARN is the function's ARN (tags are read and written by it).
+	// ARN is the function's ARN (tags are written by it).
 	ARN string
+	// Owner is the function's OwnerTag: the backup secret that owns it
+	// ("" when untagged).
+	Owner string
 	// Primary and Secondary are the values of the profile's secret
 	// variables (empty when absent).
 	Primary, Secondary secret.Secret
@@ -52,55 +59,72 @@ type FleetState struct {
 	Functions []FunctionState
 }
 
-// Inspect reads every function of fleet (GetFunctionConfiguration, at most
-// concurrency at once; 0 means 8) and returns their states in fleet order.
-// A function whose environment Lambda cannot decrypt is an error: treating
-// it as "no secret" would invite writing over it.
+// Inspect reads every function of fleet (GetFunction, at most concurrency
+// at once; 0 means 16) and returns their states in fleet order. A function
+// whose environment Lambda cannot decrypt is an error: treating it as "no
+// secret" would invite writing over it.
 func Inspect(ctx context.Context, api FleetAPI, fleet []string, p profile.Profile, concurrency int) (FleetState, error) {
+	fs, _, err := inspect(ctx, api, fleet, p, concurrency)
+	return fs, err
+}
+
+// inspect is Inspect, also returning each function's whole configuration
+// as read, for the writes that follow.
+func inspect(ctx context.Context, api FleetAPI, fleet []string, p profile.Profile, concurrency int) (FleetState, []FunctionConfig, error) {
 	if concurrency <= 0 {
 		concurrency = readConcurrency
 	}
 	states := make([]FunctionState, len(fleet))
+	configs := make([]FunctionConfig, len(fleet))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency)
 	for i, fn := range fleet {
 		g.Go(func() error {
-			cfg, err := api.GetFunctionConfiguration(gctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(fn)})
+			out, err := api.GetFunction(gctx, &lambda.GetFunctionInput{FunctionName: aws.String(fn)})
 			if err != nil {
 				return fmt.Errorf("inspecting %s: %w", fn, err)
 			}
-			st, err := functionState(fn, cfg, p)
+			if out.Configuration == nil {
+				return fmt.Errorf("inspecting %s: GetFunction returned no configuration", fn)
+			}
+			st, err := functionState(fn, out.Configuration, p)
 			if err != nil {
 				return err
 			}
+			st.Owner = out.Tags[OwnerTag]
 			states[i] = st
+			configs[i] = configOf(out.Configuration)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return FleetState{}, err
+		return FleetState{}, nil, err
 	}
-	return FleetState{Functions: states}, nil
+	return FleetState{Functions: states}, configs, nil
 }
 
 // functionState reduces a configuration to what the fleet needs.
-func functionState(fn string, cfg *lambda.GetFunctionConfigurationOutput, p profile.Profile) (FunctionState, error) {
-	st := FunctionState{
-		Name:             fn,
-		ARN:              aws.ToString(cfg.FunctionArn),
-		RevisionID:       aws.ToString(cfg.RevisionId),
-		LastModified:     aws.ToString(cfg.LastModified),
-		LastUpdateStatus: string(cfg.LastUpdateStatus),
-		State:            string(cfg.State),
-	}
+func functionState(fn string, cfg *types.FunctionConfiguration, p profile.Profile) (FunctionState, error) {
 	env := map[string]string{}
 	if e := cfg.Environment; e != nil {
 		if e.Error != nil {
 			// Lambda's error code and message name the KMS problem, never a value.
-			return st, fmt.Errorf("inspecting %s: environment unreadable: %s: %s", fn, aws.ToString(e.Error.ErrorCode), aws.ToString(e.Error.Message))
+			return FunctionState{Name: fn}, fmt.Errorf("inspecting %s: environment unreadable: %s: %s", fn, aws.ToString(e.Error.ErrorCode), aws.ToString(e.Error.Message))
 		}
 		env = e.Variables
 	}
+	st, err := stateOfEnv(fn, env, p)
+	st.ARN = aws.ToString(cfg.FunctionArn)
+	st.RevisionID = aws.ToString(cfg.RevisionId)
+	st.LastModified = aws.ToString(cfg.LastModified)
+	st.LastUpdateStatus = string(cfg.LastUpdateStatus)
+	st.State = string(cfg.State)
+	return st, err
+}
+
+// stateOfEnv is what the fleet needs of one function's environment.
+func stateOfEnv(fn string, env map[string]string, p profile.Profile) (FunctionState, error) {
+	st := FunctionState{Name: fn}
 	var v string
 	v, st.HasPrimaryVar = env[p.SecretVar]
 	st.Primary = secret.NewSecret(v)

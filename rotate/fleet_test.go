@@ -159,12 +159,12 @@ func TestResolveFleet(t *testing.T) {
 
 // pagedLambda is a FleetAPI holding many functions that pages ListFunctions
 // the way AWS does (at most 50 a page, whatever MaxItems asks) and tracks
-// how many ListTags calls run at once.
+// how many GetFunction calls run at once.
 type pagedLambda struct {
 	names     []string
 	tags      map[string]map[string]string
-	gone      map[string]bool // deleted after listing: ListTags says not found
-	tagsErr   error           // when set, ListTags fails with it
+	gone      map[string]bool // deleted after listing: GetFunction says not found
+	tagsErr   error           // when set, GetFunction fails with it
 	mu        sync.Mutex
 	pages     int
 	inFlight  int
@@ -200,7 +200,7 @@ func (p *pagedLambda) ListFunctions(_ context.Context, in *lambda.ListFunctionsI
 	return out, nil
 }
 
-func (p *pagedLambda) ListTags(ctx context.Context, in *lambda.ListTagsInput, _ ...func(*lambda.Options)) (*lambda.ListTagsOutput, error) {
+func (p *pagedLambda) GetFunction(ctx context.Context, in *lambda.GetFunctionInput, _ ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error) {
 	p.mu.Lock()
 	p.inFlight++
 	p.maxFlight = max(p.maxFlight, p.inFlight)
@@ -217,21 +217,17 @@ func (p *pagedLambda) ListTags(ctx context.Context, in *lambda.ListTagsInput, _ 
 		}
 		runtime.Gosched()
 	}
-	_, name, _ := strings.Cut(aws.ToString(in.Resource), ":function:")
+	name := aws.ToString(in.FunctionName)
 	switch {
 	case p.tagsErr != nil:
 		return nil, p.tagsErr
-	case p.gone[name]:
-		return nil, &types.ResourceNotFoundException{Message: aws.String("Function not found: " + aws.ToString(in.Resource))}
+	case p.gone[name] || !slices.Contains(p.names, name):
+		return nil, &types.ResourceNotFoundException{Message: aws.String("Function not found: " + name)}
 	}
-	return &lambda.ListTagsOutput{Tags: maps.Clone(p.tags[name])}, nil
-}
-
-func (p *pagedLambda) GetFunctionConfiguration(_ context.Context, in *lambda.GetFunctionConfigurationInput, _ ...func(*lambda.Options)) (*lambda.GetFunctionConfigurationOutput, error) {
-	if slices.Contains(p.names, aws.ToString(in.FunctionName)) {
-		return &lambda.GetFunctionConfigurationOutput{FunctionName: in.FunctionName}, nil
-	}
-	return nil, &types.ResourceNotFoundException{Message: aws.String("Function not found")}
+	return &lambda.GetFunctionOutput{
+		Configuration: &types.FunctionConfiguration{FunctionName: in.FunctionName},
+		Tags:          maps.Clone(p.tags[name]),
+	}, nil
 }
 
 var errThrottled = errors.New("throttled")
@@ -277,7 +273,7 @@ func TestResolveFleetPagesThroughListFunctions(t *testing.T) {
 		{"tag on a function deleted after listing", rotate.Selector{Tag: "team=auth"},
 			func(p *pagedLambda) { p.gone["pv-api-prod-060"] = true },
 			slices.DeleteFunc(slices.Clone(authNames), func(n string) bool { return n == "pv-api-prod-060" }), nil},
-		{"ListTags failing", rotate.Selector{Tag: "team=auth"}, func(p *pagedLambda) { p.tagsErr = errThrottled }, nil, errThrottled},
+		{"GetFunction failing", rotate.Selector{Tag: "team=auth"}, func(p *pagedLambda) { p.tagsErr = errThrottled }, nil, errThrottled},
 		{"nothing on any page", rotate.Selector{Prefix: "pv-web-"}, nil, nil, rotate.ErrEmptyFleet},
 	}
 	for _, tt := range tests {
@@ -297,8 +293,8 @@ func TestResolveFleetPagesThroughListFunctions(t *testing.T) {
 			if fake.pages != 3 {
 				t.Errorf("ListFunctions called %d times, want 3 pages of 50, 50 and 30", fake.pages)
 			}
-			if fake.maxFlight > 8 {
-				t.Errorf("%d ListTags calls ran at once, want at most 8", fake.maxFlight)
+			if fake.maxFlight > 16 {
+				t.Errorf("%d GetFunction calls ran at once, want at most 16", fake.maxFlight)
 			}
 		})
 	}

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/valine/valine-check/internal/journal"
-	"golang.org/x/sync/errgroup"
 )
 
 // A fleet's identity does not depend on how it was selected: every function
@@ -27,58 +27,30 @@ const OwnerTag = "valine-check:backup"
 // belongs to another backup (another journal and lock).
 var ErrFleetOwned = errors.New("the fleet overlaps functions owned by another rotation backup")
 
-// TagAPI is the Lambda tag calls the fleet identity makes.
+// TagAPI is the Lambda tag calls the fleet identity makes. Tags are read
+// from GetFunction's answer (FleetAPI), which carries them when the caller
+// may lambda:ListTags, so reading them costs no control-plane request.
 type TagAPI interface {
-	ListTags(ctx context.Context, in *lambda.ListTagsInput, optFns ...func(*lambda.Options)) (*lambda.ListTagsOutput, error)
 	TagResource(ctx context.Context, in *lambda.TagResourceInput, optFns ...func(*lambda.Options)) (*lambda.TagResourceOutput, error)
 	UntagResource(ctx context.Context, in *lambda.UntagResourceInput, optFns ...func(*lambda.Options)) (*lambda.UntagResourceOutput, error)
-}
-
-// owners reads each function's owner tag ("" when untagged), by name.
-func (e *Engine) owners(ctx context.Context, fs FleetState) (map[string]string, error) {
-	out := make([]string, len(fs.Functions))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.concurrency())
-	for i, f := range fs.Functions {
-		g.Go(func() error {
-			tags, err := e.Lambda.ListTags(gctx, &lambda.ListTagsInput{Resource: aws.String(f.ARN)})
-			if err != nil {
-				return fmt.Errorf("reading the tags of %s: %w", f.Name, err)
-			}
-			out[i] = tags.Tags[OwnerTag]
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	m := make(map[string]string, len(out))
-	for i, f := range fs.Functions {
-		m[f.Name] = out[i]
-	}
-	return m, nil
 }
 
 // checkFleetOwners reads the fleet and refuses it when another backup owns
 // one of its functions.
 func (e *Engine) checkFleetOwners(ctx context.Context) error {
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
+	fs, err := e.inspect(ctx, e.Fleet)
 	if err != nil {
 		return fmt.Errorf("inspecting the fleet: %w", err)
 	}
-	return e.checkOwners(ctx, fs)
+	return e.checkOwners(fs)
 }
 
 // checkOwners refuses a fleet holding a function another backup owns.
-func (e *Engine) checkOwners(ctx context.Context, fs FleetState) error {
-	owners, err := e.owners(ctx, fs)
-	if err != nil {
-		return err
-	}
+func (e *Engine) checkOwners(fs FleetState) error {
 	var others []string
 	for _, f := range fs.Functions {
-		if o := owners[f.Name]; o != "" && o != e.Backup.Name {
-			others = append(others, fmt.Sprintf("%s belongs to %s", f.Name, o))
+		if f.Owner != "" && f.Owner != e.Backup.Name {
+			others = append(others, fmt.Sprintf("%s belongs to %s", f.Name, f.Owner))
 		}
 	}
 	if len(others) > 0 {
@@ -88,63 +60,76 @@ func (e *Engine) checkOwners(ctx context.Context, fs FleetState) error {
 	return nil
 }
 
-// claim tags every function of the fleet as owned by this backup (an AWS
-// write, audited), then reads the tags back: another operator claiming an
-// overlapping fleet at the same moment makes one of them see the other's
-// tag and stop before any environment changes. A function that already
-// names this backup is left as it is.
+// claim tags every function of the fleet that is not yet this backup's as
+// owned by it (an AWS write, audited), then reads those back: another
+// operator claiming an overlapping fleet at the same moment makes one of
+// them see the other's tag and stop before any environment changes. A
+// fleet an earlier run claimed costs no request.
 func (e *Engine) claim(ctx context.Context, j journal.Journal, fs FleetState) error {
-	owners, err := e.owners(ctx, fs)
+	if err := e.checkOwners(fs); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(fs.Functions, func(f FunctionState) bool { return f.Owner != e.Backup.Name }) {
+		return nil // claimed by an earlier run: nobody else claims a function that names an owner
+	}
+	// fs was read before the baseline; the owners must be read again just
+	// before tagging, or another operator's claim since would be missed.
+	fs, err := e.inspect(ctx, e.Fleet)
 	if err != nil {
+		return fmt.Errorf("reading the owner tags: %w", err)
+	}
+	if err := e.checkOwners(fs); err != nil {
 		return err
 	}
 	var claimed []string
 	for _, f := range fs.Functions {
-		if owners[f.Name] == e.Backup.Name {
+		if f.Owner == e.Backup.Name {
 			continue
 		}
-		if owners[f.Name] != "" {
-			return e.checkOwners(ctx, fs)
-		}
-		if _, err := e.Lambda.TagResource(ctx, &lambda.TagResourceInput{Resource: aws.String(f.ARN), Tags: map[string]string{OwnerTag: e.Backup.Name}}); err != nil {
+		if _, err := e.lambda().TagResource(ctx, &lambda.TagResourceInput{Resource: aws.String(f.ARN), Tags: map[string]string{OwnerTag: e.Backup.Name}}); err != nil {
 			return fmt.Errorf("tagging %s as owned by %s: %w", f.Name, e.Backup.Name, err)
 		}
 		claimed = append(claimed, f.Name)
 	}
-	if len(claimed) > 0 {
-		e.audit(j, "claim", "ok", fmt.Sprintf("tagged %s=%s on %s", OwnerTag, e.Backup.Name, strings.Join(claimed, ", ")), nil)
+	if len(claimed) == 0 {
+		return nil
 	}
-	if err := e.checkOwners(ctx, fs); err != nil {
-		e.release(ctx, j, fs, claimed)
+	e.audit(j, "claim", "ok", fmt.Sprintf("tagged %s=%s on %s", OwnerTag, e.Backup.Name, strings.Join(claimed, ", ")), nil)
+	back, err := e.inspect(ctx, claimed)
+	if err != nil {
+		return fmt.Errorf("reading the owner tags back: %w", err)
+	}
+	var unseen []string
+	for _, f := range back.Functions {
+		if f.Owner == "" {
+			unseen = append(unseen, f.Name)
+		}
+	}
+	if err := e.checkOwners(back); err != nil {
+		e.release(ctx, j, back)
 		return err
+	}
+	if len(unseen) > 0 {
+		// Another operator's lost claim released the tag at this moment,
+		// or GetFunction shows this caller no tags at all.
+		e.release(ctx, j, back)
+		return fmt.Errorf("%w: GetFunction shows no %s tag on %s just after it was set: another operator claiming an overlapping fleet at this moment released it (run again once they are done), or this caller may not lambda:ListTags, without which GetFunction shows no tags; nothing was changed",
+			ErrFleetOwned, OwnerTag, strings.Join(unseen, ", "))
 	}
 	return nil
 }
 
-// release removes this backup's owner tag from the functions named, where
-// it is still this backup's (after a lost claim).
-func (e *Engine) release(ctx context.Context, j journal.Journal, fs FleetState, names []string) {
-	owners, err := e.owners(ctx, fs)
-	if err != nil {
-		return
-	}
+// release removes this backup's owner tag from the functions of fs that
+// still carry it (after a lost claim).
+func (e *Engine) release(ctx context.Context, j journal.Journal, fs FleetState) {
 	for _, f := range fs.Functions {
-		if owners[f.Name] != e.Backup.Name || !containsName(names, f.Name) {
+		if f.Owner != e.Backup.Name {
 			continue
 		}
-		if _, err := e.Lambda.UntagResource(ctx, &lambda.UntagResourceInput{Resource: aws.String(f.ARN), TagKeys: []string{OwnerTag}}); err == nil {
+		if _, err := e.lambda().UntagResource(ctx, &lambda.UntagResourceInput{Resource: aws.String(f.ARN), TagKeys: []string{OwnerTag}}); err == nil {
 			e.audit(j, "claim", "released", fmt.Sprintf("removed %s from %s (another backup claimed the fleet)", OwnerTag, f.Name), nil)
 		}
 	}
-}
-
-func containsName(names []string, n string) bool {
-	for _, m := range names {
-		if m == n {
-			return true
-		}
-	}
-	return false
 }
 
 var unsafeSecretName = regexp.MustCompile(`[^A-Za-z0-9/_+=.@-]+`)

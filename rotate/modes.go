@@ -58,6 +58,13 @@ type RotateOptions struct {
 // (ErrVerificationPending), and running Rotate again verifies again; a
 // finding the deployment already had is reported, not rolled back for.
 func (e *Engine) Rotate(ctx context.Context, mode journal.Mode, opt RotateOptions) (Outcome, error) {
+	mark := len(e.splits)
+	out, err := e.rotate(ctx, mode, opt)
+	out.Splits = e.splitsSince(mark)
+	return out, err
+}
+
+func (e *Engine) rotate(ctx context.Context, mode journal.Mode, opt RotateOptions) (Outcome, error) {
 	if mode == journal.ModeZeroDowntime && e.Profile.SecondaryVar == "" {
 		return Outcome{}, fmt.Errorf("%w: profile %s says the deployment verifies with one secret (no secondary variable), so no grace period is possible; rotate with --mode maintenance",
 			ErrNoSecondaryVar, e.Profile.Name)
@@ -237,11 +244,11 @@ func baselineMessage(rep *probes.Report, current secret.Secret) string {
 // plan checks everything that can be checked before a change and says what
 // the rotation would do.
 func (e *Engine) plan(ctx context.Context, mode journal.Mode, grace time.Duration, opt RotateOptions) (plan []string, fs FleetState, old, next secret.Secret, err error) {
-	fs, err = Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
+	fs, err = e.inspect(ctx, e.Fleet)
 	if err != nil {
 		return nil, fs, old, next, fmt.Errorf("inspecting the fleet: %w", err)
 	}
-	if err := e.checkOwners(ctx, fs); err != nil {
+	if err := e.checkOwners(fs); err != nil {
 		return nil, fs, old, next, err
 	}
 	old, secondary, ok := fs.Secrets()

@@ -113,9 +113,9 @@ func (pf *preflight) identity(ctx context.Context) probes.Result {
 
 func (pf *preflight) fleet(ctx context.Context) probes.Result {
 	e := pf.e
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
+	fs, err := e.inspect(ctx, e.Fleet)
 	if err != nil {
-		return row(probes.Error, "reading the fleet's configuration (lambda:GetFunctionConfiguration): %v", err)
+		return row(probes.Error, "reading the fleet's configuration (lambda:GetFunction): %v", err)
 	}
 	pf.fs = fs
 	pf.primary, pf.secondary, pf.consistent = fs.Secrets()

@@ -105,9 +105,9 @@ func (s Selector) String() string {
 // ResolveFleet returns the names of the functions sel chooses, sorted and
 // without duplicates. Each explicit name must exist: a missing one is an
 // error naming it that wraps *types.ResourceNotFoundException. A prefix or a
-// tag pages through ListFunctions; a tag then asks ListTags of each
-// function, a few at a time. A selector matching nothing returns
-// ErrEmptyFleet.
+// tag pages through ListFunctions; a tag then reads each function's tags
+// from GetFunction (whose quota is not the control plane's), a few at a
+// time. A selector matching nothing returns ErrEmptyFleet.
 func ResolveFleet(ctx context.Context, api FleetAPI, sel Selector) ([]string, error) {
 	if err := sel.Validate(); err != nil {
 		return nil, err
@@ -145,7 +145,7 @@ func resolveNames(ctx context.Context, api FleetAPI, names []string) ([]string, 
 	g.SetLimit(readConcurrency)
 	for i, n := range names {
 		g.Go(func() error {
-			cfg, err := api.GetFunctionConfiguration(gctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(n)})
+			got, err := api.GetFunction(gctx, &lambda.GetFunctionInput{FunctionName: aws.String(n)})
 			var missing *types.ResourceNotFoundException
 			switch {
 			case errors.As(err, &missing):
@@ -154,7 +154,9 @@ func resolveNames(ctx context.Context, api FleetAPI, names []string) ([]string, 
 			case err != nil:
 				return fmt.Errorf("reading function %s: %w", n, err)
 			}
-			out[i] = aws.ToString(cfg.FunctionName)
+			if got.Configuration != nil {
+				out[i] = aws.ToString(got.Configuration.FunctionName)
+			}
 			if out[i] == "" {
 				out[i] = n
 			}
@@ -209,7 +211,8 @@ func resolvePrefix(ctx context.Context, api FleetAPI, prefix string) ([]string, 
 }
 
 // resolveTag returns the functions tagged key (with value, when not nil). A
-// function deleted between the listing and its ListTags is not in the fleet.
+// function deleted between the listing and its GetFunction is not in the
+// fleet.
 func resolveTag(ctx context.Context, api FleetAPI, key string, value *string) ([]string, error) {
 	fns, err := listFunctions(ctx, api, func(string) bool { return true })
 	if err != nil {
@@ -220,7 +223,7 @@ func resolveTag(ctx context.Context, api FleetAPI, key string, value *string) ([
 	g.SetLimit(readConcurrency)
 	for i, f := range fns {
 		g.Go(func() error {
-			out, err := api.ListTags(gctx, &lambda.ListTagsInput{Resource: f.FunctionArn})
+			out, err := api.GetFunction(gctx, &lambda.GetFunctionInput{FunctionName: f.FunctionName})
 			var gone *types.ResourceNotFoundException
 			switch {
 			case errors.As(err, &gone):

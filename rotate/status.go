@@ -98,7 +98,7 @@ func (l LockState) String() string {
 
 // Status reads the fleet, the journal and the backup, changing nothing.
 func (e *Engine) Status(ctx context.Context) (Status, error) {
-	fs, err := Inspect(ctx, e.Lambda, e.Fleet, e.Profile, e.concurrency())
+	fs, err := e.inspect(ctx, e.Fleet)
 	if err != nil {
 		return Status{}, fmt.Errorf("inspecting the fleet: %w", err)
 	}

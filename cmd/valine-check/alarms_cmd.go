@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/rotate"
 )
 
 const alarmsCategory = "Alarms"
@@ -128,7 +129,7 @@ func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	fleet, err := resolveFleet(cCtx, api.lambda, sel)
+	fleet, err := resolveFleet(cCtx, rotate.NewPacedLambda(api.lambda, rotate.LambdaPace{}), sel)
 	if err != nil {
 		return cfg, err
 	}

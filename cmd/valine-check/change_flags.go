@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -77,7 +78,17 @@ func (op operation) finish(cCtx *cli.Context, out rotate.Outcome, err error) err
 		if j.Verification != "" {
 			fmt.Fprintf(w, "; verification %s", j.Verification)
 		}
-		fmt.Fprintf(w, "\naudit: %s\n", op.auditPath)
+		fmt.Fprintln(w)
+	}
+	if len(out.Splits) > 0 {
+		parts := make([]string, len(out.Splits))
+		for i, s := range out.Splits {
+			parts[i] = fmt.Sprintf("%.2f s (phase %s, %d functions)", s.Duration().Seconds(), orDash(string(s.Phase)), s.Functions)
+		}
+		fmt.Fprintf(w, "fleet split (first function on the new secrets to the last): %s\n", strings.Join(parts, "; "))
+	}
+	if j.ID != "" {
+		fmt.Fprintf(w, "audit: %s\n", op.auditPath)
 	}
 	return engineExit(err)
 }

@@ -14,15 +14,16 @@ import (
 // that makes no sense is exit 2 and not, minutes later, a rotation with no
 // grace period or a check with no time to run.
 var flagRules = map[string]func(cCtx *cli.Context, name string) error{
-	"check-timeout":  positiveDuration,
-	"convergence":    positiveDuration,
-	"grace":          positiveDuration,
-	"compare-window": positiveDuration,
-	"deadline":       positiveDuration,
-	"ingestion-wait": nonNegativeDuration,
+	"check-timeout":   positiveDuration,
+	"convergence":     positiveDuration,
+	"grace":           positiveDuration,
+	"compare-window":  positiveDuration,
+	"deadline":        positiveDuration,
+	"ingestion-wait":  nonNegativeDuration,
+	"update-duration": nonNegativeDuration,
 
 	"aws-max-attempts":  atLeastOne,
-	"concurrency":       atLeastOne,
+	"concurrency":       nonNegativeInt,
 	"check-concurrency": atLeastOne,
 
 	"max-failure-increase": nonNegativeNumber,
@@ -64,6 +65,13 @@ func nonNegativeDuration(cCtx *cli.Context, name string) error {
 func atLeastOne(cCtx *cli.Context, name string) error {
 	if n := cCtx.Int(name); n < 1 {
 		return fmt.Errorf("%d: must be at least 1", n)
+	}
+	return nil
+}
+
+func nonNegativeInt(cCtx *cli.Context, name string) error {
+	if n := cCtx.Int(name); n < 0 {
+		return fmt.Errorf("%d: must not be negative", n)
 	}
 	return nil
 }

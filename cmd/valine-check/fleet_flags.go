@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -25,8 +26,14 @@ func fleetFlags() []cli.Flag {
 			Usage: "the fleet: every function with this tag, key=value or key"},
 		&cli.StringFlag{Name: "backup-secret", EnvVars: []string{"VALINE_BACKUP_SECRET"}, Category: fleetCategory,
 			Usage: "Secrets Manager secret holding the backup and the rotation journal (default: valine-check/ and the fleet selector)"},
-		&cli.IntFlag{Name: "concurrency", Value: 10, EnvVars: []string{"VALINE_CONCURRENCY"}, Category: fleetCategory,
-			Usage: "functions updated at once"},
+		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"VALINE_CONCURRENCY"}, Category: fleetCategory,
+			Usage: "functions being updated at once (0: as many as --lambda-rate allows)"},
+		&cli.Float64Flag{Name: "lambda-rate", Value: rotate.DefaultLambdaPace.Control, EnvVars: []string{"VALINE_LAMBDA_RATE"}, Category: fleetCategory,
+			Usage: fmt.Sprintf("Lambda control-plane requests per second this run allows itself (updates, listings, tags); the account's quota, %d, is shared with its other deploys", rotate.LambdaControlQuota)},
+		&cli.Float64Flag{Name: "lambda-read-rate", Value: rotate.DefaultLambdaPace.GetFunction, EnvVars: []string{"VALINE_LAMBDA_READ_RATE"}, Category: fleetCategory,
+			Usage: fmt.Sprintf("Lambda GetFunction requests per second this run allows itself (the account's quota: %d)", rotate.LambdaGetFunctionQuota)},
+		&cli.StringSliceFlag{Name: "switch-first", EnvVars: []string{"VALINE_SWITCH_FIRST"}, Category: fleetCategory,
+			Usage: "functions an update switches before the others, in this order: the token issuers (default: the functions whose name contains \"auth\"; \"none\" for plain name order)"},
 		&cli.IntFlag{Name: "aws-max-attempts", Value: defaultAWSMaxAttempts, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"}, Category: fleetCategory,
 			Usage: "attempts per AWS call (throttling and 5xx are retried with backoff)"},
 		&cli.PathFlag{Name: "audit-file", Value: "valine-check-audit.jsonl", EnvVars: []string{"VALINE_AUDIT_FILE"}, Category: fleetCategory,
@@ -49,6 +56,39 @@ func selector(cCtx *cli.Context) (rotate.Selector, error) {
 		return sel, usageError(cCtx, "choose the fleet with exactly one of --functions, --prefix, --tag: %v", err)
 	}
 	return sel, nil
+}
+
+// lambdaPace reads --lambda-rate and --lambda-read-rate; a rate outside
+// (0, Lambda's quota] is bad input.
+func lambdaPace(cCtx *cli.Context) (rotate.LambdaPace, error) {
+	pace := rotate.LambdaPace{Control: cCtx.Float64("lambda-rate"), GetFunction: cCtx.Float64("lambda-read-rate")}
+	if err := pace.Validate(); err != nil {
+		return pace, usageError(cCtx, "--lambda-rate/--lambda-read-rate: %v", err)
+	}
+	return pace, nil
+}
+
+// switchFirst reads --switch-first: nil (unset) lets the engine guess the
+// issuers, "none" is no function first, and every name given must be in
+// the fleet.
+func switchFirst(cCtx *cli.Context, fleet []string) ([]string, error) {
+	if !cCtx.IsSet("switch-first") {
+		return nil, nil
+	}
+	first := []string{}
+	for _, n := range cCtx.StringSlice("switch-first") {
+		for _, part := range strings.Split(n, ",") {
+			part = strings.TrimSpace(part)
+			switch {
+			case part == "" || part == "none":
+			case !slices.Contains(fleet, part):
+				return nil, usageError(cCtx, "--switch-first: %s is not in the fleet (%s)", part, strings.Join(fleet, ", "))
+			default:
+				first = append(first, part)
+			}
+		}
+	}
+	return first, nil
 }
 
 // resolveFleet resolves the selector into the fleet's function names. A

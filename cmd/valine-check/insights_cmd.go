@@ -13,6 +13,7 @@ import (
 	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/probes"
+	"github.com/valine/valine-check/rotate"
 )
 
 var insightsCommand = &cli.Command{
@@ -142,7 +143,7 @@ func runInsights(cCtx *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitEnvError)
 	}
-	fleet, err := resolveFleet(cCtx, api.lambda, sel)
+	fleet, err := resolveFleet(cCtx, rotate.NewPacedLambda(api.lambda, rotate.LambdaPace{}), sel)
 	if err != nil {
 		return err
 	}

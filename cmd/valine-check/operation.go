@@ -34,10 +34,20 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 	if err != nil {
 		return op, err
 	}
+	pace, err := lambdaPace(cCtx)
+	if err != nil {
+		return op, err
+	}
 	if op.aws, err = loadAWS(cCtx.Context, cCtx.Int("aws-max-attempts")); err != nil {
 		return op, cli.Exit(err.Error(), exitEnvError)
 	}
-	fleet, err := resolveFleet(cCtx, op.aws.lambda, sel)
+	// One pace for every Lambda call of the run, the fleet's listing included.
+	paced := rotate.NewPacedLambda(op.aws.lambda, pace)
+	fleet, err := resolveFleet(cCtx, paced, sel)
+	if err != nil {
+		return op, err
+	}
+	first, err := switchFirst(cCtx, fleet)
 	if err != nil {
 		return op, err
 	}
@@ -47,11 +57,12 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 	}
 	op.auditPath = cCtx.Path("audit-file")
 	op.engine = &rotate.Engine{
-		Lambda:      op.aws.lambda,
+		Lambda:      paced,
 		Backup:      backup,
 		Profile:     op.setup.profile,
 		Fleet:       fleet,
 		Concurrency: cCtx.Int("concurrency"),
+		SwitchFirst: first,
 		Audit:       &rotate.AuditLog{Path: op.auditPath},
 		Reason:      cCtx.String("reason"),
 		Progress:    cCtx.App.Writer,

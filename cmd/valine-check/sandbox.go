@@ -30,7 +30,9 @@ var sandboxCommand = &cli.Command{
 	Name:  "sandbox",
 	Usage: "run the whole job on a built-in local world: rotate the secret, then verify in grace and strict mode",
 	Description: `Starts an in-process AWS emulator and a reference Valine API that reads its secret from an
-emulated Lambda function. Then, as on a real deployment: ordinary users log in; the secret is
+emulated Lambda function, in an emulated account that behaves as AWS does (each Lambda update
+stays in progress for --update-duration; Lambda's request-rate quotas apply). Then, as on a
+real deployment: ordinary users log in; the secret is
 rotated through the Lambda API (new primary, old secondary; every other variable kept);
 after-rotation runs in grace mode; the secondary is removed; after-rotation runs in strict mode.
 Exits 0 only if every check passed. Needs no AWS account and no network.
@@ -42,6 +44,8 @@ at it (secrets go to a 0600 file, never the terminal).`,
 		&cli.StringFlag{Name: "backend", Value: "reference", Usage: "the sandbox API: reference (the project's reference implementation) or valine (behaves as the real Valine backend; profile valine)"},
 		&cli.DurationFlag{Name: "propagation", Value: 2 * time.Second, Usage: "how long the API may keep serving the old secret after a change"},
 		&cli.DurationFlag{Name: "latency", Usage: "latency injected into every API request"},
+		&cli.DurationFlag{Name: "update-duration", Value: 1500 * time.Millisecond,
+			Usage: "how long each Lambda update stays in progress, as on AWS (the emulated account also has Lambda's request-rate quotas)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "report format: text, json or junit"},
 		&cli.BoolFlag{Name: "serve", Usage: "keep the world running afterwards (until interrupted)"},
 	},
@@ -82,6 +86,8 @@ func sandboxAction(cCtx *cli.Context) error {
 		Functions:        sandboxFleet(),
 		PropagationDelay: cCtx.Duration("propagation"),
 		Latency:          cCtx.Duration("latency"),
+		UpdateDuration:   cCtx.Duration("update-duration"),
+		LambdaQuotas:     &testbed.LambdaQuotas{}, // AWS's: 15 control-plane and 100 GetFunction requests a second
 		Logger:           logger,
 	})
 	if err != nil {
@@ -147,15 +153,14 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 		return nil, fmt.Errorf("simulating users before the rotation: %w", err)
 	}
 	e := &rotate.Engine{
-		Lambda:      s.lambda,
-		Backup:      rotate.Backup{API: secretsmanager.NewFromConfig(s.world.AWS), Name: "valine-check/" + s.world.Function},
-		Profile:     s.profile,
-		Fleet:       s.world.Functions,
-		Concurrency: 10,
-		Audit:       &rotate.AuditLog{Path: s.auditPath},
-		Operator:    "arn:aws:iam::000000000000:user/sandbox",
-		Reason:      "sandbox demonstration",
-		Progress:    prefixWriter{s.progress, "sandbox: "},
+		Lambda:   s.lambda,
+		Backup:   rotate.Backup{API: secretsmanager.NewFromConfig(s.world.AWS), Name: "valine-check/" + s.world.Function},
+		Profile:  s.profile,
+		Fleet:    s.world.Functions,
+		Audit:    &rotate.AuditLog{Path: s.auditPath},
+		Operator: "arn:aws:iam::000000000000:user/sandbox",
+		Reason:   "sandbox demonstration",
+		Progress: prefixWriter{s.progress, "sandbox: "},
 		Verifier: usersFirst{world: s.world, ProbeVerifier: rotate.ProbeVerifier{
 			Target: probes.Target{API: &probes.Client{BaseURL: s.world.APIURL, Profile: s.profile, UserAgent: "valine-check"},
 				Function: s.world.Function, Logs: s.logs},
