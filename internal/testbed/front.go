@@ -68,6 +68,7 @@ type Front struct {
 	updates        map[string]lambdaUpdate      // the last accepted update of each function, with an update duration
 	envs           map[string]map[string]string // the environment of the last configuration of each function Front showed
 	updateDuration time.Duration
+	updateLog      []LambdaUpdate // every update accepted, in order (LambdaUpdates)
 	calls          map[string]int
 	clientCalls    map[string]int // calls less the testbed API's own
 	fault          func(r *http.Request) *Fault

@@ -56,6 +56,30 @@ func (f *Front) SetUpdateDuration(d time.Duration) {
 	f.updateDuration = max(d, 0)
 }
 
+// LambdaUpdate is one update Front accepted (UpdateFunctionConfiguration
+// or UpdateFunctionCode, from anyone): when, and when the function began
+// serving it (Accepted plus the update duration). Benchmarks measure a
+// fleet's split window from these, as the world saw it rather than as the
+// client polled it.
+type LambdaUpdate struct {
+	Function       string
+	Accepted, Done time.Time
+}
+
+// LambdaUpdates returns the updates accepted at or after since, in the
+// order they were accepted.
+func (f *Front) LambdaUpdates(since time.Time) []LambdaUpdate {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []LambdaUpdate
+	for _, u := range f.updateLog {
+		if !u.Accepted.Before(since) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // updatingLocked returns fn's update in progress, if any. The caller holds
 // f.mu.
 func (f *Front) updatingLocked(fn string) (lambdaUpdate, bool) {
@@ -117,8 +141,13 @@ func (f *Front) noteConfiguration(fn, arn string, env map[string]string, mode re
 		rev = randomUUID()
 		f.revisions[fn] = rev
 	}
-	if mode == revisionUpdate && f.updateDuration > 0 {
-		f.updates[fn] = lambdaUpdate{until: time.Now().Add(f.updateDuration), prev: prev, prevEnv: f.envs[fn], arn: arn}
+	if mode == revisionUpdate {
+		now := time.Now()
+		done := now.Add(f.updateDuration)
+		f.updateLog = append(f.updateLog, LambdaUpdate{Function: fn, Accepted: now, Done: done})
+		if f.updateDuration > 0 {
+			f.updates[fn] = lambdaUpdate{until: done, prev: prev, prevEnv: f.envs[fn], arn: arn}
+		}
 	}
 	f.envs[fn] = env
 	_, busy := f.updatingLocked(fn)

@@ -274,3 +274,45 @@ func TestWorldWritesWaitOutAnUpdateInProgress(t *testing.T) {
 			after["DEPLOYED"], after["EDITED"], strings.HasPrefix(after[w.Profile.SecretVar], "set-by-the-world-"))
 	}
 }
+
+// TestLambdaUpdatesLogsEveryAcceptedUpdate: Front.LambdaUpdates lists the
+// updates accepted since a time, in order, each done one update duration
+// after it was accepted; a refused update is not in it.
+func TestLambdaUpdatesLogsEveryAcceptedUpdate(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, testbed.Options{UpdateDuration: updateDuration})
+	c := noRetries(w)
+	since := time.Now()
+	update := func(i int) error {
+		_, err := c.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String(w.Function), Description: aws.String(fmt.Sprint("logged ", i)),
+		})
+		return err
+	}
+	if err := update(1); err != nil {
+		t.Fatal(err)
+	}
+	var busy *lambdatypes.ResourceConflictException
+	if err := update(2); !errors.As(err, &busy) {
+		t.Logf("the second update was not refused (%v): the first may have finished already", err)
+	}
+	waitUpdated(t, c, w.Function, nil)
+	if err := update(3); err != nil {
+		t.Fatal(err)
+	}
+	got := w.AWSFront.LambdaUpdates(since)
+	if len(got) != 2 {
+		t.Fatalf("LambdaUpdates = %+v, want the two accepted updates", got)
+	}
+	for i, u := range got {
+		if u.Function != w.Function || u.Done.Sub(u.Accepted) != updateDuration || u.Accepted.Before(since) {
+			t.Errorf("update %d: %+v, want %s accepted after %s and done %s later", i, u, w.Function, since.Format(time.StampMicro), updateDuration)
+		}
+	}
+	if !got[0].Accepted.Before(got[1].Accepted) {
+		t.Errorf("updates out of order: %+v", got)
+	}
+	if later := w.AWSFront.LambdaUpdates(time.Now()); len(later) != 0 {
+		t.Errorf("LambdaUpdates(now) = %+v, want none", later)
+	}
+}
