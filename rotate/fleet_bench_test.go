@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -131,7 +133,13 @@ func benchmarkFleetRotation(b *testing.B, n int, mode journal.Mode) {
 	})
 	defer w.AWSFront.SetFault(nil)
 
-	client := lambda.NewFromConfig(w.AWS)
+	// The command's retry policy (cmd/valine-check/aws.go): 8 attempts,
+	// backing off up to 20 s, on throttling and 5xx.
+	cfg := w.AWS.Copy()
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts, o.MaxBackoff = 8, 20*time.Second })
+	}
+	client := lambda.NewFromConfig(cfg)
 	rotateOnce := func() fleetSample {
 		stats, since, pages := w.AWSFront.LambdaQuotaStats(), time.Now(), w.AWSFront.ClientCalls("lambda:ListFunctions")
 		start := time.Now()
@@ -144,12 +152,12 @@ func benchmarkFleetRotation(b *testing.B, n int, mode journal.Mode) {
 		e := &rotate.Engine{
 			Audit:   &rotate.AuditLog{Path: auditPath},
 			Lambda:  client,
-			Backup:  rotate.Backup{API: secretsmanager.NewFromConfig(w.AWS), Name: "valine-check/" + w.Function},
+			Backup:  rotate.Backup{API: secretsmanager.NewFromConfig(cfg), Name: "valine-check/" + w.Function},
 			Profile: w.Profile,
 			Fleet:   fleet,
 			Verifier: rotate.ProbeVerifier{
 				Target: probes.Target{API: &probes.Client{BaseURL: w.APIURL, Profile: w.Profile},
-					Function: w.Function, Logs: cloudwatchlogs.NewFromConfig(w.AWS)},
+					Function: w.Function, Logs: cloudwatchlogs.NewFromConfig(cfg)},
 				Config: probes.Config{ProbeEmail: w.ProbeEmail, ProbePassword: secret.NewSecret(w.ProbePassword)},
 				Runner: probes.Runner{Convergence: 10 * time.Second, RetryInterval: 50 * time.Millisecond},
 			},

@@ -6,6 +6,7 @@
 #
 #   rotate/testdata/compare-fleet-engines.sh            # fleets 1, 10, 77, 200; 3 rotations each
 #   FLEETS=77 BENCHTIME=1x rotate/testdata/compare-fleet-engines.sh
+#   OLD_BENCHTIME=1x rotate/testdata/compare-fleet-engines.sh   # fewer rotations of the old engine
 #
 # The benchmark measures only what the testbed saw (requests, 429s, when each
 # update finished) and the audit trail, so it runs unchanged on both engines.
@@ -27,9 +28,9 @@ cp "$root/rotate/fleet_bench_test.go" "$tmp/old/rotate/"
 bench() {
 	echo "== $1 engine ($(git -C "$2" rev-parse --short HEAD)$3)"
 	(cd "$2" && VALINE_BENCH_FLEETS=${FLEETS:-1,10,77,200} go test -run '^$' -bench FleetRotation \
-		-benchtime "${BENCHTIME:-3x}" -timeout 180m ./rotate) || echo "== $1 engine: the benchmark failed"
+		-benchtime "$4" -timeout 180m ./rotate) || echo "== $1 engine: the benchmark failed"
 }
 dirty=""
 [ -n "$(git -C "$root" status --porcelain)" ] && dirty=", with uncommitted changes"
-bench new "$root" "$dirty"
-bench old "$tmp/old" ", this tree's testbed"
+bench new "$root" "$dirty" "${BENCHTIME:-3x}"
+bench old "$tmp/old" ", this tree's testbed" "${OLD_BENCHTIME:-${BENCHTIME:-3x}}"
