@@ -12,6 +12,7 @@ import (
 
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/valine/valine-check/internal/probemetric"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // Defaults of a Config's optional fields.
@@ -170,7 +171,7 @@ func Desired(cfg Config) ([]Alarm, []MetricFilter, error) {
 		)
 		zero := 0.0
 		filters = append(filters, MetricFilter{
-			LogGroup: LogGroup(fn), Name: filterName(c.Prefix), Pattern: c.FailurePattern,
+			LogGroup: profile.LogGroup(fn), Name: filterName(c.Prefix), Pattern: c.FailurePattern,
 			MetricNamespace: c.LogsNamespace, MetricName: JWTFailuresMetric + "-" + fn,
 			MetricValue: "1", DefaultValue: &zero, Unit: string(cwtypes.StandardUnitCount),
 		})
@@ -188,14 +189,11 @@ func Desired(cfg Config) ([]Alarm, []MetricFilter, error) {
 	return out, filters, nil
 }
 
-// LogGroup is the log group of a Lambda function.
-func LogGroup(function string) string { return "/aws/lambda/" + function }
-
 // LogGroups are the functions' log groups, in their order.
 func LogGroups(functions []string) []string {
 	groups := make([]string, len(functions))
 	for i, fn := range functions {
-		groups[i] = LogGroup(fn)
+		groups[i] = profile.LogGroup(fn)
 	}
 	return groups
 }

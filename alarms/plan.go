@@ -12,6 +12,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // CloudWatchAPI is the part of the CloudWatch client Plan and Apply call,
@@ -138,7 +139,7 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 	}
 	for _, a := range actual {
 		if fn, ok := functionOfMetric(aws.ToString(a.MetricName)); ok {
-			groups[LogGroup(fn)] = true
+			groups[profile.LogGroup(fn)] = true
 		}
 	}
 	for _, name := range sortedKeys(byName) {

@@ -18,6 +18,7 @@ import (
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/testbed"
 )
 
@@ -163,7 +164,7 @@ func TestPlanNamesWhatChangedByHand(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = e.cw.DeleteAlarms(context.Background(), &cloudwatch.DeleteAlarmsInput{AlarmNames: []string{outside}})
 	})
-	group := alarms.LogGroup(e.w.Functions[1])
+	group := profile.LogGroup(e.w.Functions[1])
 	zero := 0.0
 	putFilter := func(name, pattern string) {
 		t.Helper()
@@ -218,7 +219,7 @@ func TestAFunctionLeavingTheFleetLosesItsAlarmsAndFilter(t *testing.T) {
 		"delete alarm " + e.cfg.Prefix + "jwt-failures-" + gone,
 		"delete alarm " + e.cfg.Prefix + "lambda-errors-" + gone,
 		"delete alarm " + e.cfg.Prefix + "lambda-throttles-" + gone,
-		"delete metric-filter " + e.cfg.Prefix + "jwt-verification-failures on " + alarms.LogGroup(gone),
+		"delete metric-filter " + e.cfg.Prefix + "jwt-verification-failures on " + profile.LogGroup(gone),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -238,7 +239,7 @@ func TestApplyCarriesOnPastAMissingLogGroup(t *testing.T) {
 	plan := e.plan(t, cfg)
 	var note string
 	for _, c := range plan.Changes {
-		if c.Resource == alarms.ResourceFilter && c.LogGroup == alarms.LogGroup(never) {
+		if c.Resource == alarms.ResourceFilter && c.LogGroup == profile.LogGroup(never) {
 			note = c.Note
 		}
 	}
@@ -247,13 +248,13 @@ func TestApplyCarriesOnPastAMissingLogGroup(t *testing.T) {
 	}
 	done, err := alarms.Apply(t.Context(), e.cw, e.logs, plan)
 	var nf *cwltypes.ResourceNotFoundException
-	if !errors.As(err, &nf) || !strings.Contains(err.Error(), alarms.LogGroup(never)) {
+	if !errors.As(err, &nf) || !strings.Contains(err.Error(), profile.LogGroup(never)) {
 		t.Errorf("Apply: %v, want a ResourceNotFoundException naming the log group", err)
 	}
 	if len(done) != len(plan.Changes)-1 {
 		t.Errorf("Apply did %d of %d changes, want all but the filter", len(done), len(plan.Changes))
 	}
-	if left := e.plan(t, cfg).Pending(); len(left) != 1 || left[0].LogGroup != alarms.LogGroup(never) {
+	if left := e.plan(t, cfg).Pending(); len(left) != 1 || left[0].LogGroup != profile.LogGroup(never) {
 		t.Errorf("left after apply: %v", summary(e.plan(t, cfg)))
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/valine/valine-check/internal/profile"
 	"github.com/valine/valine-check/internal/secret"
 )
 
@@ -43,7 +44,7 @@ func NoLogErrors(ctx context.Context, t Target, cfg Config, log *slog.Logger) Re
 	if until.IsZero() {
 		until = cfg.now()
 	}
-	group := "/aws/lambda/" + t.Function
+	group := profile.LogGroup(t.Function)
 	window := fmt.Sprintf("%s between %s and %s", group, cfg.LogsSince.UTC().Format(logTime), until.UTC().Format(logTime))
 	p := t.API.Profile
 

@@ -18,10 +18,11 @@ const (
 	outputCategory = "Output"
 )
 
-var afterRotationCommand = &cli.Command{
-	Name:  "after-rotation",
-	Usage: "verify a deployment after a secret rotation (the runbook's checks and the security battery)",
-	Description: `Logs in as the probe user and checks: the new token is accepted; fresh tokens are signed
+func afterRotationCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "after-rotation",
+		Usage: "verify a deployment after a secret rotation (the runbook's checks and the security battery)",
+		Description: `Logs in as the probe user and checks: the new token is accepted; fresh tokens are signed
 with the new secret; a token signed with the old secret is refused (--expect strict, after a
 maintenance or emergency rotation or a finalize) or still accepted (--expect grace, during a
 zero-downtime rotation); refresh works, and a refresh token from before the rotation is refused
@@ -40,8 +41,9 @@ given as VALINE_OLD_TOKEN (the old refresh token likewise, or VALINE_OLD_REFRESH
 AWS (for --function) is configured the standard way: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...
 
 Exit codes: 0 all passed, 1 a check failed, 2 bad usage, 3 the environment failed.`,
-	Flags:  afterRotationFlags(),
-	Action: afterRotationAction,
+		Flags:  afterRotationFlags(),
+		Action: afterRotationAction,
+	}
 }
 
 func afterRotationFlags() []cli.Flag {

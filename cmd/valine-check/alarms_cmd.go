@@ -66,42 +66,44 @@ func alarmsFleetFlags() []cli.Flag {
 	return out
 }
 
-var alarmsCommand = &cli.Command{
-	Name:  "alarms",
-	Usage: "CloudWatch alarms and log metric filters as code: plan, apply, status",
-	Description: `The desired alarms: API Gateway 4XX and 5XX as rates of requests, Lambda Errors and Throttles
+func alarmsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "alarms",
+		Usage: "CloudWatch alarms and log metric filters as code: plan, apply, status",
+		Description: `The desired alarms: API Gateway 4XX and 5XX as rates of requests, Lambda Errors and Throttles
 per function of the fleet, the scheduled probe's SuccessPercent (a silent probe alarms), and per
 function a metric filter counting failed JWT verifications (the profile's logFailurePattern) with
 an alarm on it. Every name starts with --alarm-prefix; anything under it that is not desired is
 deleted, anything outside it is never touched.`,
-	Subcommands: []*cli.Command{
-		{
-			Name:        "plan",
-			Usage:       "show what apply would create, update (naming the fields) and delete",
-			Description: "Reads only. Exit 0 whether or not there are changes; 2 for bad input, 3 when AWS fails.",
-			Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
-			Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, false) },
-		},
-		{
-			Name:        "apply",
-			Usage:       "make CloudWatch match the plan; a second apply changes nothing",
-			Description: "Exit 0 when every change was made; 2 for bad input, 3 when AWS refused one (the others are still made).",
-			Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
-			Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, true) },
-		},
-		{
-			Name:        "status",
-			Usage:       "list the alarms under the prefix with their states",
-			Description: "Exit 1 when an alarm is in ALARM (so a script can gate on it), 0 otherwise, 3 when AWS fails.",
-			Flags: []cli.Flag{
-				alarmsOutputFlag(),
-				alarmPrefixFlag(),
-				&cli.IntFlag{Name: "aws-max-attempts", Value: defaultAWSMaxAttempts, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"},
-					Usage: "attempts per AWS call (throttling and 5xx are retried with backoff)"},
+		Subcommands: []*cli.Command{
+			{
+				Name:        "plan",
+				Usage:       "show what apply would create, update (naming the fields) and delete",
+				Description: "Reads only. Exit 0 whether or not there are changes; 2 for bad input, 3 when AWS fails.",
+				Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
+				Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, false) },
 			},
-			Action: alarmsStatus,
+			{
+				Name:        "apply",
+				Usage:       "make CloudWatch match the plan; a second apply changes nothing",
+				Description: "Exit 0 when every change was made; 2 for bad input, 3 when AWS refused one (the others are still made).",
+				Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
+				Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, true) },
+			},
+			{
+				Name:        "status",
+				Usage:       "list the alarms under the prefix with their states",
+				Description: "Exit 1 when an alarm is in ALARM (so a script can gate on it), 0 otherwise, 3 when AWS fails.",
+				Flags: []cli.Flag{
+					alarmsOutputFlag(),
+					alarmPrefixFlag(),
+					&cli.IntFlag{Name: "aws-max-attempts", Value: defaultAWSMaxAttempts, EnvVars: []string{"VALINE_AWS_MAX_ATTEMPTS"},
+						Usage: "attempts per AWS call (throttling and 5xx are retried with backoff)"},
+				},
+				Action: alarmsStatus,
+			},
 		},
-	},
+	}
 }
 
 // alarmsOutput reads --output.

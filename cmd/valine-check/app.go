@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 
 	"github.com/urfave/cli/v2"
 )
@@ -54,17 +53,17 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(cCtx)
 		},
 		Commands: []*cli.Command{
-			afterRotationCommand,
-			rotateCommand,
-			finalizeCommand,
-			rollbackCommand,
-			statusCommand,
-			preflightCommand,
-			sandboxCommand,
-			tokenCommand,
-			insightsCommand,
-			alarmsCommand,
-			probeCommand,
+			afterRotationCommand(),
+			rotateCommand(),
+			finalizeCommand(),
+			rollbackCommand(),
+			statusCommand(),
+			preflightCommand(),
+			sandboxCommand(),
+			tokenCommand(),
+			insightsCommand(),
+			alarmsCommand(),
+			probeCommand(),
 		},
 		// Errors come back to run, which owns exit codes; the library must not exit.
 		ExitErrHandler:       func(*cli.Context, error) {},
@@ -81,13 +80,13 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 // setUsageHandlers gives every command, at any depth, the same handling of
 // bad input: a flag that does not parse, a flag value that makes no sense
 // (checkFlagValues, before the command does anything) and an unknown
-// subcommand are each one line and exit 2.
+// subcommand are each one line and exit 2. The commands are built afresh
+// for each app (their constructors), so each is wrapped exactly once.
 func setUsageHandlers(c *cli.Command) {
 	c.OnUsageError = onUsageError
-	switch before := c.Before; {
-	case before == nil, reflect.ValueOf(before).Pointer() == reflect.ValueOf(checkFlagValues).Pointer():
-		c.Before = checkFlagValues // newApp may run more than once in a process
-	default:
+	if before := c.Before; before == nil {
+		c.Before = checkFlagValues
+	} else {
 		c.Before = func(cCtx *cli.Context) error {
 			if err := checkFlagValues(cCtx); err != nil {
 				return err

@@ -5,20 +5,22 @@ import (
 	"github.com/valine/valine-check/rotate"
 )
 
-var finalizeCommand = &cli.Command{
-	Name:  "finalize",
-	Usage: "end a zero-downtime rotation's grace period: remove the secondary everywhere, verify old tokens are refused",
-	Flags: withFlags([]cli.Flag{
-		&cli.BoolFlag{Name: "force", Category: changeCategory, Usage: "finalize before the grace deadline"},
-	}, changeFlags(), fleetFlags(), probeFlags()),
-	Action: func(cCtx *cli.Context) error {
-		op, err := newOperation(cCtx, true)
-		if err != nil {
-			return err
-		}
-		out, err := op.engine.Finalize(cCtx.Context, rotate.FinalizeOptions{
-			Force: cCtx.Bool("force"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
-			FailOnFindings: cCtx.Bool("fail-on-findings")})
-		return op.finish(cCtx, out, err)
-	},
+func finalizeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "finalize",
+		Usage: "end a zero-downtime rotation's grace period: remove the secondary everywhere, verify old tokens are refused",
+		Flags: withFlags([]cli.Flag{
+			&cli.BoolFlag{Name: "force", Category: changeCategory, Usage: "finalize before the grace deadline"},
+		}, changeFlags(), fleetFlags(), probeFlags()),
+		Action: func(cCtx *cli.Context) error {
+			op, err := newOperation(cCtx, true)
+			if err != nil {
+				return err
+			}
+			out, err := op.engine.Finalize(cCtx.Context, rotate.FinalizeOptions{
+				Force: cCtx.Bool("force"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
+				FailOnFindings: cCtx.Bool("fail-on-findings")})
+			return op.finish(cCtx, out, err)
+		},
+	}
 }

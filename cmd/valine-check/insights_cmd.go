@@ -16,56 +16,60 @@ import (
 	"github.com/valine/valine-check/rotate"
 )
 
-var insightsCommand = &cli.Command{
-	Name:  "insights",
-	Usage: "list and run the named CloudWatch Logs Insights queries over the fleet's log groups",
-	Description: `The queries are built from the deployment profile's log patterns. Lines whose User-Agent
+func insightsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "insights",
+		Usage: "list and run the named CloudWatch Logs Insights queries over the fleet's log groups",
+		Description: `The queries are built from the deployment profile's log patterns. Lines whose User-Agent
 claims to be a probe run's deliberate request (valine-check-deliberate/…, where the API logs the
 User-Agent) are left out of the failure counts; anyone can claim it, so read the counts as a floor.`,
-	Subcommands: []*cli.Command{insightsListCommand, insightsRunCommand},
+		Subcommands: []*cli.Command{insightsListCommand(), insightsRunCommand()},
+	}
 }
 
-var insightsListCommand = &cli.Command{
-	Name:  "list",
-	Usage: "show the named queries: name, what they count, query string",
-	Flags: withFlags([]cli.Flag{
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
-		envStdinFlag,
-	}, profileFlags()),
-	Action: func(cCtx *cli.Context) error {
-		if cCtx.NArg() > 0 {
-			return usageError(cCtx, "insights list takes no arguments")
-		}
-		output, err := outputFormat(cCtx, "text", "json")
-		if err != nil {
-			return err
-		}
-		queries, _, err := insightsQueries(cCtx)
-		if err != nil {
-			return err
-		}
-		w := cCtx.App.Writer
-		if output == "json" {
-			return writeJSON(w, queries)
-		}
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tCOUNTS")
-		for _, q := range queries {
-			fmt.Fprintf(tw, "%s\t%s\n", q.Name, q.Description)
-		}
-		_ = tw.Flush()
-		for _, q := range queries {
-			fmt.Fprintf(w, "\n%s:\n  %s\n", q.Name, q.String)
-		}
-		return nil
-	},
+func insightsListCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "show the named queries: name, what they count, query string",
+		Flags: withFlags([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			envStdinFlag,
+		}, profileFlags()),
+		Action: func(cCtx *cli.Context) error {
+			if cCtx.NArg() > 0 {
+				return usageError(cCtx, "insights list takes no arguments")
+			}
+			output, err := outputFormat(cCtx, "text", "json")
+			if err != nil {
+				return err
+			}
+			queries, _, err := insightsQueries(cCtx)
+			if err != nil {
+				return err
+			}
+			w := cCtx.App.Writer
+			if output == "json" {
+				return writeJSON(w, queries)
+			}
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tCOUNTS")
+			for _, q := range queries {
+				fmt.Fprintf(tw, "%s\t%s\n", q.Name, q.Description)
+			}
+			_ = tw.Flush()
+			for _, q := range queries {
+				fmt.Fprintf(w, "\n%s:\n  %s\n", q.Name, q.String)
+			}
+			return nil
+		},
+	}
 }
 
-// insightsRunCommand is "insights run NAME [flags]". urfave/cli stops
+// insightsRunCommand() is "insights run NAME [flags]". urfave/cli stops
 // reading flags at the first argument, so each query name is a subcommand
 // carrying the flags, which lets them follow the name; "run" itself answers
 // an unknown name (exit 2, with the known ones).
-var insightsRunCommand = func() *cli.Command {
+func insightsRunCommand() *cli.Command {
 	run := &cli.Command{
 		Name:      "run",
 		Usage:     "run one named query over the fleet's log groups (/aws/lambda/<function>) and print its result",
@@ -84,7 +88,7 @@ var insightsRunCommand = func() *cli.Command {
 		})
 	}
 	return run
-}()
+}
 
 // insightsRunFlags are the flags of one query's run.
 func insightsRunFlags() []cli.Flag {

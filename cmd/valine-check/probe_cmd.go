@@ -14,10 +14,11 @@ import (
 	"github.com/valine/valine-check/probes/report"
 )
 
-var probeCommand = &cli.Command{
-	Name:  "probe",
-	Usage: "run the scheduled probe once, as the valine-probe Lambda does, and print its report (and metrics)",
-	Description: `Runs exactly what the scheduled valine-probe Lambda runs on each invocation (deploy/): login,
+func probeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "probe",
+		Usage: "run the scheduled probe once, as the valine-probe Lambda does, and print its report (and metrics)",
+		Description: `Runs exactly what the scheduled valine-probe Lambda runs on each invocation (deploy/): login,
 the fresh token, refresh and the security battery; with --backup-secret it reads the rotation
 journal, so during a zero-downtime grace period it also checks that tokens signed with the old
 secret are still accepted, after a finished rotation that they are refused, and that fresh
@@ -35,8 +36,9 @@ AWS (for --probe-secret-id and --backup-secret) is configured the standard way: 
 AWS_REGION, AWS_ENDPOINT_URL, ...
 
 Exit codes: 0 all passed, 1 a check failed, 2 bad usage, 3 the environment failed.`,
-	Flags:  probeCommandFlags(),
-	Action: probeAction,
+		Flags:  probeCommandFlags(),
+		Action: probeAction,
+	}
 }
 
 func probeCommandFlags() []cli.Flag {

@@ -10,27 +10,29 @@ import (
 	"github.com/valine/valine-check/rotate"
 )
 
-var rollbackCommand = &cli.Command{
-	Name:  "rollback",
-	Usage: "put the previous secret (from the backup) back on every function, and verify",
-	Description: `Rolling back an emergency rotation restores the secret that leaked: it asks for the rotation's
+func rollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rollback",
+		Usage: "put the previous secret (from the backup) back on every function, and verify",
+		Description: `Rolling back an emergency rotation restores the secret that leaked: it asks for the rotation's
 id to be typed (--yes skips the question). Exit 1 when the verification after the rollback fails.`,
-	Flags: withFlags([]cli.Flag{
-		&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the confirmation before restoring the compromised secret of an emergency rotation"},
-	}, changeFlags(), fleetFlags(), probeFlags()),
-	Action: func(cCtx *cli.Context) error {
-		op, err := newOperation(cCtx, true)
-		if err != nil {
-			return err
-		}
-		if !cCtx.Bool("dry-run") && !cCtx.Bool("yes") {
-			if err := confirmCompromisedRestore(cCtx, op.engine); err != nil {
+		Flags: withFlags([]cli.Flag{
+			&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the confirmation before restoring the compromised secret of an emergency rotation"},
+		}, changeFlags(), fleetFlags(), probeFlags()),
+		Action: func(cCtx *cli.Context) error {
+			op, err := newOperation(cCtx, true)
+			if err != nil {
 				return err
 			}
-		}
-		out, err := op.engine.Rollback(cCtx.Context, rotate.RollbackOptions{DryRun: cCtx.Bool("dry-run"), FailOnFindings: cCtx.Bool("fail-on-findings")})
-		return op.finish(cCtx, out, err)
-	},
+			if !cCtx.Bool("dry-run") && !cCtx.Bool("yes") {
+				if err := confirmCompromisedRestore(cCtx, op.engine); err != nil {
+					return err
+				}
+			}
+			out, err := op.engine.Rollback(cCtx.Context, rotate.RollbackOptions{DryRun: cCtx.Bool("dry-run"), FailOnFindings: cCtx.Bool("fail-on-findings")})
+			return op.finish(cCtx, out, err)
+		},
+	}
 }
 
 // confirmCompromisedRestore asks, before rolling back an emergency

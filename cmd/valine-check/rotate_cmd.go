@@ -11,10 +11,11 @@ import (
 	"github.com/valine/valine-check/rotate"
 )
 
-var rotateCommand = &cli.Command{
-	Name:  "rotate",
-	Usage: "rotate the JWT secret of a fleet of Lambda functions, and verify",
-	Description: `Modes (--mode):
+func rotateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rotate",
+		Usage: "rotate the JWT secret of a fleet of Lambda functions, and verify",
+		Description: `Modes (--mode):
   zero-downtime  prove the API honours the secondary variable (refuse otherwise), then set the new
                  secret as primary and the old one as secondary on every function; verify in grace
                  mode; 'valine-check finalize' removes the secondary after the grace period.
@@ -26,32 +27,33 @@ AWSCURRENT = new, AWSPREVIOUS = old) and each step is journalled on that secret,
 anywhere is resumed by running the command again. A verification failure rolls back (unless
 --no-rollback). The new secret is generated (32 random bytes, base64) unless VALINE_NEW_SECRET is set.
 Every step is appended to --audit-file. Secrets are shown only as fingerprints.`,
-	Flags: withFlags([]cli.Flag{
-		&cli.StringFlag{Name: "mode", EnvVars: []string{"VALINE_MODE"}, Category: changeCategory, Usage: "zero-downtime, maintenance or emergency (required)"},
-		&cli.DurationFlag{Name: "grace", Value: rotate.DefaultGrace, EnvVars: []string{"VALINE_GRACE"}, Category: changeCategory,
-			Usage: "zero-downtime grace period (raised to the refresh tokens' lifetime when that is longer)"},
-		&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the emergency confirmation"},
-	}, changeFlags(), fleetFlags(), probeFlags()),
-	Action: func(cCtx *cli.Context) error {
-		mode, err := journal.ParseMode(cCtx.String("mode"))
-		if err != nil {
-			return usageError(cCtx, "--mode: %v", err)
-		}
-		op, err := newOperation(cCtx, true)
-		if err != nil {
-			return err
-		}
-		if mode == journal.ModeEmergency && !cCtx.Bool("dry-run") && !cCtx.Bool("yes") {
-			if err := confirmEmergency(cCtx, len(op.engine.Fleet)); err != nil {
+		Flags: withFlags([]cli.Flag{
+			&cli.StringFlag{Name: "mode", EnvVars: []string{"VALINE_MODE"}, Category: changeCategory, Usage: "zero-downtime, maintenance or emergency (required)"},
+			&cli.DurationFlag{Name: "grace", Value: rotate.DefaultGrace, EnvVars: []string{"VALINE_GRACE"}, Category: changeCategory,
+				Usage: "zero-downtime grace period (raised to the refresh tokens' lifetime when that is longer)"},
+			&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the emergency confirmation"},
+		}, changeFlags(), fleetFlags(), probeFlags()),
+		Action: func(cCtx *cli.Context) error {
+			mode, err := journal.ParseMode(cCtx.String("mode"))
+			if err != nil {
+				return usageError(cCtx, "--mode: %v", err)
+			}
+			op, err := newOperation(cCtx, true)
+			if err != nil {
 				return err
 			}
-		}
-		out, err := op.engine.Rotate(cCtx.Context, mode, rotate.RotateOptions{
-			Grace: cCtx.Duration("grace"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
-			FailOnFindings: cCtx.Bool("fail-on-findings"), New: op.setup.secrets.secret(envNewSecret),
-		})
-		return op.finish(cCtx, out, err)
-	},
+			if mode == journal.ModeEmergency && !cCtx.Bool("dry-run") && !cCtx.Bool("yes") {
+				if err := confirmEmergency(cCtx, len(op.engine.Fleet)); err != nil {
+					return err
+				}
+			}
+			out, err := op.engine.Rotate(cCtx.Context, mode, rotate.RotateOptions{
+				Grace: cCtx.Duration("grace"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
+				FailOnFindings: cCtx.Bool("fail-on-findings"), New: op.setup.secrets.secret(envNewSecret),
+			})
+			return op.finish(cCtx, out, err)
+		},
+	}
 }
 
 // confirmEmergency asks the operator to type the word; anything else, or no

@@ -26,10 +26,11 @@ import (
 	"github.com/valine/valine-check/rotate"
 )
 
-var sandboxCommand = &cli.Command{
-	Name:  "sandbox",
-	Usage: "run the whole job on a built-in local world: rotate the secret, then verify in grace and strict mode",
-	Description: `Starts an in-process AWS emulator and a reference Valine API that reads its secret from an
+func sandboxCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sandbox",
+		Usage: "run the whole job on a built-in local world: rotate the secret, then verify in grace and strict mode",
+		Description: `Starts an in-process AWS emulator and a reference Valine API that reads its secret from an
 emulated Lambda function, in an emulated account that behaves as AWS does (each Lambda update
 stays in progress for --update-duration; Lambda's request-rate quotas apply). Then, as on a
 real deployment: ordinary users log in; the secret is
@@ -39,17 +40,18 @@ Exits 0 only if every check passed. Needs no AWS account and no network.
 
 With --serve the world stays up afterwards, and the command prints how to point after-rotation
 at it (secrets go to a 0600 file, never the terminal).`,
-	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "profile", Value: "runbook", Usage: "deployment profile the sandbox API serves: " + strings.Join(profile.PresetNames(), ", ")},
-		&cli.StringFlag{Name: "backend", Value: "reference", Usage: "the sandbox API: reference (the project's reference implementation) or valine (behaves as the real Valine backend; profile valine)"},
-		&cli.DurationFlag{Name: "propagation", Value: 2 * time.Second, Usage: "how long the API may keep serving the old secret after a change"},
-		&cli.DurationFlag{Name: "latency", Usage: "latency injected into every API request"},
-		&cli.DurationFlag{Name: "update-duration", Value: 1500 * time.Millisecond,
-			Usage: "how long each Lambda update stays in progress, as on AWS (the emulated account also has Lambda's request-rate quotas)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "report format: text, json or junit"},
-		&cli.BoolFlag{Name: "serve", Usage: "keep the world running afterwards (until interrupted)"},
-	},
-	Action: sandboxAction,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "profile", Value: "runbook", Usage: "deployment profile the sandbox API serves: " + strings.Join(profile.PresetNames(), ", ")},
+			&cli.StringFlag{Name: "backend", Value: "reference", Usage: "the sandbox API: reference (the project's reference implementation) or valine (behaves as the real Valine backend; profile valine)"},
+			&cli.DurationFlag{Name: "propagation", Value: 2 * time.Second, Usage: "how long the API may keep serving the old secret after a change"},
+			&cli.DurationFlag{Name: "latency", Usage: "latency injected into every API request"},
+			&cli.DurationFlag{Name: "update-duration", Value: 1500 * time.Millisecond,
+				Usage: "how long each Lambda update stays in progress, as on AWS (the emulated account also has Lambda's request-rate quotas)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "report format: text, json or junit"},
+			&cli.BoolFlag{Name: "serve", Usage: "keep the world running afterwards (until interrupted)"},
+		},
+		Action: sandboxAction,
+	}
 }
 
 func sandboxAction(cCtx *cli.Context) error {

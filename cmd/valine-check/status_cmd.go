@@ -12,51 +12,53 @@ import (
 	"github.com/valine/valine-check/rotate"
 )
 
-var statusCommand = &cli.Command{
-	Name:  "status",
-	Usage: "show the fleet's secrets by fingerprint, drift, the rotation in progress and the grace period left",
-	Description: `Reads only. Exit 1 when the fleet has drifted or a rotation stopped mid-way (so a script
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the fleet's secrets by fingerprint, drift, the rotation in progress and the grace period left",
+		Description: `Reads only. Exit 1 when the fleet has drifted or a rotation stopped mid-way (so a script
 can gate on it), 0 otherwise.`,
-	Flags: withFlags([]cli.Flag{
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
-	}, fleetFlags(), profileFlags()),
-	Action: func(cCtx *cli.Context) error {
-		output, err := outputFormat(cCtx, "text", "json")
-		if err != nil {
-			return err
-		}
-		op, err := newOperation(cCtx, false)
-		if err != nil {
-			return err
-		}
-		st, err := op.engine.Status(cCtx.Context)
-		if err != nil {
-			return engineExit(err)
-		}
-		secondary := secondaryUse(cCtx, op)
-		if output == "json" {
-			st.SecondaryUse = secondary
-			if err := writeJSON(cCtx.App.Writer, st); err != nil {
+		Flags: withFlags([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+		}, fleetFlags(), profileFlags()),
+		Action: func(cCtx *cli.Context) error {
+			output, err := outputFormat(cCtx, "text", "json")
+			if err != nil {
 				return err
 			}
-		} else {
-			writeStatus(cCtx, st, op)
-			fmt.Fprintf(cCtx.App.Writer, "secondary-secret use, last 24h: %s\n", secondary)
-		}
-		switch {
-		case !st.Drift.Consistent:
-			return cli.Exit("the fleet has drifted", exitFailed)
-		case len(st.Mismatches) > 0:
-			return cli.Exit(fmt.Sprintf("%d function variable(s) do not hold what rotation %s's phase %s requires", len(st.Mismatches), st.Journal.ID, st.Journal.Phase), exitFailed)
-		case st.JournalError != "":
-			return cli.Exit("the rotation journal cannot be read", exitFailed)
-		case st.Unfinished():
-			return cli.Exit(fmt.Sprintf("rotation %s stopped in phase %s: run the same command again to finish it, or rollback", st.Journal.ID, st.Journal.Phase), exitFailed)
-		case st.Lock != nil && st.Lock.Dead:
-			return cli.Exit("the fleet's lock was left by a run that is gone", exitFailed)
-		}
-		return nil
-	},
+			op, err := newOperation(cCtx, false)
+			if err != nil {
+				return err
+			}
+			st, err := op.engine.Status(cCtx.Context)
+			if err != nil {
+				return engineExit(err)
+			}
+			secondary := secondaryUse(cCtx, op)
+			if output == "json" {
+				st.SecondaryUse = secondary
+				if err := writeJSON(cCtx.App.Writer, st); err != nil {
+					return err
+				}
+			} else {
+				writeStatus(cCtx, st, op)
+				fmt.Fprintf(cCtx.App.Writer, "secondary-secret use, last 24h: %s\n", secondary)
+			}
+			switch {
+			case !st.Drift.Consistent:
+				return cli.Exit("the fleet has drifted", exitFailed)
+			case len(st.Mismatches) > 0:
+				return cli.Exit(fmt.Sprintf("%d function variable(s) do not hold what rotation %s's phase %s requires", len(st.Mismatches), st.Journal.ID, st.Journal.Phase), exitFailed)
+			case st.JournalError != "":
+				return cli.Exit("the rotation journal cannot be read", exitFailed)
+			case st.Unfinished():
+				return cli.Exit(fmt.Sprintf("rotation %s stopped in phase %s: run the same command again to finish it, or rollback", st.Journal.ID, st.Journal.Phase), exitFailed)
+			case st.Lock != nil && st.Lock.Dead:
+				return cli.Exit("the fleet's lock was left by a run that is gone", exitFailed)
+			}
+			return nil
+		},
+	}
 }
 
 func writeStatus(cCtx *cli.Context, st rotate.Status, op operation) {

@@ -16,75 +16,81 @@ import (
 	"github.com/valine/valine-check/probes"
 )
 
-var tokenCommand = &cli.Command{
-	Name:  "token",
-	Usage: "inspect, forge and attribute JWTs without printing them",
-	Description: `Tokens are read from VALINE_TOKEN, from --env-stdin, or else as the first line of
+func tokenCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "token",
+		Usage: "inspect, forge and attribute JWTs without printing them",
+		Description: `Tokens are read from VALINE_TOKEN, from --env-stdin, or else as the first line of
 standard input; secrets from VALINE_SECRET / VALINE_OLD_SECRET or --env-stdin. Nothing here
 prints a token or a secret: only their fingerprints.`,
-	Subcommands: []*cli.Command{tokenInspectCommand, tokenForgeCommand, tokenWhichCommand},
+		Subcommands: []*cli.Command{tokenInspectCommand(), tokenForgeCommand(), tokenWhichCommand()},
+	}
 }
 
-var tokenInspectCommand = &cli.Command{
-	Name:  "inspect",
-	Usage: "show a token's header, claims and expiry (unverified)",
-	Flags: []cli.Flag{envStdinFlag,
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
-	Action: func(cCtx *cli.Context) error {
-		output, err := outputFormat(cCtx, "text", "json")
-		if err != nil {
-			return err
-		}
-		tok, _, err := tokenInput(cCtx)
-		if err != nil {
-			return err
-		}
-		in, err := probes.Inspect(tok, time.Now())
-		if err != nil {
-			return usageError(cCtx, "inspecting %s: %v", tok, err)
-		}
-		w := cCtx.App.Writer
-		if output == "json" {
-			return writeJSON(w, in)
-		}
-		fmt.Fprintf(w, "token      %s (signature not verified)\n", in.Fingerprint)
-		fmt.Fprintf(w, "algorithm  %s\n", in.Algorithm)
-		if in.IssuedAt != nil {
-			fmt.Fprintf(w, "issued     %s\n", in.IssuedAt.Format(time.RFC3339))
-		}
-		if in.ExpiresAt != nil {
-			state := "valid for " + time.Until(*in.ExpiresAt).Round(time.Second).String()
-			if in.Expired {
-				state = "EXPIRED " + time.Since(*in.ExpiresAt).Round(time.Second).String() + " ago"
+func tokenInspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "inspect",
+		Usage: "show a token's header, claims and expiry (unverified)",
+		Flags: []cli.Flag{envStdinFlag,
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+		Action: func(cCtx *cli.Context) error {
+			output, err := outputFormat(cCtx, "text", "json")
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "expires    %s (%s)\n", in.ExpiresAt.Format(time.RFC3339), state)
-		} else {
-			fmt.Fprintln(w, "expires    never (no exp claim)")
-		}
-		header, _ := json.Marshal(in.Header)
-		claims, _ := json.MarshalIndent(in.Claims, "           ", "  ")
-		fmt.Fprintf(w, "header     %s\nclaims     %s\n", header, claims)
-		return nil
-	},
+			tok, _, err := tokenInput(cCtx)
+			if err != nil {
+				return err
+			}
+			in, err := probes.Inspect(tok, time.Now())
+			if err != nil {
+				return usageError(cCtx, "inspecting %s: %v", tok, err)
+			}
+			w := cCtx.App.Writer
+			if output == "json" {
+				return writeJSON(w, in)
+			}
+			fmt.Fprintf(w, "token      %s (signature not verified)\n", in.Fingerprint)
+			fmt.Fprintf(w, "algorithm  %s\n", in.Algorithm)
+			if in.IssuedAt != nil {
+				fmt.Fprintf(w, "issued     %s\n", in.IssuedAt.Format(time.RFC3339))
+			}
+			if in.ExpiresAt != nil {
+				state := "valid for " + time.Until(*in.ExpiresAt).Round(time.Second).String()
+				if in.Expired {
+					state = "EXPIRED " + time.Since(*in.ExpiresAt).Round(time.Second).String() + " ago"
+				}
+				fmt.Fprintf(w, "expires    %s (%s)\n", in.ExpiresAt.Format(time.RFC3339), state)
+			} else {
+				fmt.Fprintln(w, "expires    never (no exp claim)")
+			}
+			header, _ := json.Marshal(in.Header)
+			claims, _ := json.MarshalIndent(in.Claims, "           ", "  ")
+			fmt.Fprintf(w, "header     %s\nclaims     %s\n", header, claims)
+			return nil
+		},
+	}
 }
 
-var tokenForgeCommand = &cli.Command{
-	Name:  "forge",
-	Usage: "sign claims (copied from a token, or from a JSON file) with a secret, into a file",
-	Description: `Copies the claims of the input token (or reads --claims-file), applies --set overrides,
+func tokenForgeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "forge",
+		Usage: "sign claims (copied from a token, or from a JSON file) with a secret, into a file",
+		Description: `Copies the claims of the input token (or reads --claims-file), applies --set overrides,
 and signs them with VALINE_SECRET (or VALINE_OLD_SECRET with --with-old). The token is written
 to --out with mode 0600, never to the terminal. Example, a pre-rotation token for a manual test:
 
   VALINE_TOKEN=... VALINE_OLD_SECRET=... valine-check token forge --with-old --out old.jwt`,
-	Flags: []cli.Flag{envStdinFlag,
-		&cli.PathFlag{Name: "out", Usage: "file to write the token to (required; a new or a regular file, not a link or a device; written with mode 0600)"},
-		&cli.PathFlag{Name: "claims-file", Usage: "JSON object of claims, instead of copying a token's"},
-		&cli.StringSliceFlag{Name: "set", Usage: "claim override NAME=VALUE (numbers stay numbers); repeatable"},
-		&cli.StringFlag{Name: "alg", Value: "HS256", Usage: "HS256, HS384 or HS512"},
-		&cli.BoolFlag{Name: "with-old", Usage: "sign with VALINE_OLD_SECRET instead of VALINE_SECRET"},
-		&cli.DurationFlag{Name: "expires-in", Usage: "set exp to now plus this (and iat to now)"},
-	},
-	Action: tokenForgeAction,
+		Flags: []cli.Flag{envStdinFlag,
+			&cli.PathFlag{Name: "out", Usage: "file to write the token to (required; a new or a regular file, not a link or a device; written with mode 0600)"},
+			&cli.PathFlag{Name: "claims-file", Usage: "JSON object of claims, instead of copying a token's"},
+			&cli.StringSliceFlag{Name: "set", Usage: "claim override NAME=VALUE (numbers stay numbers); repeatable"},
+			&cli.StringFlag{Name: "alg", Value: "HS256", Usage: "HS256, HS384 or HS512"},
+			&cli.BoolFlag{Name: "with-old", Usage: "sign with VALINE_OLD_SECRET instead of VALINE_SECRET"},
+			&cli.DurationFlag{Name: "expires-in", Usage: "set exp to now plus this (and iat to now)"},
+		},
+		Action: tokenForgeAction,
+	}
 }
 
 func tokenForgeAction(cCtx *cli.Context) error {
@@ -156,36 +162,38 @@ func tokenForgeAction(cCtx *cli.Context) error {
 	return nil
 }
 
-var tokenWhichCommand = &cli.Command{
-	Name:  "which",
-	Usage: "tell which candidate secret signed a token (VALINE_SECRET, VALINE_OLD_SECRET)",
-	Description: `Exit 0 and the matching candidate's label and fingerprint when one signed the token;
+func tokenWhichCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "which",
+		Usage: "tell which candidate secret signed a token (VALINE_SECRET, VALINE_OLD_SECRET)",
+		Description: `Exit 0 and the matching candidate's label and fingerprint when one signed the token;
 exit 1 when none did; exit 2 when the token is not a JWT.`,
-	Flags: []cli.Flag{envStdinFlag},
-	Action: func(cCtx *cli.Context) error {
-		tok, secrets, err := tokenInput(cCtx)
-		if err != nil {
-			return err
-		}
-		var candidates []probes.NamedSecret
-		for _, c := range []struct{ label, env string }{{"current", envSecret}, {"old", envOldSecret}} {
-			if s := secrets.secret(c.env); !s.IsEmpty() {
-				candidates = append(candidates, probes.NamedSecret{Label: c.label, Secret: s})
+		Flags: []cli.Flag{envStdinFlag},
+		Action: func(cCtx *cli.Context) error {
+			tok, secrets, err := tokenInput(cCtx)
+			if err != nil {
+				return err
 			}
-		}
-		if len(candidates) == 0 {
-			return usageError(cCtx, "no candidate secrets: set VALINE_SECRET and/or VALINE_OLD_SECRET")
-		}
-		if got, ok := probes.WhichSecret(tok, candidates); ok {
-			fmt.Fprintf(cCtx.App.Writer, "%s was signed with the %s secret %s\n", tok, got.Label, got.Secret)
-			return nil
-		}
-		var names []string
-		for _, c := range candidates {
-			names = append(names, c.Label+" "+c.Secret.Fingerprint())
-		}
-		return cli.Exit(fmt.Sprintf("%s was signed with none of: %s", tok, strings.Join(names, ", ")), exitFailed)
-	},
+			var candidates []probes.NamedSecret
+			for _, c := range []struct{ label, env string }{{"current", envSecret}, {"old", envOldSecret}} {
+				if s := secrets.secret(c.env); !s.IsEmpty() {
+					candidates = append(candidates, probes.NamedSecret{Label: c.label, Secret: s})
+				}
+			}
+			if len(candidates) == 0 {
+				return usageError(cCtx, "no candidate secrets: set VALINE_SECRET and/or VALINE_OLD_SECRET")
+			}
+			if got, ok := probes.WhichSecret(tok, candidates); ok {
+				fmt.Fprintf(cCtx.App.Writer, "%s was signed with the %s secret %s\n", tok, got.Label, got.Secret)
+				return nil
+			}
+			var names []string
+			for _, c := range candidates {
+				names = append(names, c.Label+" "+c.Secret.Fingerprint())
+			}
+			return cli.Exit(fmt.Sprintf("%s was signed with none of: %s", tok, strings.Join(names, ", ")), exitFailed)
+		},
+	}
 }
 
 // tokenInput reads the token (VALINE_TOKEN, --env-stdin, else stdin's first
