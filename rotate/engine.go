@@ -47,6 +47,27 @@ type Engine struct {
 	// others, in this order: the token issuers (see SwitchOrder). nil means
 	// DefaultSwitchFirst's choice; an empty, non-nil slice means none.
 	SwitchFirst []string
+	// Source is the secret's source of truth a new rotation writes before
+	// the fleet; the zero Source means the one the last rotation
+	// journalled, or the functions' environment when none did. An
+	// operation on a rotation in progress uses the journalled one and
+	// refuses a different non-zero Source (ErrSourceMismatch).
+	Source journal.Source
+	// Delivery is how the fleet gets the secret ("" as for Source: the
+	// journalled one, else DeliveryEnv), and CacheTTL how long functions
+	// reading it at run time cache it (0: the journalled TTL, else
+	// journal.DefaultCacheTTL). With DeliveryRuntime no function is
+	// written and verification waits out the TTL.
+	Delivery journal.Delivery
+	CacheTTL time.Duration
+	// Stores are the clients of the stores a source may name.
+	Stores StoreClients
+	// Deploy reads the templates of the stacks that deploy the fleet (nil:
+	// the stacks are named from the functions' tags, their templates not
+	// read). AllowDeployDrift lets a rotation change a stack-managed fleet
+	// that the next deploy would revert (see checkDeploy).
+	Deploy           DeployAPI
+	AllowDeployDrift bool
 	// Audit receives one record per step; nil discards them.
 	Audit *AuditLog
 	// Operator (the caller's ARN) and Reason go into the audit records.
@@ -72,6 +93,8 @@ type Engine struct {
 	known   map[string]FunctionConfig
 	// splits are the fleet updates' split windows, in order.
 	splits []Split
+	// op is the source of truth of the operation running.
+	op operationSource
 }
 
 // Errors an engine operation returns; each is wrapped with the details.
@@ -261,6 +284,14 @@ func (e *Engine) auditRecord(j journal.Journal, step, outcome, message string, r
 func (e *Engine) apply(ctx context.Context, j journal.Journal, pair secretPair) (err error) {
 	if pair.primary.IsEmpty() {
 		return ErrEmptySecret
+	}
+	// The source of truth first: a deploy from now on writes what the
+	// fleet is about to hold.
+	if err := e.putStore(ctx, j, pair); err != nil {
+		return err
+	}
+	if e.op.runtime() {
+		return nil // the functions read the store: none is written
 	}
 	change := fmt.Sprintf("%s=%s", e.Profile.SecretVar, pair.primary)
 	if e.Profile.SecondaryVar != "" {

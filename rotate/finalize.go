@@ -43,6 +43,9 @@ func (e *Engine) finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 	if !found || j.Phase.Terminal() {
 		return Outcome{Journal: j}, fmt.Errorf("%w: there is no grace period to finalize", ErrNoRotation)
 	}
+	if err := e.useSource(j, true, true); err != nil {
+		return Outcome{Journal: j}, err
+	}
 	var resumed []probes.Report
 	if j.Phase != journal.PhaseGrace && j.Phase != journal.PhaseFinalizing {
 		if opt.DryRun {
@@ -71,7 +74,7 @@ func (e *Engine) finalize(ctx context.Context, opt FinalizeOptions) (Outcome, er
 	if opt.DryRun {
 		return Outcome{Journal: j, DryRun: true, Plan: []string{
 			fmt.Sprintf("baseline: login, refresh and the security battery against %s (refused if the probe cannot log in)", next),
-			fmt.Sprintf("remove %s (%s) from %d functions, keeping %s=%s; verify in strict mode", e.Profile.SecondaryVar, old, len(e.Fleet), e.Profile.SecretVar, next),
+			e.op.describe(fmt.Sprintf("remove %s (%s) from %d functions, keeping %s=%s; verify in strict mode", e.Profile.SecondaryVar, old, len(e.Fleet), e.Profile.SecretVar, next)),
 		}}, nil
 	}
 	if err := e.checkFleetOwners(ctx); err != nil {
@@ -154,13 +157,16 @@ func (e *Engine) rollback(ctx context.Context, opt RollbackOptions) (Outcome, er
 	case journal.PhaseRolledBack, journal.PhaseAbandoned:
 		return Outcome{Journal: j}, fmt.Errorf("%w: rotation %s is already %s", ErrNothingToRollBack, j.ID, j.Phase)
 	}
+	if err := e.useSource(j, true, true); err != nil {
+		return Outcome{Journal: j}, err
+	}
 	old, next, err := e.secretsOf(ctx, j)
 	if err != nil {
 		return Outcome{Journal: j}, err
 	}
 	if opt.DryRun {
-		plan := []string{fmt.Sprintf("set %s=%s (from backup %s, AWSPREVIOUS) on %d functions, removing %s; verify tokens signed with %s are refused; AWSCURRENT becomes %s again",
-			e.Profile.SecretVar, old, e.Backup.Name, len(e.Fleet), orNothing(e.Profile.SecondaryVar), next, old)}
+		plan := []string{e.op.describe(fmt.Sprintf("set %s=%s (from backup %s, AWSPREVIOUS) on %d functions, removing %s; verify tokens signed with %s are refused; AWSCURRENT becomes %s again",
+			e.Profile.SecretVar, old, e.Backup.Name, len(e.Fleet), orNothing(e.Profile.SecondaryVar), next, old))}
 		if j.Mode == journal.ModeEmergency {
 			plan = append(plan, fmt.Sprintf("WARNING: rotation %s was an emergency: %s is the compromised secret", j.ID, old))
 		}

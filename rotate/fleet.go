@@ -40,6 +40,11 @@ type FunctionState struct {
 	// Owner is the function's OwnerTag: the backup secret that owns it
 	// ("" when untagged).
 	Owner string
+	// Stack and LogicalID are the CloudFormation stack that deploys the
+	// function and its resource in the template (the tags
+	// aws:cloudformation:stack-name and :logical-id; "" when not
+	// stack-managed).
+	Stack, LogicalID string
 	// Primary and Secondary are the values of the profile's secret
 	// variables (empty when absent).
 	Primary, Secondary secret.Secret
@@ -92,6 +97,7 @@ func inspect(ctx context.Context, api FleetAPI, fleet []string, p profile.Profil
 				return err
 			}
 			st.Owner = out.Tags[OwnerTag]
+			st.Stack, st.LogicalID = out.Tags[StackNameTag], out.Tags[LogicalIDTag]
 			states[i] = st
 			configs[i] = configOf(out.Configuration)
 			return nil

@@ -115,7 +115,7 @@ func (g *gate) findingsError() error {
 // verify runs a verification and judges it against the baseline.
 func (e *Engine) verify(ctx context.Context, g *gate, expect probes.Expect, old, current secret.Secret) (probes.Report, probes.Judgement) {
 	rep := e.Verifier.Verify(ctx, Verification{Expect: expect, Old: old, Current: current,
-		OldRefresh: g.oldRefresh(old), Since: g.since, Deliberate: g.deliberate})
+		OldRefresh: g.oldRefresh(old), Since: g.since, Deliberate: g.deliberate, Propagation: e.propagation()})
 	return rep, rep.JudgeAgainst(g.baseline)
 }
 

@@ -79,6 +79,9 @@ func (e *Engine) rotate(ctx context.Context, mode journal.Mode, opt RotateOption
 			ErrGraceInProgress, j.ID, j.GraceDeadline.Format(time.RFC3339), mode)
 	}
 	if found && !j.Phase.Terminal() {
+		if err := e.useSource(j, true, true); err != nil {
+			return Outcome{Journal: j}, err
+		}
 		if opt.DryRun {
 			return Outcome{Journal: j, DryRun: true, Plan: []string{
 				fmt.Sprintf("resume rotation %s (%s), stopped in phase %s, to its end first", j.ID, j.Mode, j.Phase)}}, nil
@@ -94,6 +97,9 @@ func (e *Engine) rotate(ctx context.Context, mode journal.Mode, opt RotateOption
 		next, err := e.Rotate(ctx, mode, opt)
 		next.Reports = append(out.Reports, next.Reports...)
 		return next, err
+	}
+	if err := e.useSource(j, found, false); err != nil {
+		return Outcome{}, err
 	}
 	// The grace period is worked out once, before the plan that shows it
 	// (it may log in to read the refresh tokens' lifetime).
@@ -113,6 +119,7 @@ func (e *Engine) rotate(ctx context.Context, mode journal.Mode, opt RotateOption
 	was, wasFound := j, found
 	j = journal.Journal{ID: journal.NewRotationID(now), Mode: mode, OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(),
 		StartedAt: now, Reason: e.Reason, Baseline: journalled(g.baseline)}
+	e.journalSource(&j)
 	if err := e.Audit.Check(); err != nil {
 		return Outcome{Baseline: base}, err
 	}
@@ -135,6 +142,9 @@ func (e *Engine) rotate(ctx context.Context, mode journal.Mode, opt RotateOption
 	if err := e.Backup.Store(ctx, old, next); err != nil {
 		return Outcome{Journal: j, Baseline: base}, interrupted(ctx, fmt.Errorf("backing up before any change: %w", err))
 	}
+	if err := e.stageStore(ctx, j, old, next); err != nil {
+		return Outcome{Journal: j, Baseline: base}, interrupted(ctx, err)
+	}
 	if err := e.step(ctx, &j, journal.PhaseBackedUp, "ok", fmt.Sprintf("old %s and new %s stored in %s", old, next, e.Backup.Name), nil); err != nil {
 		return Outcome{Journal: j, Baseline: base}, err
 	}
@@ -154,6 +164,9 @@ func (e *Engine) rotate(ctx context.Context, mode journal.Mode, opt RotateOption
 // rotation is an emergency or a rollback), the lock, then the phases left,
 // judged against the baseline journalled when the operation began.
 func (e *Engine) resumeRotation(ctx context.Context, j journal.Journal, opt RotateOptions) (Outcome, error) {
+	if err := e.useSource(j, true, true); err != nil {
+		return Outcome{Journal: j}, err
+	}
 	old, next, err := e.secretsOf(ctx, j)
 	if err != nil {
 		return Outcome{Journal: j}, err
@@ -251,14 +264,36 @@ func (e *Engine) plan(ctx context.Context, mode journal.Mode, grace time.Duratio
 	if err := e.checkOwners(fs); err != nil {
 		return nil, fs, old, next, err
 	}
-	old, secondary, ok := fs.Secrets()
-	switch {
-	case !ok:
-		return nil, fs, old, next, fmt.Errorf("%w: %s; make them agree (or finish the rotation that split them) before rotating", ErrDrift, fs.Drift())
-	case !secondary.IsEmpty():
-		return nil, fs, old, next, fmt.Errorf("the fleet already has a secondary secret %s (a grace period nobody journalled?): remove it or finish that rotation first", secondary)
-	case old.IsEmpty():
-		return nil, fs, old, next, fmt.Errorf("%w: the fleet's %s is empty, so there is no secret to back up; set one by hand first", ErrEmptySecret, e.Profile.SecretVar)
+	stacks := DescribeDeploys(ctx, e.Deploy, fs, e.Profile)
+	if err := checkDeploy(stacks, e.op.source, e.Profile.SecretVar, e.AllowDeployDrift); err != nil {
+		return nil, fs, old, next, err
+	}
+	var stored, storedSecondary secret.Secret
+	if e.op.store != nil {
+		if stored, storedSecondary, err = e.op.store.Read(ctx); err != nil {
+			return nil, fs, old, next, fmt.Errorf("reading the source of truth %s: %w", e.op.source, err)
+		}
+	}
+	if e.op.runtime() {
+		old = stored
+		if shape, problem := SecretShape(string(old.Reveal())); problem != "" && !e.Profile.OwnSecretVar() {
+			return nil, fs, old, next, fmt.Errorf("%w: %s (%s) does not look like an HMAC signing secret: is the source right? Nothing was changed", ErrSecretShape, e.op.source, shape)
+		}
+	} else {
+		var secondary secret.Secret
+		var ok bool
+		old, secondary, ok = fs.Secrets()
+		switch {
+		case !ok:
+			return nil, fs, old, next, fmt.Errorf("%w: %s; make them agree (or finish the rotation that split them) before rotating", ErrDrift, fs.Drift())
+		case !secondary.IsEmpty():
+			return nil, fs, old, next, fmt.Errorf("the fleet already has a secondary secret %s (a grace period nobody journalled?): remove it or finish that rotation first", secondary)
+		case old.IsEmpty():
+			return nil, fs, old, next, fmt.Errorf("%w: the fleet's %s is empty, so there is no secret to back up; set one by hand first", ErrEmptySecret, e.Profile.SecretVar)
+		case e.op.store != nil && !stored.Equal(old):
+			return nil, fs, old, next, fmt.Errorf("%w: every function holds %s but %s holds %s: a deploy or an edit by hand has split them. Make them agree first (deploy from the source, or put the fleet's secret in it); nothing was changed",
+				ErrStoreMismatch, old, e.op.source, stored)
+		}
 	}
 	next = opt.New
 	if next.IsEmpty() {
@@ -281,16 +316,22 @@ func (e *Engine) plan(ctx context.Context, mode journal.Mode, grace time.Duratio
 			}
 		}
 	}
-	if h := fs.Headroom(e.Profile, len(next.Reveal()), mode == journal.ModeZeroDowntime); h < 0 {
+	if h := fs.Headroom(e.Profile, len(next.Reveal()), mode == journal.ModeZeroDowntime); h < 0 && !e.op.runtime() {
 		what := "the new " + e.Profile.SecretVar
 		if mode == journal.ModeZeroDowntime {
 			what += " and " + e.Profile.SecondaryVar
 		}
 		return nil, fs, old, next, fmt.Errorf("%w: %s would leave %d bytes on the fullest function", ErrEnvTooLarge, what, h)
 	}
+	for _, d := range stacks {
+		plan = append(plan, d.String(e.Profile.SecretVar))
+	}
 	plan = append(plan,
 		fmt.Sprintf("baseline: login, refresh and the security battery against %s (refused if the probe cannot log in%s)", old, emergencyNote(mode)),
 		fmt.Sprintf("back up old %s and new %s in Secrets Manager secret %s", old, next, e.Backup.Name))
+	if e.op.store != nil {
+		plan = append(plan, e.storePlan(stored, storedSecondary, next)...)
+	}
 	switch mode {
 	case journal.ModeZeroDowntime:
 		plan = append(plan,
@@ -301,6 +342,10 @@ func (e *Engine) plan(ctx context.Context, mode journal.Mode, grace time.Duratio
 		plan = append(plan, fmt.Sprintf("set %s=%s on %d functions (no secondary); verify in strict mode", e.Profile.SecretVar, next, len(e.Fleet)))
 	}
 	for _, f := range fs.Functions {
+		if e.op.runtime() {
+			plan = append(plan, fmt.Sprintf("  %s: reads %s at run time; not written", f.Name, e.op.source))
+			continue
+		}
 		shape, _ := SecretShape(string(f.Primary.Reveal()))
 		plan = append(plan, fmt.Sprintf("  %s: %s %s (%s) → %s, %d other variables kept", f.Name, e.Profile.SecretVar, f.Primary, shape, next, f.OtherVars))
 	}
@@ -438,7 +483,7 @@ func (e *Engine) run(ctx context.Context, j journal.Journal, old, next secret.Se
 // not tell leaves the harmless probing state with the verification
 // pending. done reports that the operation ends here.
 func (e *Engine) probeSecondary(ctx context.Context, j *journal.Journal, old, next secret.Secret, g *gate) (done bool, err error) {
-	rep := e.Verifier.Honours(ctx, next, g.deliberate)
+	rep := e.propagatingVerifier().Honours(ctx, next, g.deliberate)
 	if ctx.Err() != nil {
 		return true, e.pending(ctx, j, "", &rep)
 	}

@@ -42,6 +42,10 @@ type Verification struct {
 	// Deliberate holds the operation's deliberate requests (the proof of a
 	// secondary, say); the verification adds its own.
 	Deliberate *probes.DeliberateLog
+	// Propagation, when longer than the runner's convergence deadline, is
+	// how long the checks that wait for the change must keep trying: the
+	// cache TTL of functions that read the secret at run time.
+	Propagation time.Duration
 }
 
 // ProbeVerifier runs the catalog's checks against Target.
@@ -75,8 +79,27 @@ func (v ProbeVerifier) Verify(ctx context.Context, ver Verification) probes.Repo
 	}
 	t := v.Target
 	t.Deliberate = ver.Deliberate
-	return v.Runner.Run(ctx, probes.ForExpect(probes.Catalog(), ver.Expect), t, cfg)
+	return v.within(ver.Propagation).Runner.Run(ctx, probes.ForExpect(probes.Catalog(), ver.Expect), t, cfg)
 }
+
+// within is v with its convergence deadline at least d plus the runner's
+// own (a change reaches the functions within d; the checks then need their
+// usual time).
+func (v ProbeVerifier) within(d time.Duration) ProbeVerifier {
+	if d > 0 {
+		conv := v.Runner.Convergence
+		if conv <= 0 {
+			conv = 60 * time.Second // the runner's default
+		}
+		v.Runner.Convergence = d + conv
+	}
+	return v
+}
+
+// WithPropagation returns v waiting, in every check that waits for a
+// change, d longer than its convergence deadline (see
+// Verification.Propagation); the engine uses it for Honours.
+func (v ProbeVerifier) WithPropagation(d time.Duration) Verifier { return v.within(d) }
 
 // Honours runs login and a check that a token signed with key is accepted.
 func (v ProbeVerifier) Honours(ctx context.Context, key secret.Secret, d *probes.DeliberateLog) probes.Report {

@@ -130,6 +130,15 @@ type Journal struct {
 	// force before the operation in progress made its first write: what
 	// the verification after it is judged against (":baseline").
 	Baseline Verdicts
+	// Source is the secret's source of truth the rotation writes before
+	// the fleet (":source"; the zero Source reads as LambdaEnv), Delivery
+	// how the fleet gets it (":delivery"; "" reads as DeliveryEnv) and
+	// CacheTTL, for DeliveryRuntime, how long the functions cache it
+	// (":cache-ttl"). finalize, rollback, status and a resumed run use
+	// them, whatever their own flags say.
+	Source   Source
+	Delivery Delivery
+	CacheTTL time.Duration
 	// Verification is "" while nothing is outstanding, VerificationPending
 	// when the last verification could not tell (a re-run verifies again)
 	// and VerificationFailed when it failed and the change was left in
@@ -164,6 +173,9 @@ const (
 	tagReason        = "reason"
 	tagBaseline      = "baseline"
 	tagVerification  = "verification"
+	tagSource        = "source"
+	tagDelivery      = "delivery"
+	tagCacheTTL      = "cache-ttl"
 )
 
 // maxTagValue is AWS's limit on a tag value, in characters.
@@ -238,6 +250,9 @@ func (j Journal) Tags() (map[string]string, error) {
 	if _, err := ParsePhase(string(j.Phase)); err != nil {
 		return nil, fmt.Errorf("journal of %s: %w", j.ID, err)
 	}
+	if !tagSafe(sourceTag(j.Source)) {
+		return nil, fmt.Errorf("journal of %s: source %q is not a valid tag value", j.ID, j.Source)
+	}
 	for _, fp := range []string{j.OldFingerprint, j.NewFingerprint} {
 		if !tagSafe(fp) {
 			return nil, fmt.Errorf("journal of %s: fingerprint %q is not a valid tag value", j.ID, fp)
@@ -261,6 +276,9 @@ func (j Journal) Tags() (map[string]string, error) {
 		tagReason:        SanitizeTagValue(j.Reason),
 		tagBaseline:      encodeBaseline(j.Baseline),
 		tagVerification:  j.Verification,
+		tagSource:        sourceTag(j.Source),
+		tagDelivery:      deliveryTag(j.Delivery),
+		tagCacheTTL:      ttlTag(j.CacheTTL),
 	}, nil
 }
 
@@ -336,4 +354,29 @@ func Steady(p Phase) bool {
 func SignsWithNew(p Phase) bool {
 	primary, _ := PhaseHolds(p)
 	return primary == WhichNew
+}
+
+// sourceTag is the source's tag value: "" for the functions' environment
+// (so a journal written before sources existed reads the same).
+func sourceTag(s Source) string {
+	if !s.IsStore() {
+		return ""
+	}
+	return s.String()
+}
+
+// deliveryTag is the delivery's tag value: "" for DeliveryEnv.
+func deliveryTag(d Delivery) string {
+	if d == DeliveryEnv {
+		return ""
+	}
+	return string(d)
+}
+
+// ttlTag is the cache TTL's tag value: "" for none.
+func ttlTag(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return d.String()
 }

@@ -68,6 +68,23 @@ func (r Reader) Read(ctx context.Context) (Journal, bool, error) {
 	if j.Baseline, err = decodeBaseline(tags[tagBaseline]); err != nil {
 		return bad("%s: %v", Prefix+tagBaseline, err)
 	}
+	// Absent tags leave the zero values (the functions' environment),
+	// which is what a journal written before sources existed means.
+	if v := tags[tagSource]; v != "" {
+		if j.Source, err = ParseSource(v); err != nil || !j.Source.IsStore() {
+			return bad("%s: %q is not a store (ssm:/name or secretsmanager:name)", Prefix+tagSource, v)
+		}
+	}
+	if v := tags[tagDelivery]; v != "" {
+		if j.Delivery, err = ParseDelivery(v); err != nil {
+			return bad("%s: %v", Prefix+tagDelivery, err)
+		}
+	}
+	if v := tags[tagCacheTTL]; v != "" {
+		if j.CacheTTL, err = time.ParseDuration(v); err != nil || j.CacheTTL <= 0 {
+			return bad("%s: %q is not a positive duration", Prefix+tagCacheTTL, v)
+		}
+	}
 	switch j.Verification = tags[tagVerification]; j.Verification {
 	case "", VerificationPending, VerificationFailed:
 	default:
