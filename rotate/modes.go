@@ -108,6 +108,9 @@ func (e *Engine) rotate(ctx context.Context, mode journal.Mode, opt RotateOption
 	if err != nil || opt.DryRun {
 		return Outcome{DryRun: opt.DryRun, Plan: plan}, err
 	}
+	for _, line := range e.op.notes {
+		e.say("%s", line) // who deploys the fleet, and the source written with it
+	}
 	g, base, err := e.runBaseline(ctx, old, func(probes.Result) (bool, string) {
 		return mode == journal.ModeEmergency, "an emergency replaces a leaked secret even while the API is down"
 	})
@@ -323,15 +326,17 @@ func (e *Engine) plan(ctx context.Context, mode journal.Mode, grace time.Duratio
 		}
 		return nil, fs, old, next, fmt.Errorf("%w: %s would leave %d bytes on the fullest function", ErrEnvTooLarge, what, h)
 	}
+	e.op.notes = nil
 	for _, d := range stacks {
-		plan = append(plan, d.String(e.Profile.SecretVar))
+		e.op.notes = append(e.op.notes, d.String(e.Profile.SecretVar))
 	}
+	if e.op.store != nil {
+		e.op.notes = append(e.op.notes, e.storePlan(stored, storedSecondary, next)...)
+	}
+	plan = append(plan, e.op.notes...)
 	plan = append(plan,
 		fmt.Sprintf("baseline: login, refresh and the security battery against %s (refused if the probe cannot log in%s)", old, emergencyNote(mode)),
 		fmt.Sprintf("back up old %s and new %s in Secrets Manager secret %s", old, next, e.Backup.Name))
-	if e.op.store != nil {
-		plan = append(plan, e.storePlan(stored, storedSecondary, next)...)
-	}
 	switch mode {
 	case journal.ModeZeroDowntime:
 		plan = append(plan,

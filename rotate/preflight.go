@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,6 +94,7 @@ func (pf *preflight) checks() []probes.Check {
 		{Name: "fleet", Description: "the fleet can be read and agrees on one secret", Probe: probe(pf.fleet)},
 		{Name: "backup", Description: "the backup secret and what it holds", Needs: fleet, Probe: probe(pf.backup)},
 		{Name: "journal", Description: "no rotation stopped mid-way", Probe: probe(pf.journal)},
+		{Name: "source", Description: "the source of truth the next deploy reads, and the stacks that deploy the fleet", Needs: fleet, Probe: probe(pf.source)},
 		{Name: "baseline", Description: "the baseline a rotation runs first can log in", Needs: fleet, Probe: probe(pf.baseline)},
 		{Name: "maintenance", Description: "a maintenance or emergency rotation is possible", Needs: fleet, Probe: probe(pf.maintenance)},
 		{Name: "headroom", Description: "every function has room for the rotation's largest write", Needs: fleet, Probe: probe(pf.headroom)},
@@ -255,4 +257,42 @@ func (e *Engine) proveSecondary(ctx context.Context, primary secret.Secret) prob
 		why = "login: " + login.Reason
 	}
 	return res(probes.Error, "could not tell whether the API honours %s (%s); the throwaway secondary was removed", e.Profile.SecondaryVar, why)
+}
+
+// source reports the source of truth (asked, else journalled, else the
+// functions' environment), whether it holds the fleet's secret, and the
+// stacks that deploy the fleet: a rotation the next deploy would undo
+// fails the row, as rotate refuses it.
+func (pf *preflight) source(ctx context.Context) probes.Result {
+	e := pf.e
+	j, found, err := e.Backup.ReadJournal(ctx)
+	if err != nil && !errors.Is(err, ErrNoBackup) {
+		return row(probes.Error, "reading the rotation journal: %v", err)
+	}
+	if err := e.useSource(j, found, false); err != nil {
+		return row(probes.Fail, "%v", err)
+	}
+	stacks := DescribeDeploys(ctx, e.Deploy, pf.fs, e.Profile)
+	var deploys []string
+	for _, d := range stacks {
+		deploys = append(deploys, d.String(e.Profile.SecretVar))
+	}
+	said := ""
+	if len(deploys) > 0 {
+		said = "; " + strings.Join(deploys, "; ")
+	}
+	if err := checkDeploy(stacks, e.op.source, e.Profile.SecretVar, e.AllowDeployDrift); err != nil {
+		return row(probes.Fail, "a rotation would be refused: %v", err)
+	}
+	if e.op.store == nil {
+		return row(probes.Pass, "the functions' environment (lambda-env)%s", said)
+	}
+	primary, secondary, err := e.op.store.Read(ctx)
+	if err != nil {
+		return row(probes.Error, "reading %s: %v", e.op.source, err)
+	}
+	if !e.op.runtime() && pf.consistent && !primary.Equal(pf.primary) {
+		return row(probes.Fail, "%s holds %s but the functions hold %s: a deploy would change them; make them agree first%s", e.op.source, primary, pf.primary, said)
+	}
+	return row(probes.Pass, "%s (%s delivery) holds primary %s, secondary %s%s", e.op.source, e.op.delivery, primary, fpOrNone(secondary), said)
 }

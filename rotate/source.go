@@ -18,6 +18,9 @@ type operationSource struct {
 	store    Store // nil for the functions' environment
 	delivery journal.Delivery
 	ttl      time.Duration
+	// notes are the plan's lines about the source and the stacks, which a
+	// rotation also prints as it starts.
+	notes []string
 }
 
 // runtime reports whether the functions read the secret at run time, so

@@ -34,6 +34,23 @@ type Status struct {
 	Lock *LockState
 	// Backup is the backup secret's name.
 	Backup string
+	// Source is the source of truth compared (the journalled one unless
+	// another was asked for), Delivery how the fleet gets it, and
+	// SourcePrimary and SourceSecondary the fingerprints it holds ("" for
+	// none; both "" for the functions' environment). SourceError says why
+	// the store could not be read.
+	Source                         journal.Source
+	Delivery                       journal.Delivery
+	SourcePrimary, SourceSecondary string
+	SourceError                    string
+	// SourceDrift lists what disagrees with the source of truth: the store
+	// against the journal's phase (Function "" names the store itself), and,
+	// when the fleet's environment carries the secret, each function whose
+	// secret is not the store's: a deploy or a hand edit since.
+	SourceDrift []Mismatch
+	// Stacks are the CloudFormation stacks that deploy the fleet, with how
+	// each template supplies the secret variable.
+	Stacks []StackDeploy
 	// SecondaryUse says what the logs show of secondary-secret use (the
 	// caller measures it: alarms.MeasureSecondaryUse); "" leaves it out.
 	SecondaryUse string
@@ -49,7 +66,10 @@ func (s Status) MarshalJSON() ([]byte, error) {
 	}
 	out := map[string]any{"functions": fns, "consistent": s.Drift.Consistent, "drift": s.Drift.String(),
 		"backup": map[string]string{"name": s.Backup, "current": s.BackupCurrent, "previous": s.BackupPrevious}, "unfinished": s.Unfinished(),
-		"journalError": s.JournalError, "mismatches": append([]Mismatch{}, s.Mismatches...)}
+		"journalError": s.JournalError, "mismatches": append([]Mismatch{}, s.Mismatches...),
+		"source": map[string]any{"name": s.Source.String(), "delivery": orEnv(s.Delivery), "primary": s.SourcePrimary, "secondary": s.SourceSecondary,
+			"error": s.SourceError, "drift": append([]Mismatch{}, s.SourceDrift...)},
+		"drifted": s.Drifted(), "stacks": stacksJSON(s.Stacks)}
 	if s.SecondaryUse != "" {
 		out["secondaryUse24h"] = s.SecondaryUse
 	}
@@ -120,6 +140,14 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	if st.HasJournal {
 		st.Mismatches = mismatches(fs, st.Journal, e.Profile)
 	}
+	if err := e.useSource(st.Journal, st.HasJournal, false); err != nil {
+		return st, err
+	}
+	st.Source, st.Delivery = e.op.source, e.op.delivery
+	st.Stacks = DescribeDeploys(ctx, e.Deploy, fs, e.Profile)
+	if e.op.store != nil {
+		e.compareSource(ctx, &st)
+	}
 	if held, found, err := e.Backup.lockHolder(ctx); err == nil && found {
 		st.Lock = &LockState{Info: held, Age: e.now().Sub(held.Since), Dead: deadHere(held, e.Backup.lockName())}
 	}
@@ -181,4 +209,87 @@ func describe(fp string, j journal.Journal) string {
 // read at all.
 func (s Status) Unfinished() bool {
 	return s.JournalError != "" || s.HasJournal && !s.Journal.Phase.Terminal() && s.Journal.Phase != journal.PhaseGrace
+}
+
+// compareSource reads the store and compares it with the journal and, for
+// environment delivery, with every function.
+func (e *Engine) compareSource(ctx context.Context, st *Status) {
+	primary, secondary, err := e.op.store.Read(ctx)
+	if err != nil {
+		st.SourceError = err.Error()
+		return
+	}
+	st.SourcePrimary, st.SourceSecondary = primary.Fingerprint(), fpOrEmpty(secondary)
+	src := e.op.source.String()
+	if st.HasJournal && st.Journal.Source.String() == src && journal.Steady(st.Journal.Phase) {
+		want, wantSecondary := journal.PhaseHolds(st.Journal.Phase)
+		fpOf := func(w journal.Which) string {
+			switch w {
+			case journal.WhichOld:
+				return st.Journal.OldFingerprint
+			case journal.WhichNew:
+				return st.Journal.NewFingerprint
+			}
+			return ""
+		}
+		if st.SourcePrimary != fpOf(want) {
+			st.SourceDrift = append(st.SourceDrift, Mismatch{Variable: src, Holds: st.SourcePrimary, Want: fpOf(want), Says: describe(st.SourcePrimary, st.Journal)})
+		}
+		if e.op.source.Kind == journal.SourceSSM && st.SourceSecondary != fpOf(wantSecondary) {
+			st.SourceDrift = append(st.SourceDrift, Mismatch{Variable: e.op.source.SecondaryParameter(), Holds: st.SourceSecondary, Want: fpOf(wantSecondary), Says: describe(st.SourceSecondary, st.Journal)})
+		}
+	}
+	if e.op.runtime() || st.HasJournal && !journal.Steady(st.Journal.Phase) {
+		// The functions' environment does not carry the secret, or a
+		// rotation stopped mid-way has written the store ahead of them.
+		return
+	}
+	for _, f := range st.Fleet.Functions {
+		if got := fpOrEmpty(f.Primary); got != st.SourcePrimary {
+			st.SourceDrift = append(st.SourceDrift, Mismatch{Function: f.Name, Variable: e.Profile.SecretVar, Holds: got, Want: st.SourcePrimary,
+				Says: fmt.Sprintf("does not hold what %s holds, which the next deploy writes: %s", src, describeOrUnknown(got, st))})
+		}
+	}
+}
+
+// describeOrUnknown says what fp is, in the light of the journal when
+// there is one.
+func describeOrUnknown(fp string, st *Status) string {
+	if st.HasJournal {
+		return describe(fp, st.Journal)
+	}
+	if fp == "" {
+		return "holds nothing"
+	}
+	return "holds " + fp
+}
+
+// fpOrEmpty is a secret's fingerprint, or "" for none.
+func fpOrEmpty(s secret.Secret) string {
+	if s.IsEmpty() {
+		return ""
+	}
+	return s.Fingerprint()
+}
+
+// Drifted reports whether anything disagrees: the fleet's functions among
+// themselves, with the journal's phase, or with the source of truth; or
+// the journal or the store cannot be read. It is what status
+// --fail-on-drift gates on.
+func (s Status) Drifted() bool {
+	return !s.Drift.Consistent || len(s.Mismatches) > 0 || len(s.SourceDrift) > 0 || s.JournalError != "" || s.SourceError != ""
+}
+
+// stacksJSON is the stacks as status's JSON shows them: how each
+// function's secret variable is supplied, in words (fingerprints only).
+func stacksJSON(stacks []StackDeploy) []map[string]any {
+	out := []map[string]any{}
+	for _, d := range stacks {
+		supplies := map[string]string{}
+		for fn, s := range d.Supplies {
+			supplies[fn] = s.String()
+		}
+		out = append(out, map[string]any{"stack": d.Stack, "functions": d.Functions, "supplies": supplies})
+	}
+	return out
 }

@@ -8,10 +8,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -26,6 +28,8 @@ type awsClients struct {
 	sts     *sts.Client
 	logs    *cloudwatchlogs.Client
 	cw      *cloudwatch.Client
+	ssm     *ssm.Client
+	cfn     *cloudformation.Client
 }
 
 // loadAWS reads the standard AWS configuration (profiles, region,
@@ -46,5 +50,7 @@ func loadAWS(ctx context.Context, maxAttempts int) (awsClients, error) {
 		sts:     sts.NewFromConfig(cfg),
 		logs:    cloudwatchlogs.NewFromConfig(cfg),
 		cw:      cloudwatch.NewFromConfig(cfg),
+		ssm:     ssm.NewFromConfig(cfg),
+		cfn:     cloudformation.NewFromConfig(cfg),
 	}, nil
 }

@@ -71,7 +71,7 @@ func engineExit(err error) error {
 	}
 	switch {
 	case errors.Is(err, rotate.ErrVerificationFailed), errors.Is(err, rotate.ErrNoDualSecret), errors.Is(err, rotate.ErrDrift),
-		errors.Is(err, rotate.ErrFindings), errors.Is(err, rotate.ErrFindingsReported):
+		errors.Is(err, rotate.ErrFindings), errors.Is(err, rotate.ErrFindingsReported), errors.Is(err, rotate.ErrStoreMismatch):
 		return cli.Exit(err.Error(), exitFailed)
 	case errors.Is(err, rotate.ErrInterrupted), errors.Is(err, context.Canceled):
 		return cli.Exit(err.Error(), exitInterrupted)
@@ -84,7 +84,8 @@ func engineExit(err error) error {
 		errors.Is(err, rotate.ErrEmptySecret), errors.Is(err, rotate.ErrShortSecret), errors.Is(err, rotate.ErrReusedSecret),
 		errors.Is(err, rotate.ErrEmptyFleet), errors.Is(err, rotate.ErrEnvTooLarge),
 		errors.Is(err, rotate.ErrSecretShape), errors.Is(err, rotate.ErrAuditUnwritable), errors.Is(err, rotate.ErrFleetOwned),
-		errors.Is(err, rotate.ErrLockHolderAlive):
+		errors.Is(err, rotate.ErrLockHolderAlive), errors.Is(err, rotate.ErrDeployDrift), errors.Is(err, rotate.ErrSourceMismatch),
+		errors.Is(err, rotate.ErrInvalidSource):
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	return cli.Exit(err.Error(), exitEnvError)

@@ -11,7 +11,7 @@ func finalizeCommand() *cli.Command {
 		Usage: "end a zero-downtime rotation's grace period: remove the secondary everywhere, verify old tokens are refused",
 		Flags: withFlags([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Category: changeCategory, Usage: "finalize before the grace deadline"},
-		}, changeFlags(), fleetFlags(), probeFlags()),
+		}, changeFlags(), sourceFlags(), fleetFlags(), probeFlags()),
 		Action: func(cCtx *cli.Context) error {
 			op, err := newOperation(cCtx, true)
 			if err != nil {

@@ -27,6 +27,10 @@ var flagRules = map[string]func(cCtx *cli.Context, name string) error{
 	"check-concurrency": atLeastOne,
 
 	"max-failure-increase": nonNegativeNumber,
+	"cache-ttl":            nonNegativeDuration,
+
+	"source":   sourceRule,
+	"delivery": deliveryRule,
 }
 
 // checkFlagValues is every command's Before: it applies flagRules to the

@@ -67,6 +67,7 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 		Reason:      cCtx.String("reason"),
 		Progress:    cCtx.App.Writer,
 	}
+	applySource(cCtx, op.engine, op.aws)
 	if withProbes {
 		op.engine.Verifier = rotate.ProbeVerifier{Target: op.setup.target(op.aws.logs), Config: op.setup.cfg, Runner: op.setup.runner}
 		arn, err := rotate.Identity(cCtx.Context, op.aws.sts)

@@ -22,7 +22,7 @@ Exit 0 when nothing failed, 1 when a check failed, 3 when one could not run.`,
 		Flags: withFlags([]cli.Flag{
 			&cli.BoolFlag{Name: "read-only", Usage: "do not prove dual-secret support (no write at all)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, json or junit"},
-		}, fleetFlags(), probeFlags()),
+		}, sourceFlags(), fleetFlags(), probeFlags()),
 		Action: func(cCtx *cli.Context) error {
 			format, err := report.ParseFormat(cCtx.String("output"))
 			if err != nil {

@@ -18,7 +18,7 @@ func rollbackCommand() *cli.Command {
 id to be typed (--yes skips the question). Exit 1 when the verification after the rollback fails.`,
 		Flags: withFlags([]cli.Flag{
 			&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the confirmation before restoring the compromised secret of an emergency rotation"},
-		}, changeFlags(), fleetFlags(), probeFlags()),
+		}, changeFlags(), sourceFlags(), fleetFlags(), probeFlags()),
 		Action: func(cCtx *cli.Context) error {
 			op, err := newOperation(cCtx, true)
 			if err != nil {

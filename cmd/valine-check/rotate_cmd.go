@@ -32,7 +32,7 @@ Every step is appended to --audit-file. Secrets are shown only as fingerprints.`
 			&cli.DurationFlag{Name: "grace", Value: rotate.DefaultGrace, EnvVars: []string{"VALINE_GRACE"}, Category: changeCategory,
 				Usage: "zero-downtime grace period (raised to the refresh tokens' lifetime when that is longer)"},
 			&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the emergency confirmation"},
-		}, changeFlags(), fleetFlags(), probeFlags()),
+		}, changeFlags(), sourceFlags(), deployFlags(), fleetFlags(), probeFlags()),
 		Action: func(cCtx *cli.Context) error {
 			mode, err := journal.ParseMode(cCtx.String("mode"))
 			if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -16,11 +17,20 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the fleet's secrets by fingerprint, drift, the rotation in progress and the grace period left",
-		Description: `Reads only. Exit 1 when the fleet has drifted or a rotation stopped mid-way (so a script
-can gate on it), 0 otherwise.`,
+		Description: `Reads only. Exit 1 when anything disagrees — the functions among themselves, with the
+journalled rotation's phase, or with the source of truth (--source, else the journalled one)
+the next deploy writes — or the journal or the store cannot be read, or a rotation stopped
+mid-way; 0 otherwise. Where a CloudFormation stack deploys the fleet it says which, and how its
+template supplies the secret variable.
+
+--fail-on-drift is the CI gate after a deploy (serverless deploy, sam deploy): the same
+verdict, without the 24-hour Logs Insights query, and every function that drifted named on
+stderr with what it holds.`,
 		Flags: withFlags([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
-		}, fleetFlags(), profileFlags()),
+			&cli.BoolFlag{Name: "fail-on-drift", EnvVars: []string{"VALINE_FAIL_ON_DRIFT"},
+				Usage: "the post-deploy gate: exit 1 naming every function that does not hold what the source of truth and the journal say, skipping the secondary-use query"},
+		}, sourceFlags(), fleetFlags(), profileFlags()),
 		Action: func(cCtx *cli.Context) error {
 			output, err := outputFormat(cCtx, "text", "json")
 			if err != nil {
@@ -34,7 +44,11 @@ can gate on it), 0 otherwise.`,
 			if err != nil {
 				return engineExit(err)
 			}
-			secondary := secondaryUse(cCtx, op)
+			gate := cCtx.Bool("fail-on-drift")
+			secondary := ""
+			if !gate {
+				secondary = secondaryUse(cCtx, op)
+			}
 			if output == "json" {
 				st.SecondaryUse = secondary
 				if err := writeJSON(cCtx.App.Writer, st); err != nil {
@@ -42,9 +56,18 @@ can gate on it), 0 otherwise.`,
 				}
 			} else {
 				writeStatus(cCtx, st, op)
-				fmt.Fprintf(cCtx.App.Writer, "secondary-secret use, last 24h: %s\n", secondary)
+				if !gate {
+					fmt.Fprintf(cCtx.App.Writer, "secondary-secret use, last 24h: %s\n", secondary)
+				}
+			}
+			if gate && st.Drifted() {
+				writeDriftReport(cCtx, st, op)
 			}
 			switch {
+			case len(st.SourceDrift) > 0:
+				return cli.Exit(fmt.Sprintf("%d disagree(s) with the source of truth %s: a deploy or an edit by hand since the last rotation?", len(st.SourceDrift), st.Source), exitFailed)
+			case st.SourceError != "":
+				return cli.Exit("the source of truth "+st.Source.String()+" cannot be read: "+st.SourceError, exitFailed)
 			case !st.Drift.Consistent:
 				return cli.Exit("the fleet has drifted", exitFailed)
 			case len(st.Mismatches) > 0:
@@ -79,6 +102,7 @@ func writeStatus(cCtx *cli.Context, st rotate.Status, op operation) {
 	if st.Lock != nil {
 		fmt.Fprintf(w, "lock: %s\n", st.Lock)
 	}
+	writeSource(w, st, p.SecretVar)
 	for _, m := range st.Mismatches {
 		fmt.Fprintf(w, "MISMATCH %s: %s is %s, the journal's phase %s requires %s: it %s\n",
 			m.Function, m.Variable, orAbsent(m.Holds), st.Journal.Phase, orAbsent(m.Want), m.Says)
@@ -126,4 +150,54 @@ func secondaryUse(cCtx *cli.Context, op operation) string {
 		return "unknown (" + err.Error() + ")"
 	}
 	return u.String()
+}
+
+// writeSource prints the source of truth, what it holds and what disagrees
+// with it, and the stacks that deploy the fleet.
+func writeSource(w io.Writer, st rotate.Status, secretVar string) {
+	for _, d := range st.Stacks {
+		fmt.Fprintf(w, "deploy: %s\n", d.String(secretVar))
+	}
+	if !st.Source.IsStore() {
+		fmt.Fprintln(w, "source of truth: the functions' environment (lambda-env)")
+		return
+	}
+	if st.SourceError != "" {
+		fmt.Fprintf(w, "source of truth %s: UNREADABLE: %s\n", st.Source, st.SourceError)
+		return
+	}
+	fmt.Fprintf(w, "source of truth %s (%s delivery): primary %s, secondary %s\n", st.Source, st.Delivery, orDash(st.SourcePrimary), orDash(st.SourceSecondary))
+	for _, m := range st.SourceDrift {
+		if m.Function == "" {
+			fmt.Fprintf(w, "SOURCE DRIFT %s holds %s, the journal's phase %s requires %s: it %s\n", m.Variable, orAbsent(m.Holds), st.Journal.Phase, orAbsent(m.Want), m.Says)
+			continue
+		}
+		fmt.Fprintf(w, "SOURCE DRIFT %s: %s is %s, %s holds %s: it %s\n", m.Function, m.Variable, orAbsent(m.Holds), st.Source, orAbsent(m.Want), m.Says)
+	}
+}
+
+// writeDriftReport names, on stderr, every function or store that does not
+// hold what it should, one line each: what a pipeline log shows.
+func writeDriftReport(cCtx *cli.Context, st rotate.Status, op operation) {
+	w := cCtx.App.ErrWriter
+	fmt.Fprintln(w, "valine-check: DRIFT after deploy:")
+	if !st.Drift.Consistent {
+		fmt.Fprintf(w, "  the functions disagree: %s\n", st.Drift)
+	}
+	for _, m := range st.Mismatches {
+		fmt.Fprintf(w, "  %s: %s holds %s, rotation %s (%s) requires %s\n", m.Function, m.Variable, orAbsent(m.Holds), st.Journal.ID, st.Journal.Phase, orAbsent(m.Want))
+	}
+	for _, m := range st.SourceDrift {
+		who := m.Function
+		if who == "" {
+			who = "source of truth"
+		}
+		fmt.Fprintf(w, "  %s: %s holds %s, expected %s: it %s\n", who, m.Variable, orAbsent(m.Holds), orAbsent(m.Want), m.Says)
+	}
+	if st.SourceError != "" {
+		fmt.Fprintf(w, "  source of truth %s unreadable: %s\n", st.Source, st.SourceError)
+	}
+	if st.JournalError != "" {
+		fmt.Fprintf(w, "  rotation journal in %s unreadable: %s\n", op.engine.Backup.Name, st.JournalError)
+	}
 }
