@@ -107,6 +107,13 @@ func TestBadInputIsOneLineBeforeAnyWork(t *testing.T) {
 		{"zero check timeout of the preflight", []string{"preflight", "--check-timeout", "0"}, "--check-timeout", "valine-check preflight"},
 		{"zero convergence of the probe", []string{"probe", "--convergence", "0"}, "--convergence", "valine-check probe"},
 		{"zero insights deadline", []string{"insights", "run", "errors", "--deadline", "0"}, "--deadline", "valine-check insights run errors"},
+
+		{"an unknown source", []string{"rotate", "--mode", "maintenance", "--source", "vault:x"}, `--source: unknown source "vault:x"`, "valine-check rotate"},
+		{"an ssm source without a name", []string{"status", "--source", "ssm:"}, "is not an SSM parameter name", "valine-check status"},
+		{"an ssm source under aws", []string{"finalize", "--source", "ssm:/aws/x"}, "is not an SSM parameter name", "valine-check finalize"},
+		{"a secrets manager source with a space", []string{"rollback", "--source", "secretsmanager:a b"}, "is not a Secrets Manager secret name", "valine-check rollback"},
+		{"an unknown delivery", []string{"rotate", "--mode", "maintenance", "--delivery", "lambda"}, `--delivery: unknown delivery "lambda" (want env or runtime)`, "valine-check rotate"},
+		{"a negative cache ttl", []string{"rotate", "--mode", "maintenance", "--cache-ttl", "-5m"}, "--cache-ttl: -5m0s: must not be negative", "valine-check rotate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,4 +225,19 @@ func TestProbeWithAMissingBackupSecret(t *testing.T) {
 		t.Errorf("the report does not say the backup secret does not exist:\n%s", got)
 	}
 	pw.wantNoSecrets(t, got)
+}
+
+// TestABadSourceInTheEnvironmentIsBadInputToo: VALINE_SOURCE and
+// VALINE_DELIVERY are checked as the flags are, before any request.
+func TestABadSourceInTheEnvironmentIsBadInputToo(t *testing.T) {
+	t.Parallel()
+	for _, env := range []string{"VALINE_SOURCE=ssm:relative path", "VALINE_DELIVERY=sideways"} {
+		url, requests := recorder(t)
+		got := runCLI(t, append(recorderEnv(t, url), env), "", "rotate", "--mode", "maintenance")
+		name, _, _ := strings.Cut(strings.TrimPrefix(env, "VALINE_"), "=")
+		wantBadInput(t, got, "--"+strings.ToLower(name), "valine-check rotate")
+		if n := requests.Load(); n != 0 {
+			t.Errorf("%s: %d requests before the bad input was refused", env, n)
+		}
+	}
 }
