@@ -9,8 +9,9 @@
 //     ListFunctions paging, front_lambda_update.go the Lambda update state,
 //     front_lambda_quotas.go the Lambda request-rate quotas,
 //     front_filter_log_events.go FilterLogEvents paging,
-//     front_secretsmanager.go Secrets Manager, front_ssm.go,
-//     front_ssm_history.go and front_ssm_list.go SSM Parameter Store,
+//     front_secretsmanager.go and front_secretsmanager_stages.go Secrets
+//     Manager, front_ssm.go, front_ssm_history.go and front_ssm_list.go
+//     SSM Parameter Store,
 //     front_cloudwatch.go and front_cloudwatch_metrics.go CloudWatch alarms
 //     and metric data, front_metric_filters.go Logs metric filters,
 //     front_insights.go and front_insights_query.go Logs Insights, and
@@ -122,9 +123,20 @@
 //     (Front.SetInsightsPollsUntilComplete) and the account's concurrency
 //     limit can be set (Front.SetInsightsConcurrencyLimit). See
 //     insightsFront for its limits.
-//   - Secrets Manager TagResource/UntagResource (the rotation journal), and
-//     the AWSPREVIOUS stage, which kumo leaves on stale versions
-//     (front_secretsmanager.go).
+//   - Secrets Manager TagResource/UntagResource (the rotation journal),
+//     ClientRequestToken idempotency (front_secretsmanager.go), and the
+//     staging labels of Secrets Manager's rotation protocol
+//     (front_secretsmanager_stages.go): kumo relabels AWSCURRENT as
+//     AWSPREVIOUS on every write whatever VersionStages says (after
+//     PutSecretValue with ["AWSPENDING"] no version is AWSCURRENT), leaves
+//     AWSPREVIOUS on stale versions and lacks UpdateSecretVersionStage.
+//     Front keeps every version's labels itself and moves them as AWS
+//     does: a write moves only the labels it names (AWSPREVIOUS follows
+//     AWSCURRENT), UpdateSecretVersionStage requires RemoveFromVersionId
+//     to name the version a label leaves (InvalidParameterException),
+//     never removes AWSCURRENT, and GetSecretValue by stage or VersionId
+//     and DescribeSecret's VersionIdsToStages (deprecated versions
+//     unlisted) agree with them.
 //   - SSM Parameter Store (front_ssm*.go): kumo keeps only a parameter's
 //     latest version, lacks GetParameterHistory, LabelParameterVersion and
 //     UnlabelParameterVersion ("The action … is not valid"), reads

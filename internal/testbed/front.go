@@ -55,8 +55,9 @@ import (
 //   - Logs FilterLogEvents paging: kumo returns at most Limit events and no
 //     nextToken; Front pages them in time order; see
 //     front_filter_log_events.go.
-//   - Secrets Manager tags (TagResource, UntagResource), AWSPREVIOUS and
-//     ClientRequestToken idempotency: see secretsFront.
+//   - Secrets Manager tags (TagResource, UntagResource), staging labels
+//     (AWSCURRENT, AWSPREVIOUS, AWSPENDING and UpdateSecretVersionStage)
+//     and ClientRequestToken idempotency: see secretsFront.
 //   - SSM Parameter Store: versions and their history, labels, selectors,
 //     SecureString reads without decryption, validation and tags, served
 //     by Front from its own store: see ssmFront.
