@@ -10,8 +10,8 @@
 //     front_lambda_quotas.go the Lambda request-rate quotas,
 //     front_filter_log_events.go FilterLogEvents paging,
 //     front_secretsmanager.go and front_secretsmanager_stages.go Secrets
-//     Manager, front_ssm.go, front_ssm_history.go and front_ssm_list.go
-//     SSM Parameter Store,
+//     Manager, front_ssm.go, front_ssm_put.go, front_ssm_history.go and
+//     front_ssm_list.go SSM Parameter Store,
 //     front_cloudwatch.go and front_cloudwatch_metrics.go CloudWatch alarms
 //     and metric data, front_metric_filters.go Logs metric filters,
 //     front_insights.go and front_insights_query.go Logs Insights, and
