@@ -9,7 +9,9 @@
 //     ListFunctions paging, front_lambda_update.go the Lambda update state,
 //     front_lambda_quotas.go the Lambda request-rate quotas,
 //     front_filter_log_events.go FilterLogEvents paging,
-//     front_secretsmanager.go Secrets Manager,
+//     front_secretsmanager.go and front_secretsmanager_stages.go Secrets
+//     Manager, front_ssm.go, front_ssm_put.go, front_ssm_history.go and
+//     front_ssm_list.go SSM Parameter Store,
 //     front_cloudwatch.go and front_cloudwatch_metrics.go CloudWatch alarms
 //     and metric data, front_metric_filters.go Logs metric filters,
 //     front_insights.go and front_insights_query.go Logs Insights, and
@@ -121,9 +123,37 @@
 //     (Front.SetInsightsPollsUntilComplete) and the account's concurrency
 //     limit can be set (Front.SetInsightsConcurrencyLimit). See
 //     insightsFront for its limits.
-//   - Secrets Manager TagResource/UntagResource (the rotation journal), and
-//     the AWSPREVIOUS stage, which kumo leaves on stale versions
-//     (front_secretsmanager.go).
+//   - Secrets Manager TagResource/UntagResource (the rotation journal),
+//     ClientRequestToken idempotency (front_secretsmanager.go), and the
+//     staging labels of Secrets Manager's rotation protocol
+//     (front_secretsmanager_stages.go): kumo relabels AWSCURRENT as
+//     AWSPREVIOUS on every write whatever VersionStages says (after
+//     PutSecretValue with ["AWSPENDING"] no version is AWSCURRENT), leaves
+//     AWSPREVIOUS on stale versions and lacks UpdateSecretVersionStage.
+//     Front keeps every version's labels itself and moves them as AWS
+//     does: a write moves only the labels it names (AWSPREVIOUS follows
+//     AWSCURRENT), UpdateSecretVersionStage requires RemoveFromVersionId
+//     to name the version a label leaves (InvalidParameterException),
+//     never removes AWSCURRENT, and GetSecretValue by stage or VersionId
+//     and DescribeSecret's VersionIdsToStages (deprecated versions
+//     unlisted) agree with them.
+//   - SSM Parameter Store (front_ssm*.go): kumo keeps only a parameter's
+//     latest version, lacks GetParameterHistory, LabelParameterVersion and
+//     UnlabelParameterVersion ("The action … is not valid"), reads
+//     "name:3" and "name:label" as literal names (ParameterNotFound),
+//     answers a SecureString read without WithDecryption with
+//     "kms:alias/aws/ssm:<plaintext>", accepts what AWS refuses (a new
+//     parameter without Type, names with spaces or colons, values over the
+//     tier's limit, Tags with Overwrite), drops PutParameter's Tags, tags
+//     parameters that do not exist and keeps a deleted one's tags. Front
+//     serves Parameter Store itself from a store of its own, one per World:
+//     every version (at most 100), labels (one version at a time, 10 a
+//     version, AWS's label rules with InvalidLabels), selectors
+//     (Selector ":3" / ":label"; ParameterNotFound,
+//     ParameterVersionNotFound), history pages of at most 50, ciphertext
+//     for undecrypted SecureString reads, AWS's validation, path and
+//     describe listings with their filters, and parameter tags. Other SSM
+//     operations go to kumo. See ssmFront for what is not modelled.
 //   - CloudWatch alarms: the fields kumo's PutMetricAlarm drops
 //     (TreatMissingData, DatapointsToAlarm, …) and DescribeAlarms paging
 //     (front_cloudwatch.go); PutMetricData with a Timestamp or a gzipped

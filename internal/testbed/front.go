@@ -55,8 +55,12 @@ import (
 //   - Logs FilterLogEvents paging: kumo returns at most Limit events and no
 //     nextToken; Front pages them in time order; see
 //     front_filter_log_events.go.
-//   - Secrets Manager tags (TagResource, UntagResource), AWSPREVIOUS and
-//     ClientRequestToken idempotency: see secretsFront.
+//   - Secrets Manager tags (TagResource, UntagResource), staging labels
+//     (AWSCURRENT, AWSPREVIOUS, AWSPENDING and UpdateSecretVersionStage)
+//     and ClientRequestToken idempotency: see secretsFront.
+//   - SSM Parameter Store: versions and their history, labels, selectors,
+//     SecureString reads without decryption, validation and tags, served
+//     by Front from its own store: see ssmFront.
 //   - Faults and latency (SetFault, SetLatency), and per-operation call
 //     counts (Calls, ClientCalls), for reliability tests and benchmarks.
 type Front struct {
@@ -75,6 +79,7 @@ type Front struct {
 
 	quotas   lambdaQuotas // Lambda request rates: see front_lambda_quotas.go
 	secrets  secretsFront
+	ssm      ssmFront      // Parameter Store: see front_ssm.go
 	insights insightsFront // Logs Insights: see front_insights.go
 }
 
@@ -149,7 +154,7 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.insights.serve(w, r, body, f.proxy) || f.serveFilterLogEvents(w, r, body) { // front_insights.go, front_filter_log_events.go
 		return
 	}
-	if f.secrets.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // front_cloudwatch.go
+	if f.secrets.serve(w, r, body, f.proxy) || f.ssm.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // front_ssm.go, front_cloudwatch.go
 		return
 	}
 

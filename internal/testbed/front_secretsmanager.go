@@ -1,7 +1,6 @@
 package testbed
 
 import (
-	"bytes"
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -31,15 +30,18 @@ import (
 //     key overrides the same key, an untagged key disappears. ListSecrets'
 //     Filters are not applied (kumo ignores them altogether).
 //
-//   - AWSPREVIOUS. kumo's PutSecretValue and UpdateSecret (with a value)
-//     relabel AWSCURRENT as AWSPREVIOUS but never take AWSPREVIOUS off the
-//     older version, so after the second write several versions carry it
-//     and GetSecretValue(AWSPREVIOUS) returns one of them at random. AWS
-//     moves the label: only the version AWSCURRENT was taken from keeps
-//     it. Front remembers that version for each write it forwards, answers
-//     GetSecretValue(VersionStage AWSPREVIOUS) with it, and corrects the
-//     stages in GetSecretValue, DescribeSecret (VersionIdsToStages, where
-//     a version left without stages is deprecated and not listed, as on
+//   - Staging labels (front_secretsmanager_stages.go). kumo relabels
+//     AWSCURRENT as AWSPREVIOUS on every write, whatever VersionStages
+//     says, and never takes AWSPREVIOUS off older versions: after the
+//     second write several versions carry it and GetSecretValue
+//     (AWSPREVIOUS) returns one of them at random; after
+//     PutSecretValue(VersionStages ["AWSPENDING"]) no version is
+//     AWSCURRENT. It lacks UpdateSecretVersionStage ("InvalidAction").
+//     Front keeps every version's labels itself, moves them as AWS does
+//     on PutSecretValue, UpdateSecret and UpdateSecretVersionStage (which
+//     it serves), reads values from kumo by VersionId, and reports its
+//     labels in GetSecretValue, DescribeSecret (VersionIdsToStages, where
+//     a version left without labels is deprecated and not listed, as on
 //     AWS) and ListSecrets (SecretVersionsToStages).
 //
 //   - ClientRequestToken idempotency. On AWS a write whose
@@ -58,10 +60,9 @@ import (
 //
 // Not modelled: CreateSecret's ClientRequestToken (kumo ignores it and
 // picks a random VersionId, and answers a retried CreateSecret with
-// ResourceExistsException where AWS ignores it); VersionStages other than
-// AWSCURRENT on PutSecretValue (kumo moves AWSCURRENT anyway);
-// UpdateSecretVersionStage (kumo lacks it; the project does not need it);
-// the 50-tag limit.
+// ResourceExistsException where AWS ignores it); ListSecretVersionIds and
+// RotateSecret (kumo lacks both); the 50-tag limit; see
+// front_secretsmanager_stages.go for the labels' limits.
 type secretsFront struct {
 	secrets map[string]*secretOverlay // by ARN; guarded by secretsMu
 }
@@ -71,9 +72,9 @@ var secretsMu sync.Mutex
 
 // secretOverlay is what Front knows about one secret beyond kumo.
 type secretOverlay struct {
-	tags     map[string]string // set by TagResource
-	removed  map[string]bool   // removed by UntagResource, CreateSecret's tags included
-	previous string            // VersionId holding AWSPREVIOUS; "" = as kumo says
+	tags    map[string]string   // set by TagResource
+	removed map[string]bool     // removed by UntagResource, CreateSecret's tags included
+	stages  map[string][]string // every version's labels, authoritative; nil until synced from kumo (front_secretsmanager_stages.go)
 }
 
 // smTag is a Secrets Manager tag on the wire.
@@ -105,6 +106,8 @@ func (s *secretsFront) serve(w http.ResponseWriter, r *http.Request, body []byte
 		s.getSecretValue(w, r, body, next)
 	case "PutSecretValue", "UpdateSecret":
 		s.writeValue(w, r, op, body, next)
+	case "UpdateSecretVersionStage":
+		s.updateVersionStage(w, r, body, next)
 	default:
 		next.ServeHTTP(w, r)
 	}
@@ -126,9 +129,10 @@ func (s *secretsFront) overlay(arn string) *secretOverlay {
 
 // smDescribed is the part of kumo's DescribeSecret answer the front uses.
 type smDescribed struct {
-	ARN    string              `json:"ARN"`
-	Name   string              `json:"Name"`
-	Stages map[string][]string `json:"VersionIdsToStages"`
+	ARN         string              `json:"ARN"`
+	Name        string              `json:"Name"`
+	Stages      map[string][]string `json:"VersionIdsToStages"`
+	DeletedDate *float64            `json:"DeletedDate"`
 }
 
 // smDescribe asks kumo to describe secretID; on failure it returns kumo's
@@ -259,121 +263,9 @@ func (s *secretsFront) fixSecret(doc map[string]json.RawMessage, stagesKey strin
 	}
 	var stages map[string][]string
 	if json.Unmarshal(doc[stagesKey], &stages) == nil && stages != nil {
-		fixed := map[string][]string{}
-		for id, st := range stages {
-			if st = o.stages(id, st); len(st) > 0 {
-				fixed[id] = st
-			}
-		}
-		doc[stagesKey] = smJSON(fixed)
+		o.sync(stages)
+		doc[stagesKey] = smJSON(o.listed())
 	}
-}
-
-// stages returns version id's labels with AWSPREVIOUS where AWS would
-// have it.
-func (o *secretOverlay) stages(id string, kumo []string) []string {
-	if o == nil || o.previous == "" {
-		return kumo
-	}
-	out := []string{}
-	for _, st := range kumo {
-		if st != smPrevious || id == o.previous {
-			out = append(out, st)
-		}
-	}
-	return out
-}
-
-// getSecretValue serves GetSecretValue, reading AWSPREVIOUS from the
-// version Front knows holds it.
-func (s *secretsFront) getSecretValue(w http.ResponseWriter, r *http.Request, body []byte, next http.Handler) {
-	var req struct{ SecretId, VersionId, VersionStage string }
-	_ = json.Unmarshal(body, &req)
-	if req.VersionStage == smPrevious && req.VersionId == "" && req.SecretId != "" {
-		if d, _, ok := smDescribe(r, req.SecretId, next); ok {
-			if o := s.secrets[d.ARN]; o != nil && o.previous != "" {
-				body = smJSON(map[string]string{"SecretId": req.SecretId, "VersionId": o.previous})
-			}
-		}
-	}
-	rec := smCall(r, "GetSecretValue", body, next)
-	var doc map[string]json.RawMessage
-	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
-		smRelay(w, rec)
-		return
-	}
-	var out struct {
-		ARN, VersionId string
-		VersionStages  []string
-	}
-	_ = json.Unmarshal(rec.Body.Bytes(), &out)
-	if o := s.secrets[out.ARN]; o != nil {
-		doc["VersionStages"] = smJSON(o.stages(out.VersionId, out.VersionStages))
-	}
-	smWrite(w, rec.Code, rec.Result().Header, smJSON(doc))
-}
-
-// writeValue serves PutSecretValue and UpdateSecret: a write naming an
-// existing version is answered as AWS answers it; any other is forwarded,
-// and the version it took AWSCURRENT from becomes the AWSPREVIOUS one.
-func (s *secretsFront) writeValue(w http.ResponseWriter, r *http.Request, op string, body []byte, next http.Handler) {
-	var req struct {
-		SecretId, ClientRequestToken string
-		SecretString                 *string
-		SecretBinary                 []byte
-	}
-	_ = json.Unmarshal(body, &req)
-	hasValue := req.SecretString != nil || req.SecretBinary != nil
-	d, _, ok := smDescribe(r, req.SecretId, next)
-	if !ok || !hasValue {
-		// kumo answers an unknown secret or a write without a value itself.
-		rec := smCall(r, op, body, next)
-		smRelay(w, rec)
-		return
-	}
-	o := s.overlay(d.ARN)
-	if kumoStages, exists := d.Stages[req.ClientRequestToken]; exists && req.ClientRequestToken != "" {
-		s.existingVersion(w, r, op, d, req.ClientRequestToken, o.stages(req.ClientRequestToken, kumoStages), req.SecretString, req.SecretBinary, next)
-		return
-	}
-	current := ""
-	for id, st := range d.Stages {
-		if slices.Contains(st, smCurrent) {
-			current = id
-		}
-	}
-	rec := smCall(r, op, body, next)
-	var out struct{ VersionId string }
-	if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &out) == nil &&
-		out.VersionId != "" && current != "" && out.VersionId != current {
-		o.previous = current
-	}
-	smRelay(w, rec)
-}
-
-// existingVersion answers a write whose ClientRequestToken names an
-// existing version: ignored (success, nothing moves) when the value is the
-// same, refused when it differs, as on AWS.
-func (s *secretsFront) existingVersion(w http.ResponseWriter, r *http.Request, op string, d smDescribed, token string, stages []string, str *string, bin []byte, next http.Handler) {
-	rec := smCall(r, "GetSecretValue", smJSON(map[string]string{"SecretId": d.ARN, "VersionId": token}), next)
-	var have struct {
-		SecretString *string
-		SecretBinary []byte
-	}
-	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &have) != nil {
-		smRelay(w, rec)
-		return
-	}
-	if !sameString(have.SecretString, str) || !bytes.Equal(have.SecretBinary, bin) {
-		writeAWSError(w, r, http.StatusBadRequest, "ResourceExistsException",
-			"You can't modify an existing version, you can only create new versions.")
-		return
-	}
-	resp := map[string]any{"ARN": d.ARN, "Name": d.Name, "VersionId": token}
-	if op == "PutSecretValue" {
-		resp["VersionStages"] = stages
-	}
-	smWrite(w, http.StatusOK, nil, smJSON(resp))
 }
 
 // sameString reports whether two optional strings are equal, nil and ""
