@@ -57,6 +57,9 @@ import (
 //     front_filter_log_events.go.
 //   - Secrets Manager tags (TagResource, UntagResource), AWSPREVIOUS and
 //     ClientRequestToken idempotency: see secretsFront.
+//   - CloudFormation stack parameters, UsePreviousTemplate, a stack named
+//     by its id, AWS's errors, LastUpdatedTime and Lambda physical ids: see
+//     serveCloudFormation.
 //   - Faults and latency (SetFault, SetLatency), and per-operation call
 //     counts (Calls, ClientCalls), for reliability tests and benchmarks.
 type Front struct {
@@ -150,6 +153,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.secrets.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // front_cloudwatch.go
+		return
+	}
+	if serveCloudFormation(w, r, body, f.proxy) { // front_cloudformation.go
 		return
 	}
 
