@@ -46,7 +46,9 @@ type Options struct {
 	// it re-reads them from the function configuration no more often than
 	// this (0 = on every request). With BackendValine it is how often the
 	// API checks whether the function's RevisionId changed, which starts a
-	// new execution environment that reads the secret.
+	// new execution environment that reads the secret. With RuntimeSecrets
+	// the secrets come from the store instead, cached for
+	// RuntimeSecrets.CacheTTL.
 	PropagationDelay time.Duration
 	// UpdateDuration is how long a Lambda update the AWS front accepts
 	// (UpdateFunctionConfiguration, UpdateFunctionCode) keeps its function
