@@ -553,6 +553,7 @@ func (w *World) createStoreEntries(ctx context.Context) error {
 		refs = append(refs, r)
 	}
 	made := map[storeEntry]bool{}
+	staged := false
 	for _, ref := range refs {
 		if !ref.isStore() {
 			continue
@@ -565,7 +566,8 @@ func (w *World) createStoreEntries(ctx context.Context) error {
 			made[e] = true
 			w.created = append(w.created, e)
 		}
-		if w.deploy != nil && ref == w.deploy.secondary && ref.stage == stagePrevious {
+		if w.deploy != nil && ref == w.deploy.secondary && ref.stage == stagePrevious && !staged {
+			staged = true
 			// A second version, so that AWSPREVIOUS exists.
 			if _, err := w.stores.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 				SecretId: aws.String(ref.name), SecretString: aws.String(w.opts.InitialSecret),

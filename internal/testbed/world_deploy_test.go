@@ -261,6 +261,9 @@ func TestRedeployWritesTheSSMParameterAndRevertsHandEdits(t *testing.T) {
 	if strings.Contains(fmt.Sprintf("%+v", res), rotated) || strings.Contains(fmt.Sprintf("%+v", res), w.InitialSecret()) {
 		t.Error("the DeployResult shows a secret")
 	}
+	if raw, _ := getTemplate(t, w); strings.Contains(raw, rotated) || !strings.Contains(raw, "{{resolve:ssm-secure:"+param+"}}") {
+		t.Error("the deployed template shows the parameter's value, or lost its reference")
+	}
 
 	// A hand edit on one function: the secret, an ExtraEnv value and a
 	// variable the template lacks.
