@@ -29,7 +29,8 @@
 //     the API and reads and writes the functions' environments,
 //     world_setup.go creates the functions, log groups and API,
 //     world_deploy.go the stack-managed fleet and its deploys
-//     (Options.Deploy, World.Redeploy), world_options.go holds Options,
+//     (Options.Deploy, World.Redeploy) and world_deploy_template.go its
+//     template and how a deploy resolves it, world_options.go holds Options,
 //     Misbehaviour and Backend, and world_clock.go and world_random.go
 //     small helpers.
 //
