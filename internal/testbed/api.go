@@ -21,8 +21,9 @@ import (
 // instead (see the package documentation); the controls work on both.
 type API struct {
 	profile               profile.Profile
-	secrets               *secretSource
-	valine                *valineRuntime // nil with the reference backend
+	secrets               secretGetter    // the reference backend's secrets
+	valine                *valineRuntime  // nil with the reference backend
+	runtime               *runtimeSecrets // Options.RuntimeSecrets; nil = from the function's environment
 	busy                  busyGate
 	logs                  *logWriter
 	users                 *userStore

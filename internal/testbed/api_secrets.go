@@ -19,6 +19,14 @@ type functionConfigReader interface {
 	GetFunctionConfiguration(ctx context.Context, in *lambda.GetFunctionConfigurationInput, optFns ...func(*lambda.Options)) (*lambda.GetFunctionConfigurationOutput, error)
 }
 
+// secretGetter is where the reference backend reads its secrets: the
+// function's environment (secretSource) or, with Options.RuntimeSecrets,
+// the store (runtimeSecrets).
+type secretGetter interface {
+	get(ctx context.Context) (secretSet, error)
+	history() []string
+}
+
 // secretSet is the API's view of its secrets at one moment. An empty
 // secondary means none.
 type secretSet struct {

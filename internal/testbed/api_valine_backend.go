@@ -37,6 +37,9 @@ func (a *API) serveValine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env, err := a.valine.current(r.Context())
+	if err == nil && a.runtime != nil {
+		env = a.valineStoreEnv(r.Context(), env)
+	}
 	c := newValineCall(w, r, a.logs)
 	switch {
 	case err != nil:
@@ -46,9 +49,13 @@ func (a *API) serveValine(w http.ResponseWriter, r *http.Request) {
 		// Lambda retries a failed init on every invocation, and Node prints
 		// the exception before the invocation's START line. The message
 		// names the variable, never its value.
+		msg := a.valine.secretVar + " is too short: it must be at least 32 characters"
+		if env.failure != "" {
+			msg = env.failure
+		}
 		c.lines = append([]string{lambdaLine("undefined", "ERROR", map[string]any{
 			"errorType":    "Error",
-			"errorMessage": a.valine.secretVar + " is too short: it must be at least 32 characters",
+			"errorMessage": msg,
 		})}, c.lines...)
 		c.reply(http.StatusInternalServerError, valineInternalError())
 	default:
@@ -186,7 +193,11 @@ func (a *API) valineRefresh(c *valineCall, env *valineEnv, r *http.Request) {
 func (a *API) valineKeys(env *valineEnv, m Misbehaviour) []string {
 	keys := []string{env.secret}
 	if m&AcceptOldTokens != 0 {
-		for _, k := range a.valine.history() {
+		history := a.valine.history
+		if a.runtime != nil {
+			history = a.runtime.history
+		}
+		for _, k := range history() {
 			if k != env.secret {
 				keys = append(keys, k)
 			}

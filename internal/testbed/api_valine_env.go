@@ -30,7 +30,8 @@ const (
 type valineEnv struct {
 	revision string // the function's RevisionId when it loaded
 	secret   string
-	broken   bool // the secret was too short: the module threw at load
+	broken   bool   // the secret was too short: the module threw at load
+	failure  string // with broken, the error's message when it is not the short secret's
 	limiter  *loginLimiter
 }
 
@@ -46,6 +47,10 @@ type valineRuntime struct {
 	client    functionConfigReader
 	function  string
 	secretVar string
+	// fromStore means the secret is read from the store on each request
+	// (Options.RuntimeSecrets, API.valineStoreEnv), not from the
+	// environment at load.
+	fromStore bool
 	// served returns the RevisionId and environment the function's
 	// execution environments serve (Front.servedConfiguration): during an
 	// update in progress, the ones before it.
@@ -110,10 +115,12 @@ func (rt *valineRuntime) load(ctx context.Context) (*valineEnv, error) {
 		}
 	}
 	env := &valineEnv{revision: rev, limiter: &loginLimiter{hits: map[string][]time.Time{}}}
-	if len(secret) < valineMinSecret {
+	switch {
+	case rt.fromStore:
+	case len(secret) < valineMinSecret:
 		env.broken = true
 		rt.log.Error("valine module failed to load: the secret variable is too short", "function", rt.function, "variable", rt.secretVar, "min", valineMinSecret)
-	} else {
+	default:
 		env.secret = secret
 	}
 	return env, nil

@@ -12,6 +12,7 @@
 //     front_secretsmanager.go and front_secretsmanager_stages.go Secrets
 //     Manager, front_ssm.go, front_ssm_put.go, front_ssm_history.go and
 //     front_ssm_list.go SSM Parameter Store,
+//     front_cloudformation.go CloudFormation,
 //     front_cloudwatch.go and front_cloudwatch_metrics.go CloudWatch alarms
 //     and metric data, front_metric_filters.go Logs metric filters,
 //     front_insights.go and front_insights_query.go Logs Insights, and
@@ -23,13 +24,18 @@
 //     writes its log lines into that function's emulated CloudWatch Logs
 //     group. api.go holds API and its controls, api_handlers.go,
 //     api_tokens.go, api_users.go, api_secrets.go (the secret source),
-//     api_logs.go and api_busy.go the reference backend, and
-//     api_valine_*.go the reproduction of the real backend (BackendValine).
+//     api_logs.go and api_busy.go the reference backend,
+//     api_valine_*.go the reproduction of the real backend (BackendValine),
+//     and api_runtime_secrets.go the secrets both read from a store at run
+//     time (Options.RuntimeSecrets).
 //   - The World that wires them (world*.go): world.go starts kumo, Front and
 //     the API and reads and writes the functions' environments,
 //     world_setup.go creates the functions, log groups and API,
-//     world_options.go holds Options, Misbehaviour and Backend, and
-//     world_clock.go and world_random.go small helpers.
+//     world_deploy.go the stack-managed fleet and its deploys
+//     (Options.Deploy, World.Redeploy) and world_deploy_template.go its
+//     template and how a deploy resolves it, world_options.go holds Options,
+//     Misbehaviour and Backend, and world_clock.go and world_random.go
+//     small helpers.
 //
 // A rotation done through the Lambda API therefore takes effect in the API
 // the way it does in production: after the API next re-reads the function
@@ -39,8 +45,47 @@
 //
 // The World writes environments through the emulator's Lambda API with its
 // own SDK client, reading the configuration and writing it back with the
-// RevisionId it read (World.SetSecrets, World.EditEnv); it imports none of
-// the project's rotation code, which it is there to test.
+// RevisionId it read (World.SetSecrets, World.EditEnv, World.Redeploy); it
+// imports none of the project's rotation code, which it is there to test.
+//
+// With Options.Deploy the functions are a stack-managed fleet, as the real
+// Valine stack is: every function's secret variable comes from a template,
+// so the next deploy writes whatever the deploy reads onto all of them and
+// undoes a rotation done on the live functions alone. At Start the World
+// creates the store entries the template references (an SSM SecureString
+// parameter, a Secrets Manager secret) holding InitialSecret, a
+// CloudFormation stack in kumo whose template has one
+// AWS::Lambda::Function per function (FunctionName, the ExtraEnv variables
+// as literals, the secret variable as {{resolve:ssm-secure:…}},
+// {{resolve:secretsmanager:…}}, a NoEcho parameter's Ref, or the deploy
+// environment's value itself, as serverless's ${env:JWT_SECRET} puts it),
+// and the functions as the stack defines them, tagged
+// aws:cloudformation:stack-name, -logical-id and -stack-id as CloudFormation
+// tags them (World.StackName, World.StackID). kumo creates no resources
+// from a template: the World does, through the Lambda API. World.Redeploy
+// then does what `serverless deploy` does: it resolves the references as
+// CloudFormation does at deploy time (a parameter's latest value, a
+// secret's AWSCURRENT or the stage named, the deploy environment's value,
+// World.SetDeployEnv), updates the stack, and writes every function's whole
+// environment as the template defines it, dropping what was added by hand
+// and reverting what was changed; a reference that resolves to nothing
+// fails the deploy before any function changes. See DeployOptions.
+//
+// With Options.RuntimeSecrets the API reads its secrets from a store
+// instead of the function's environment, as a function using the AWS
+// Parameters and Secrets Lambda Extension does (the runbook's path for an
+// environment near the 4 KB limit): an SSM parameter or a Secrets Manager
+// secret (the secondary from a second parameter or the AWSPREVIOUS stage;
+// one that is not there means no secondary), each value cached for
+// RuntimeSecrets.CacheTTL (default 5 minutes, API.SetCacheTTL), through
+// the API's own clients, so its reads are not the client's calls
+// (FromTestbedAPI). The reference backend verifies with the primary and
+// the secondary; BackendValine with the primary only, read on each request
+// through the cache rather than at module load, a value under 32
+// characters or one it cannot read answering 500 (AcceptOldTokens then
+// accepts every value it has read). PropagationDelay then only paces
+// BackendValine's new execution environments. The functions' environments
+// still carry the secret variable, which the API then ignores.
 //
 // Options.Backend chooses the API. BackendReference, the default, serves any
 // Profile with dual-secret verification and one "JWT verification" log line
@@ -154,6 +199,18 @@
 //     for undecrypted SecureString reads, AWS's validation, path and
 //     describe listings with their filters, and parameter tags. Other SSM
 //     operations go to kumo. See ssmFront for what is not modelled.
+//   - CloudFormation (front_cloudformation.go): kumo cannot parse a
+//     CreateStack or UpdateStack carrying Parameters (ValidationError
+//     "Failed to parse request body"), so Front keeps them, checked against
+//     the template, and lists them in DescribeStacks with NoEcho values as
+//     "****"; it also serves UpdateStack's UsePreviousTemplate, refuses an
+//     update that changes nothing ("No updates are to be performed."),
+//     accepts a stack id where kumo wants the name, answers a missing stack
+//     with AWS's ValidationError instead of kumo's StackNotFoundException,
+//     shows no LastUpdatedTime before the first update (kumo sets it at
+//     creation) and gives a Lambda function's name as its physical id
+//     (kumo makes one up). GetTemplate is kumo's, which returns the
+//     template as it was sent.
 //   - CloudWatch alarms: the fields kumo's PutMetricAlarm drops
 //     (TreatMissingData, DatapointsToAlarm, …) and DescribeAlarms paging
 //     (front_cloudwatch.go); PutMetricData with a Timestamp or a gzipped
@@ -167,6 +224,12 @@
 //
 // Gaps not filled here, which callers must avoid: FilterLogEvents matches a
 // plain substring (so pass patterns unquoted); alarms change state only
-// through EvaluateAlarms; storage is global to the process, which is why
-// every World uses random names.
+// through EvaluateAlarms; kumo's stack ids say account 123456789012 where
+// every other ARN says 000000000000, and kumo's CloudFormation creates no
+// resources; kumo's Lambda accepts tag keys starting with "aws:", which
+// AWS reserves for itself (the World relies on it to tag the functions as
+// CloudFormation does); kumo's SSM GetParameter without WithDecryption returns a
+// SecureString's plain value prefixed "kms:alias/aws/ssm:" (AWS returns
+// ciphertext), so never treat that value as secret-free; storage is global
+// to the process, which is why every World uses random names.
 package testbed

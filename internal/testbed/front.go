@@ -61,6 +61,9 @@ import (
 //   - SSM Parameter Store: versions and their history, labels, selectors,
 //     SecureString reads without decryption, validation and tags, served
 //     by Front from its own store: see ssmFront.
+//   - CloudFormation stack parameters, UsePreviousTemplate, a stack named
+//     by its id, AWS's errors, LastUpdatedTime and Lambda physical ids: see
+//     serveCloudFormation.
 //   - Faults and latency (SetFault, SetLatency), and per-operation call
 //     counts (Calls, ClientCalls), for reliability tests and benchmarks.
 type Front struct {
@@ -155,6 +158,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.secrets.serve(w, r, body, f.proxy) || f.ssm.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // front_ssm.go, front_cloudwatch.go
+		return
+	}
+	if serveCloudFormation(w, r, body, f.proxy) { // front_cloudformation.go
 		return
 	}
 

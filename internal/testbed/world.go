@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -28,7 +29,11 @@ type World struct {
 	Functions []string // the Lambda functions sharing the secret
 	Function  string   // Functions[0], whose environment the API reads
 	LogGroup  string   // "/aws/lambda/"+Function, where the API logs
-	Profile   profile.Profile
+	// StackName and StackID name the CloudFormation stack the functions are
+	// deployed from (Options.Deploy; StackID as CreateStack returned it);
+	// both "" without one.
+	StackName, StackID string
+	Profile            profile.Profile
 	// ProbeEmail and ProbePassword are the seeded user's credentials.
 	ProbeEmail, ProbePassword string
 	// AWS is a config for SDK clients against AWSURL: static credentials
@@ -43,6 +48,10 @@ type World struct {
 	frontSrv *httptest.Server
 	lambda   *lambda.Client
 	logs     *cloudwatchlogs.Client
+	cfn      *cloudformation.Client
+	stores   storeClients // the World's own SSM and Secrets Manager clients
+	deploy   *deployState // Options.Deploy; nil = plain functions
+	created  []storeEntry // store entries to delete at Close
 }
 
 // kumoMu serialises kumo.NewServer: each one re-wires kumo's process-global
@@ -86,6 +95,11 @@ func Start(ctx context.Context, opts Options) (*World, error) {
 	own := awsConfig(w.Region, fs.URL, testbedWorldAppID) // spared by the Lambda quotas
 	w.lambda = lambda.NewFromConfig(own)
 	w.logs = cloudwatchlogs.NewFromConfig(own)
+	w.cfn = cloudformation.NewFromConfig(own)
+	w.stores = newStoreClients(own)
+	if opts.Deploy != nil {
+		w.deploy = newDeployState(opts)
+	}
 	if err := w.start(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -106,13 +120,28 @@ func awsConfig(region, endpoint, appID string) aws.Config {
 	}
 }
 
-// start creates the functions (tagged with Options.FunctionTags), log
+// start creates the store entries (Options.Deploy, Options.RuntimeSecrets),
+// the stack (Options.Deploy), the functions (tagged with
+// Options.FunctionTags, and with the stack's tags when there is one), log
 // groups and API.
 func (w *World) start(ctx context.Context) error {
+	if err := w.createStoreEntries(ctx); err != nil {
+		return err
+	}
 	env := maps.Clone(w.opts.ExtraEnv)
 	env[w.Profile.SecretVar] = w.opts.InitialSecret
+	envs, tags := map[string]map[string]string{}, map[string]map[string]string{}
 	for _, fn := range w.Functions {
-		if err := createFunction(ctx, w.lambda, fn, env, w.opts.FunctionTags); err != nil {
+		envs[fn], tags[fn] = env, w.opts.FunctionTags
+	}
+	if w.deploy != nil {
+		var err error
+		if envs, tags, err = w.createStack(ctx); err != nil {
+			return err
+		}
+	}
+	for _, fn := range w.Functions {
+		if err := createFunction(ctx, w.lambda, fn, envs[fn], tags[fn]); err != nil {
 			return err
 		}
 		if err := createLogGroup(ctx, w.logs, "/aws/lambda/"+fn); err != nil {
@@ -128,8 +157,9 @@ func (w *World) start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the API and the servers and deletes the functions and log
-// groups from kumo's process-global storage. It is safe to call twice.
+// Close stops the API and the servers and deletes the functions, log
+// groups, stack and store entries the World created from kumo's
+// process-global storage. It is safe to call twice.
 func (w *World) Close() {
 	if w.API != nil {
 		w.API.close()
@@ -140,6 +170,7 @@ func (w *World) Close() {
 			_, _ = w.lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(fn)})
 			_, _ = w.logs.DeleteLogGroup(ctx, &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String("/aws/lambda/" + fn)})
 		}
+		w.closeStack(ctx)
 		cancel()
 		w.frontSrv.Close()
 		w.frontSrv = nil

@@ -46,7 +46,9 @@ type Options struct {
 	// it re-reads them from the function configuration no more often than
 	// this (0 = on every request). With BackendValine it is how often the
 	// API checks whether the function's RevisionId changed, which starts a
-	// new execution environment that reads the secret.
+	// new execution environment that reads the secret. With RuntimeSecrets
+	// the secrets come from the store instead, cached for
+	// RuntimeSecrets.CacheTTL.
 	PropagationDelay time.Duration
 	// UpdateDuration is how long a Lambda update the AWS front accepts
 	// (UpdateFunctionConfiguration, UpdateFunctionCode) keeps its function
@@ -73,6 +75,20 @@ type Options struct {
 	// Misbehaviours are the API's deliberate defects at start; see
 	// API.SetMisbehaviours to change them later.
 	Misbehaviours Misbehaviour
+	// Deploy, when set, makes the functions a stack-managed fleet: the World
+	// creates the store entries the template references, a CloudFormation
+	// stack whose template defines every function's environment, and the
+	// functions as the stack would, tagged with the stack; World.Redeploy
+	// then does what the next deploy does. nil (the default): plain
+	// functions, and Redeploy is an error. See DeployOptions.
+	Deploy *DeployOptions
+	// RuntimeSecrets, when set, makes the API read its secrets from a store
+	// (SSM Parameter Store or Secrets Manager) through a cache, as the
+	// Parameters and Secrets Lambda Extension serves them, instead of from
+	// the function's environment; the World creates the primary's store
+	// entry with InitialSecret unless Deploy already did. nil (the
+	// default): the environment. See RuntimeSecrets.
+	RuntimeSecrets *RuntimeSecrets
 	// Logger receives the testbed's own diagnostics (never tokens or
 	// secrets), such as a failed PutLogEvents; default discards.
 	Logger *slog.Logger
@@ -247,5 +263,32 @@ func (o Options) withDefaults() (Options, error) {
 		return o, err
 	}
 	o.Busy = busy
+	if o.Deploy, err = deployDefaults(o.Deploy, o.Profile); err != nil {
+		return o, fmt.Errorf("testbed options: %w", err)
+	}
+	if o.RuntimeSecrets, err = runtimeDefaults(o.RuntimeSecrets, valine); err != nil {
+		return o, fmt.Errorf("testbed options: %w", err)
+	}
 	return o, nil
+}
+
+// runtimeDefaults copies r, fills its CacheTTL and checks its sources.
+func runtimeDefaults(r *RuntimeSecrets, valine bool) (*RuntimeSecrets, error) {
+	if r == nil {
+		return nil, nil
+	}
+	rs := *r
+	if rs.CacheTTL == 0 {
+		rs.CacheTTL = defaultCacheTTL
+	}
+	if _, err := parseSecretRef(rs.Source, refSSM, refSecretsManager); err != nil {
+		return nil, fmt.Errorf("RuntimeSecrets.Source: %w", err)
+	}
+	if _, err := parseSecretRef(rs.SecondarySource, refSSM, refSecretsManager, refLiteral); err != nil {
+		return nil, fmt.Errorf("RuntimeSecrets.SecondarySource: %w", err)
+	}
+	if valine && rs.SecondarySource != "" {
+		return nil, fmt.Errorf("RuntimeSecrets.SecondarySource: BackendValine verifies with one secret, so a secondary has nothing to act on")
+	}
+	return &rs, nil
 }

@@ -87,10 +87,11 @@ func (w *World) startAPI(ctx context.Context) (*API, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("creating the api log stream: %w", err)
 	}
+	lc := lambda.NewFromConfig(cfg)
 	a := &API{
 		profile: o.Profile,
 		secrets: &secretSource{
-			client:     lambda.NewFromConfig(cfg),
+			client:     lc,
 			function:   w.Function,
 			primaryVar: o.Profile.SecretVar,
 			secondVar:  o.Profile.SecondaryVar,
@@ -108,12 +109,21 @@ func (w *World) startAPI(ctx context.Context) (*API, error) {
 	a.latency.Store(int64(o.Latency))
 	a.busy.set(o.Busy.Every, o.Busy.RetryAfterSeconds)
 	a.users.add(o.ProbeEmail, o.ProbePassword)
+	if o.RuntimeSecrets != nil {
+		// The store, read through the API's own clients (FromTestbedAPI).
+		rs, err := newRuntimeSecrets(o.RuntimeSecrets, cfg, o.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("starting the api: %w", err)
+		}
+		a.runtime, a.secrets = rs, rs
+	}
 	if o.Backend == BackendValine {
 		// The secondary variable is never read: the real module knows one.
 		a.valine = &valineRuntime{
-			client:    a.secrets.client,
+			client:    lc,
 			function:  w.Function,
 			secretVar: o.Profile.SecretVar,
+			fromStore: a.runtime != nil,
 			served:    w.AWSFront.servedConfiguration,
 			delay:     o.PropagationDelay,
 			log:       o.Logger,
@@ -121,8 +131,11 @@ func (w *World) startAPI(ctx context.Context) (*API, error) {
 		if _, err := a.valine.current(ctx); err != nil {
 			return nil, fmt.Errorf("starting the api: %w", err)
 		}
-	} else if _, err := a.secrets.get(ctx); err != nil {
-		return nil, fmt.Errorf("starting the api: %w", err)
+	}
+	if o.Backend != BackendValine || a.runtime != nil {
+		if _, err := a.secrets.get(ctx); err != nil {
+			return nil, fmt.Errorf("starting the api: %w", err)
+		}
 	}
 	if err := a.listen(); err != nil {
 		return nil, err
