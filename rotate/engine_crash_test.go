@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/secret"
@@ -48,9 +49,9 @@ func crashScenarios() []crashScenario {
 
 // stepsOf runs the scenario uninterrupted and returns the steps the engine
 // reports to StopAfter, checked against the audit records it wrote.
-func stepsOf(t *testing.T, sc crashScenario) []string {
+func stepsOf(t *testing.T, sc crashScenario, o rigOptions) []string {
 	t.Helper()
-	r := newFleetRig(t, rigOptions{})
+	r := newFleetRig(t, o)
 	if sc.setup != nil {
 		sc.setup(t, r)
 	}
@@ -93,13 +94,20 @@ func stepsOf(t *testing.T, sc crashScenario) []string {
 // run ends.
 func TestEngineResumesAfterAStopAtEachStep(t *testing.T) {
 	t.Parallel()
-	for _, sc := range crashScenarios() {
+	stopAtEachStep(t, crashScenarios(), rigOptions{})
+}
+
+// stopAtEachStep is TestEngineResumesAfterAStopAtEachStep's body for
+// scenarios on rigs built with o (a source of truth, say).
+func stopAtEachStep(t *testing.T, scenarios []crashScenario, o rigOptions) {
+	t.Helper()
+	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
-			for _, step := range stepsOf(t, sc) {
+			for _, step := range stepsOf(t, sc, o) {
 				t.Run("stop after "+step, func(t *testing.T) {
 					t.Parallel()
-					r := newFleetRig(t, rigOptions{})
+					r := newFleetRig(t, o)
 					if sc.setup != nil {
 						sc.setup(t, r)
 					}
@@ -158,11 +166,19 @@ func TestEngineResumesAfterAStopAtEachStep(t *testing.T) {
 // operation again must converge.
 func TestEngineResumesAfterACrashAfterAnyWrite(t *testing.T) {
 	t.Parallel()
-	for _, sc := range crashScenarios() {
+	killAfterEachWrite(t, crashScenarios(), rigOptions{})
+}
+
+// killAfterEachWrite is TestEngineResumesAfterACrashAfterAnyWrite's body
+// for scenarios on rigs built with o (a source of truth, whose writes
+// count too).
+func killAfterEachWrite(t *testing.T, scenarios []crashScenario, o rigOptions) {
+	t.Helper()
+	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			// Count the writes of an uninterrupted run.
-			ref := newFleetRig(t, rigOptions{})
+			ref := newFleetRig(t, o)
 			if sc.setup != nil {
 				sc.setup(t, ref)
 			}
@@ -177,7 +193,7 @@ func TestEngineResumesAfterACrashAfterAnyWrite(t *testing.T) {
 			for k := 1; k <= writes; k++ {
 				t.Run(fmt.Sprintf("killed after write %d of %d", k, writes), func(t *testing.T) {
 					t.Parallel()
-					r := newFleetRig(t, rigOptions{})
+					r := newFleetRig(t, o)
 					if sc.setup != nil {
 						sc.setup(t, r)
 					}
@@ -237,6 +253,10 @@ func (r *fleetRig) killableEngine(kill *killSwitch) *rotate.Engine {
 		e.Concurrency = 1
 		e.Lambda = lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.AppID = engineAppID })
 		e.Backup.API = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.AppID = engineAppID })
+		e.Stores = rotate.StoreClients{
+			SSM:     ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.AppID = engineAppID }),
+			Secrets: secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.AppID = engineAppID }),
+		}
 	})
 }
 
@@ -262,8 +282,11 @@ func (k *killSwitch) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	write := isConfigPut(req, "")
-	for _, op := range []string{"CreateSecret", "PutSecretValue", "TagResource", "UntagResource"} {
+	for _, op := range []string{"CreateSecret", "PutSecretValue", "TagResource", "UntagResource", "UpdateSecretVersionStage"} {
 		write = write || isSecretsOp(req, op)
+	}
+	for _, op := range []string{"PutParameter", "DeleteParameter", "LabelParameterVersion"} {
+		write = write || req.Header.Get("X-Amz-Target") == "AmazonSSM."+op
 	}
 	if write && k.writes.Add(1) == k.after {
 		k.dead.Store(true)
@@ -288,6 +311,14 @@ func (r *fleetRig) wantOnlyBackedUpSecrets(t *testing.T) {
 			}
 		}
 	}
+	if r.source.IsStore() {
+		primary, secondary := r.storeHolds(t)
+		for _, s := range []secret.Secret{primary, secondary} {
+			if !s.IsEmpty() && !s.Equal(current) && !s.Equal(previous) {
+				t.Errorf("%s holds %s, which the backup (current %s, previous %s) does not hold", r.source, s, current, previous)
+			}
+		}
+	}
 }
 
 // wantEnd checks the state an operation ending in phase end leaves: a
@@ -306,12 +337,15 @@ func (r *fleetRig) wantEnd(t *testing.T, end journal.Phase) {
 	old, next := r.journalSecrets(t, st.Journal)
 	switch end {
 	case journal.PhaseGrace:
+		r.wantStore(t, next, old)
 		r.wantFleet(t, next, old)
 		r.wantTokens(t, map[string]secret.Secret{"old": old, "new": next}, nil)
 	case journal.PhaseCompleted:
+		r.wantStore(t, next, secret.Secret{})
 		r.wantFleet(t, next, secret.Secret{})
 		r.wantTokens(t, map[string]secret.Secret{"new": next}, map[string]secret.Secret{"old": old})
 	case journal.PhaseRolledBack, journal.PhaseAbandoned:
+		r.wantStore(t, old, secret.Secret{})
 		r.wantFleet(t, old, secret.Secret{})
 		r.wantTokens(t, map[string]secret.Secret{"old": old}, map[string]secret.Secret{"new": next})
 	default:
@@ -331,7 +365,7 @@ func TestEngineUndoesAStoppedRotation(t *testing.T) {
 		}
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
-			for _, step := range stepsOf(t, sc) {
+			for _, step := range stepsOf(t, sc, rigOptions{}) {
 				t.Run("stop after "+step, func(t *testing.T) {
 					t.Parallel()
 					r := newFleetRig(t, rigOptions{})

@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/valine/valine-check/internal/journal"
@@ -114,6 +116,15 @@ type rigOptions struct {
 	updateDuration time.Duration
 	quotas         *testbed.LambdaQuotas
 	tags           map[string]string
+	// store, when set, is the kind of source of truth the engines rotate
+	// with the fleet (journal.SourceSSM or SourceSecretsManager): the rig
+	// creates it, under a unique name, holding the fleet's secret.
+	store journal.SourceKind
+	// deploy makes the fleet stack-managed and runtime has the API read its
+	// secrets from a store (see testbed.Options); a store either names is
+	// the rig's source unless store is set.
+	deploy  *testbed.DeployOptions
+	runtime *testbed.RuntimeSecrets
 }
 
 // fleetRig is a local world with a fleet of functions sharing one secret,
@@ -130,6 +141,10 @@ type fleetRig struct {
 	auditPath  string
 	audit      *rotate.AuditLog
 	progress   *syncBuffer
+	// source is the store the engines rotate with the fleet (zero: none),
+	// ssm its client (the engine's: marked, fast retries).
+	source journal.Source
+	ssm    *ssm.Client
 	// before is every function's environment at start.
 	before map[string]map[string]string
 
@@ -165,6 +180,8 @@ func newFleetRig(t *testing.T, o rigOptions) *fleetRig {
 		UpdateDuration:   o.updateDuration,
 		LambdaQuotas:     o.quotas,
 		FunctionTags:     o.tags,
+		Deploy:           o.deploy,
+		RuntimeSecrets:   o.runtime,
 	})
 	r := &fleetRig{
 		w:          w,
@@ -180,6 +197,18 @@ func newFleetRig(t *testing.T, o rigOptions) *fleetRig {
 		progress:  &syncBuffer{},
 	}
 	r.audit = &rotate.AuditLog{Path: r.auditPath}
+	r.ssm = ssm.NewFromConfig(w.AWS, func(so *ssm.Options) {
+		so.AppID = engineAppID
+		so.Retryer = fastRetryer()
+	})
+	switch {
+	case o.store != "":
+		r.source = r.createStore(t, o.store)
+	case o.runtime != nil:
+		r.source = mustSource(t, o.runtime.Source)
+	case o.deploy != nil && o.deploy.Source != "" && !strings.HasPrefix(o.deploy.Source, "param:"):
+		r.source = mustSource(t, o.deploy.Source)
+	}
 	r.writes.profile = w.Profile
 	r.rebase(t)
 	w.AWSFront.SetFault(func(req *http.Request) *testbed.Fault {
@@ -270,6 +299,8 @@ func (r *fleetRig) engine(mods ...func(*rotate.Engine)) *rotate.Engine {
 		Operator: "arn:aws:iam::000000000000:user/test",
 		Reason:   "test",
 		Progress: r.progress,
+		Source:   r.source,
+		Stores:   rotate.StoreClients{SSM: r.ssm, Secrets: r.sm},
 	}
 	for _, m := range mods {
 		m(e)
@@ -671,3 +702,71 @@ func countingFault(n int64, match func(*http.Request) bool, f testbed.Fault) (fu
 
 // errStop is the injected crash.
 var errStop = errors.New("injected stop")
+
+// createStore creates a source of truth of kind under a unique name,
+// holding the fleet's secret, as the deploy that made the fleet left it.
+func (r *fleetRig) createStore(t *testing.T, kind journal.SourceKind) journal.Source {
+	t.Helper()
+	name := "/valine-eng-" + rand.Text()[:12] + "/jwt-secret"
+	switch kind {
+	case journal.SourceSSM:
+		if _, err := r.ssm.PutParameter(t.Context(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(reveal(r.old)), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
+			t.Fatalf("creating the SSM parameter: %v", err)
+		}
+	case journal.SourceSecretsManager:
+		name = strings.TrimPrefix(name, "/")
+		if _, err := r.sm.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(reveal(r.old))}); err != nil {
+			t.Fatalf("creating the source secret: %v", err)
+		}
+	default:
+		t.Fatalf("createStore: %q is not a store", kind)
+	}
+	return journal.Source{Kind: kind, Name: name}
+}
+
+// storeHolds reads what the rig's source of truth holds.
+func (r *fleetRig) storeHolds(t *testing.T) (primary, secondary secret.Secret) {
+	t.Helper()
+	s, err := rotate.NewStore(r.source, rotate.StoreClients{SSM: r.ssm, Secrets: r.sm})
+	if err != nil || s == nil {
+		t.Fatalf("NewStore(%s): %v", r.source, err)
+	}
+	primary, secondary, err = s.Read(t.Context())
+	if err != nil {
+		t.Fatalf("reading %s: %v", r.source, err)
+	}
+	return primary, secondary
+}
+
+// wantStore checks that the rig's source of truth holds primary and
+// secondary (nothing to check without one).
+func (r *fleetRig) wantStore(t *testing.T, primary, secondary secret.Secret) {
+	t.Helper()
+	if !r.source.IsStore() {
+		return
+	}
+	gotPrimary, gotSecondary := r.storeHolds(t)
+	if !gotPrimary.Equal(primary) || !gotSecondary.Equal(secondary) {
+		t.Errorf("%s holds primary %s, secondary %s; want %s, %s", r.source, gotPrimary, fpOr(gotSecondary), primary, fpOr(secondary))
+	}
+}
+
+func fpOr(s secret.Secret) string {
+	if s.IsEmpty() {
+		return "none"
+	}
+	return s.Fingerprint()
+}
+
+// mustSource parses a testbed source ("ssm:/name", "secretsmanager:name").
+func mustSource(t *testing.T, s string) journal.Source {
+	t.Helper()
+	src, err := journal.ParseSource(s)
+	if err != nil {
+		t.Fatalf("ParseSource(%q): %v", s, err)
+	}
+	return src
+}
+
+// uniqueParameter is an SSM parameter name no other test uses.
+func uniqueParameter() string { return "/valine-eng-" + rand.Text()[:12] + "/jwt-secret" }

@@ -137,11 +137,13 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	if st.HasJournal && st.Journal.Phase == journal.PhaseGrace {
 		st.GraceRemaining = max(0, st.Journal.GraceDeadline.Sub(e.now()))
 	}
-	if st.HasJournal {
-		st.Mismatches = mismatches(fs, st.Journal, e.Profile)
-	}
 	if err := e.useSource(st.Journal, st.HasJournal, false); err != nil {
 		return st, err
+	}
+	if st.HasJournal && !e.op.runtime() {
+		// (Functions that read the store at run time hold no secret in
+		// their environment: the store is compared instead.)
+		st.Mismatches = mismatches(fs, st.Journal, e.Profile)
 	}
 	st.Source, st.Delivery = e.op.source, e.op.delivery
 	st.Stacks = DescribeDeploys(ctx, e.Deploy, fs, e.Profile)
