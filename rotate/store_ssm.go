@@ -27,8 +27,12 @@ type SSMAPI interface {
 // version of the parameter, labelled after the rotation ("<id>-new",
 // "<id>-old"), so finalize, rollback and an operator can name versions
 // (GetParameter "/name:<label>"). The secondary, where a phase has one,
-// is its own parameter, Name with "-secondary" appended, deleted when the
-// phase has none.
+// is its own parameter, Name with "-secondary" appended. A phase with no
+// secondary gives that parameter, when it exists, the primary's value
+// rather than deleting it: a template that references it
+// ({{resolve:ssm-secure:/name-secondary}}) would fail to deploy without
+// it, SSM holds no empty value, and a secondary equal to the primary
+// verifies nothing more (Read reports it as none).
 type SSMStore struct {
 	API  SSMAPI
 	Name string
@@ -51,6 +55,9 @@ func (s SSMStore) Read(ctx context.Context) (primary, secondary secret.Secret, e
 		return primary, secondary, fmt.Errorf("%w: SSM parameter %s does not exist", ErrStoreMismatch, s.Name)
 	}
 	secondary, _, err = s.get(ctx, s.Source().SecondaryParameter())
+	if secondary.Equal(primary) {
+		secondary = secret.Secret{} // the form "no secondary" takes (see SSMStore)
+	}
 	return primary, secondary, err
 }
 
@@ -85,8 +92,8 @@ func (s SSMStore) Stage(ctx context.Context, j journal.Journal, old, _ secret.Se
 }
 
 // Put writes primary to the parameter and secondary to the secondary
-// parameter (deleting it for none), each only when it holds something
-// else, then reads both back.
+// parameter (for none, the primary, when the secondary parameter exists),
+// each only when it holds something else, then reads both back.
 func (s SSMStore) Put(ctx context.Context, j journal.Journal, primary, secondary secret.Secret) (changed bool, err error) {
 	if primary.IsEmpty() {
 		return false, ErrEmptySecret
@@ -100,16 +107,13 @@ func (s SSMStore) Put(ctx context.Context, j journal.Journal, primary, secondary
 		if err != nil {
 			return changed, err
 		}
-		switch {
-		case p.value.IsEmpty() && found:
-			if _, err := s.API.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(p.name)}); err != nil {
-				var missing *ssmtypes.ParameterNotFound
-				if !errors.As(err, &missing) {
-					return changed, fmt.Errorf("deleting SSM parameter %s: %w", p.name, err)
-				}
+		if p.value.IsEmpty() {
+			if !found {
+				continue // no secondary parameter: none is what it says
 			}
-			changed = true
-		case !p.value.IsEmpty() && (!found || !cur.Equal(p.value)):
+			p.value = primary
+		}
+		if !found || !cur.Equal(p.value) {
 			out, err := s.API.PutParameter(ctx, &ssm.PutParameterInput{
 				Name: aws.String(p.name), Value: aws.String(string(p.value.Reveal())),
 				Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(found),
