@@ -21,6 +21,8 @@ type CloudWatchAPI interface {
 	DescribeAlarms(ctx context.Context, params *cloudwatch.DescribeAlarmsInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
 	PutMetricAlarm(ctx context.Context, params *cloudwatch.PutMetricAlarmInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricAlarmOutput, error)
 	DeleteAlarms(ctx context.Context, params *cloudwatch.DeleteAlarmsInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.DeleteAlarmsOutput, error)
+	GetDashboard(ctx context.Context, params *cloudwatch.GetDashboardInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.GetDashboardOutput, error)
+	PutDashboard(ctx context.Context, params *cloudwatch.PutDashboardInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutDashboardOutput, error)
 }
 
 // MetricFilterAPI is the part of the CloudWatch Logs client Plan and Apply
@@ -47,9 +49,14 @@ type Resource string
 
 // The resources Plan manages.
 const (
-	ResourceAlarm  Resource = "alarm"
-	ResourceFilter Resource = "metric-filter"
+	ResourceAlarm     Resource = "alarm"
+	ResourceFilter    Resource = "metric-filter"
+	ResourceDashboard Resource = "dashboard"
 )
+
+// resourceOrder is the order of a plan's resources: alarms, their metric
+// filters, then the dashboard that shows them.
+var resourceOrder = map[Resource]int{ResourceAlarm: 0, ResourceFilter: 1, ResourceDashboard: 2}
 
 // Change is one difference between the desired and the actual state.
 type Change struct {
@@ -64,13 +71,16 @@ type Change struct {
 	// Note explains a change that Apply may not be able to make, such as
 	// a metric filter for a log group that does not exist yet.
 	Note string `json:"note,omitempty"`
-	// Alarm or Filter is the desired value, for a create or an update.
-	Alarm  *Alarm        `json:"alarm,omitempty"`
-	Filter *MetricFilter `json:"filter,omitempty"`
+	// Alarm, Filter or Dashboard is the desired value, for a create or an
+	// update.
+	Alarm     *Alarm        `json:"alarm,omitempty"`
+	Filter    *MetricFilter `json:"filter,omitempty"`
+	Dashboard *Dashboard    `json:"dashboard,omitempty"`
 }
 
 // Changes is a plan: every desired and every managed resource, each with
-// its change, alarms first, then metric filters, each sorted by name.
+// its change, alarms first, then metric filters, then the dashboard, each
+// sorted by name.
 type Changes struct {
 	Prefix  string   `json:"prefix"`
 	Changes []Change `json:"changes"`
@@ -103,9 +113,16 @@ func (c Changes) Pending() []Change {
 // metric filters with DescribeMetricFilters(FilterNamePrefix) in each
 // desired filter's log group and in the log group of every managed
 // JWT-failure alarm (so a function dropped from the fleet loses its filter
-// too). Anything under the prefix that is not desired is a Delete;
-// anything outside it is never looked at. Plan only reads.
-func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []Alarm, filters []MetricFilter, prefix string) (Changes, error) {
+// too), and, WithDashboard, the dashboard by its name (GetDashboard).
+// Anything under the prefix that is not desired is a Delete; anything
+// outside it is never looked at. The dashboard is one resource with a
+// fixed name, so it is created, updated or unchanged, never deleted. Plan
+// only reads.
+func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []Alarm, filters []MetricFilter, prefix string, opts ...PlanOption) (Changes, error) {
+	var o planOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if prefix == "" {
 		return Changes{}, fmt.Errorf("%w: empty prefix: every alarm in the account would be managed", ErrInvalidConfig)
 	}
@@ -170,12 +187,19 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 		f := haveFilters[key]
 		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceFilter, Name: aws.ToString(f.FilterName), LogGroup: aws.ToString(f.LogGroupName)})
 	}
+	if d := o.dashboard; d != nil {
+		if d.Name != DashboardName(prefix) {
+			return Changes{}, fmt.Errorf("%w: dashboard %q is not the prefix's (%s)", ErrInvalidConfig, d.Name, DashboardName(prefix))
+		}
+		ch, _, err := planDashboard(ctx, cw, *d)
+		if err != nil {
+			return Changes{}, err
+		}
+		out.Changes = append(out.Changes, ch)
+	}
 	slices.SortStableFunc(out.Changes, func(a, b Change) int {
 		if a.Resource != b.Resource {
-			if a.Resource == ResourceAlarm {
-				return -1
-			}
-			return 1
+			return resourceOrder[a.Resource] - resourceOrder[b.Resource]
 		}
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
@@ -183,6 +207,17 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 		return strings.Compare(a.LogGroup, b.LogGroup)
 	})
 	return out, nil
+}
+
+// PlanOption adds to what Plan compares.
+type PlanOption func(*planOptions)
+
+type planOptions struct{ dashboard *Dashboard }
+
+// WithDashboard makes Plan compare the deployment's dashboard too (see
+// DesiredDashboard); its name must be DashboardName(prefix).
+func WithDashboard(d Dashboard) PlanOption {
+	return func(o *planOptions) { o.dashboard = &d }
 }
 
 // checkUnder refuses desired resources outside the prefix (a later plan

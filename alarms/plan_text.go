@@ -23,11 +23,17 @@ func PlanSummary(plan Changes) map[string]int {
 func changeLine(c Change, verbs map[Kind]string) string {
 	mark := map[Kind]string{Create: "+", Update: "~", Delete: "-"}[c.Kind]
 	name := c.Name
-	if c.Resource == ResourceFilter {
+	switch c.Resource {
+	case ResourceFilter:
 		name = "filter " + c.Name + " on " + c.LogGroup
+	case ResourceDashboard:
+		name = "dashboard " + c.Name
 	}
 	line := mark + " " + verbs[c.Kind] + " " + name
-	if len(c.Fields) > 0 {
+	switch {
+	case c.Resource == ResourceDashboard:
+		line += dashboardDetail(c) // dashboard_text.go
+	case len(c.Fields) > 0:
 		line += " (" + strings.Join(c.Fields, ", ") + ")"
 	}
 	if c.Note != "" {
@@ -41,7 +47,7 @@ func changeLine(c Change, verbs map[Kind]string) string {
 func WritePlan(w io.Writer, plan Changes) {
 	pending := plan.Pending()
 	if len(pending) == 0 {
-		fmt.Fprintf(w, "no changes: %d alarms and metric filters under %s are up to date\n", plan.Count(Unchanged), plan.Prefix)
+		fmt.Fprintf(w, "no changes: %d %s under %s are up to date\n", plan.Count(Unchanged), resourceWords(plan), plan.Prefix)
 		return
 	}
 	verbs := map[Kind]string{Create: "create", Update: "update", Delete: "delete"}
@@ -57,7 +63,7 @@ func WritePlan(w io.Writer, plan Changes) {
 // the counts.
 func WriteApplied(w io.Writer, plan Changes, done []Change) {
 	if len(plan.Pending()) == 0 {
-		fmt.Fprintf(w, "no changes: %d alarms and metric filters under %s are up to date\n", plan.Count(Unchanged), plan.Prefix)
+		fmt.Fprintf(w, "no changes: %d %s under %s are up to date\n", plan.Count(Unchanged), resourceWords(plan), plan.Prefix)
 		return
 	}
 	verbs := map[Kind]string{Create: "created", Update: "updated", Delete: "deleted"}
