@@ -379,21 +379,20 @@ func encodeJSON(v any) (string, error) {
 }
 
 // planDashboard compares the desired dashboard with the one CloudWatch
-// holds under its name. It returns the change and the body read ("" when
-// there is none).
-func planDashboard(ctx context.Context, cw CloudWatchAPI, want Dashboard) (Change, string, error) {
+// holds under its name.
+func planDashboard(ctx context.Context, cw CloudWatchAPI, want Dashboard) (Change, error) {
 	out, err := cw.GetDashboard(ctx, &cloudwatch.GetDashboardInput{DashboardName: aws.String(want.Name)})
 	if isDashboardNotFound(err) {
-		return Change{Kind: Create, Resource: ResourceDashboard, Name: want.Name, Dashboard: &want}, "", nil
+		return Change{Kind: Create, Resource: ResourceDashboard, Name: want.Name, Dashboard: &want}, nil
 	}
 	if err != nil {
-		return Change{}, "", fmt.Errorf("reading dashboard %s: %w", want.Name, err)
+		return Change{}, fmt.Errorf("reading dashboard %s: %w", want.Name, err)
 	}
 	have := aws.ToString(out.DashboardBody)
 	if fields := dashboardDiff(want.Body, have); len(fields) > 0 {
-		return Change{Kind: Update, Resource: ResourceDashboard, Name: want.Name, Fields: fields, Dashboard: &want}, have, nil
+		return Change{Kind: Update, Resource: ResourceDashboard, Name: want.Name, Fields: fields, Dashboard: &want, Current: dashboardDigest(have)}, nil
 	}
-	return Change{Kind: Unchanged, Resource: ResourceDashboard, Name: want.Name}, have, nil
+	return Change{Kind: Unchanged, Resource: ResourceDashboard, Name: want.Name, Current: dashboardDigest(have)}, nil
 }
 
 // isDashboardNotFound reports CloudWatch's "no such dashboard".

@@ -71,6 +71,9 @@ type Change struct {
 	// Note explains a change that Apply may not be able to make, such as
 	// a metric filter for a log group that does not exist yet.
 	Note string `json:"note,omitempty"`
+	// Current is a digest of the resource's configuration as Plan read it
+	// ("" when it did not exist): what CheckFresh compares.
+	Current string `json:"current,omitempty"`
 	// Alarm, Filter or Dashboard is the desired value, for a create or an
 	// update.
 	Alarm     *Alarm        `json:"alarm,omitempty"`
@@ -84,6 +87,11 @@ type Change struct {
 type Changes struct {
 	Prefix  string   `json:"prefix"`
 	Changes []Change `json:"changes"`
+	// State fingerprints what the plan was computed from (the changes'
+	// Current digests): see CheckFresh.
+	State string `json:"state,omitempty"`
+	// LogGroups are the log groups whose metric filters Plan read.
+	LogGroups []string `json:"logGroups,omitempty"`
 }
 
 // Count returns how many changes are of kind k.
@@ -147,6 +155,7 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 			} else {
 				ch = Change{Kind: Unchanged, Resource: ResourceAlarm, Name: want.Name}
 			}
+			ch.Current = alarmDigest(have)
 		}
 		out.Changes = append(out.Changes, ch)
 	}
@@ -160,7 +169,7 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 		}
 	}
 	for _, name := range sortedKeys(byName) {
-		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceAlarm, Name: name})
+		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceAlarm, Name: name, Current: alarmDigest(byName[name])})
 	}
 
 	haveFilters, missingGroups, err := listFilters(ctx, logs, sortedKeys(groups), prefix)
@@ -180,18 +189,20 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 			} else {
 				ch = Change{Kind: Unchanged, Resource: ResourceFilter, Name: want.Name, LogGroup: want.LogGroup}
 			}
+			ch.Current = filterDigest(have)
 		}
 		out.Changes = append(out.Changes, ch)
 	}
 	for _, key := range sortedKeys(haveFilters) {
 		f := haveFilters[key]
-		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceFilter, Name: aws.ToString(f.FilterName), LogGroup: aws.ToString(f.LogGroupName)})
+		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceFilter, Name: aws.ToString(f.FilterName),
+			LogGroup: aws.ToString(f.LogGroupName), Current: filterDigest(f)})
 	}
 	if d := o.dashboard; d != nil {
 		if d.Name != DashboardName(prefix) {
 			return Changes{}, fmt.Errorf("%w: dashboard %q is not the prefix's (%s)", ErrInvalidConfig, d.Name, DashboardName(prefix))
 		}
-		ch, _, err := planDashboard(ctx, cw, *d)
+		ch, err := planDashboard(ctx, cw, *d)
 		if err != nil {
 			return Changes{}, err
 		}
@@ -206,6 +217,8 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 		}
 		return strings.Compare(a.LogGroup, b.LogGroup)
 	})
+	out.LogGroups = sortedKeys(groups)
+	out.State = stateFingerprint(planState(out.Changes))
 	return out, nil
 }
 
