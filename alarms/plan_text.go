@@ -43,8 +43,13 @@ func changeLine(c Change, verbs map[Kind]string) string {
 }
 
 // WritePlan prints a plan as terraform does: one line per change, then the
-// counts.
+// counts and what to run to apply it.
 func WritePlan(w io.Writer, plan Changes) {
+	WritePlanNext(w, plan, "run 'valine-check alarms apply' to make it so")
+}
+
+// WritePlanNext is WritePlan with next ("" for nothing) after the counts.
+func WritePlanNext(w io.Writer, plan Changes, next string) {
 	pending := plan.Pending()
 	if len(pending) == 0 {
 		fmt.Fprintf(w, "no changes: %d %s under %s are up to date\n", plan.Count(Unchanged), resourceWords(plan), plan.Prefix)
@@ -55,8 +60,11 @@ func WritePlan(w io.Writer, plan Changes) {
 		fmt.Fprintln(w, changeLine(c, verbs))
 	}
 	fmt.Fprintf(w, "  unchanged: %d\n", plan.Count(Unchanged))
-	fmt.Fprintf(w, "plan: %d to create, %d to update, %d to delete under %s; run 'valine-check alarms apply' to make it so\n",
-		plan.Count(Create), plan.Count(Update), plan.Count(Delete), plan.Prefix)
+	if next != "" {
+		next = "; " + next
+	}
+	fmt.Fprintf(w, "plan: %d to create, %d to update, %d to delete under %s%s\n",
+		plan.Count(Create), plan.Count(Update), plan.Count(Delete), plan.Prefix, next)
 }
 
 // WriteApplied prints what an apply did, one line per change made, then

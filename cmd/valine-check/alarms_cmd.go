@@ -88,20 +88,8 @@ failed JWT verifications per function (the metric filters) and secondary-secret 
 function (Logs Insights). It is created or updated, never deleted (remove it with the console or
 aws cloudwatch delete-dashboards).`,
 		Subcommands: []*cli.Command{
-			{
-				Name:        "plan",
-				Usage:       "show what apply would create, update (naming the fields) and delete",
-				Description: "Reads only. Exit 0 whether or not there are changes; 2 for bad input, 3 when AWS fails.",
-				Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
-				Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, false) },
-			},
-			{
-				Name:        "apply",
-				Usage:       "make CloudWatch match the plan; a second apply changes nothing",
-				Description: "Exit 0 when every change was made; 2 for bad input, 3 when AWS refused one (the others are still made).",
-				Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
-				Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, true) },
-			},
+			alarmsPlanCommand(),  // alarms_apply_cmd.go
+			alarmsApplyCommand(), // alarms_apply_cmd.go
 			{
 				Name:        "status",
 				Usage:       "list the alarms under the prefix with their states",
@@ -178,60 +166,6 @@ func alarmsDashboard(cCtx *cli.Context, api awsClients, cfg alarms.Config, p pro
 		return d, usageError(cCtx, "%v (the region comes from AWS_REGION or the AWS profile)", err)
 	}
 	return d, nil
-}
-
-// alarmsPlanOrApply plans and, when apply, applies.
-func alarmsPlanOrApply(cCtx *cli.Context, apply bool) error {
-	output, err := alarmsOutput(cCtx)
-	if err != nil {
-		return err
-	}
-	api, err := loadAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
-	if err != nil {
-		return cli.Exit(err.Error(), exitEnvError)
-	}
-	cfg, p, err := alarmsConfig(cCtx, api)
-	if err != nil {
-		return err
-	}
-	want, filters, err := alarms.Desired(cfg)
-	if err != nil {
-		return usageError(cCtx, "%v", err)
-	}
-	dashboard, err := alarmsDashboard(cCtx, api, cfg, p)
-	if err != nil {
-		return err
-	}
-	plan, err := alarms.Plan(cCtx.Context, api.cw, api.logs, want, filters, cfg.Prefix, alarms.WithDashboard(dashboard))
-	if err != nil {
-		return alarmsExit(err)
-	}
-	w := cCtx.App.Writer
-	if !apply {
-		if output == "json" {
-			return writeJSON(w, map[string]any{"schema": "valine-check/alarms-plan/v1", "prefix": plan.Prefix,
-				"changes": plan.Changes, "summary": alarms.PlanSummary(plan)})
-		}
-		alarms.WritePlan(w, plan)
-		return nil
-	}
-	done, applyErr := alarms.Apply(cCtx.Context, api.cw, api.logs, plan)
-	if output == "json" {
-		out := map[string]any{"schema": "valine-check/alarms-apply/v1", "prefix": plan.Prefix,
-			"applied": append([]alarms.Change{}, done...), "summary": alarms.PlanSummary(plan)}
-		if applyErr != nil {
-			out["error"] = applyErr.Error()
-		}
-		if err := writeJSON(w, out); err != nil {
-			return err
-		}
-	} else {
-		alarms.WriteApplied(w, plan, done)
-	}
-	if applyErr != nil {
-		return cli.Exit(fmt.Sprintf("%d of %d changes made: %v", len(done), len(plan.Pending()), applyErr), exitEnvError)
-	}
-	return nil
 }
 
 // alarmsExit maps an alarms error to its exit code.

@@ -45,7 +45,7 @@ func TestAlarmsPlanApplyStatus(t *testing.T) {
 		!strings.Contains(plan.stdout, "plan: 16 to create, 0 to update, 0 to delete") {
 		t.Fatalf("alarms plan on nothing:\n%s", plan)
 	}
-	apply := runCLI(t, env, "", "alarms", "apply")
+	apply := runCLI(t, env, "", "alarms", "apply", "--yes")
 	leaks(apply)
 	if apply.code != exitOK || !strings.Contains(apply.stdout, "apply: 16 created, 0 updated, 0 deleted") {
 		t.Fatalf("alarms apply:\n%s", apply)
@@ -94,7 +94,7 @@ func TestAlarmsPlanApplyStatus(t *testing.T) {
 		len(updated) != 1 || updated[0] != rate+" Threshold" {
 		t.Errorf("plan JSON: schema %q, prefix %q, summary %v, updates %q", p.Schema, p.Prefix, p.Summary, updated)
 	}
-	fix := runCLI(t, env, "", "alarms", "apply", "--output", "json")
+	fix := runCLI(t, env, "", "alarms", "apply", "--output", "json", "--yes")
 	var applied struct {
 		Applied []struct{ Kind, Name string } `json:"applied"`
 	}
