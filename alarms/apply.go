@@ -22,7 +22,9 @@ const deleteBatch = 100
 // Apply makes CloudWatch match a plan: PutMetricFilter for each filter to
 // create or update, PutMetricAlarm for each alarm to create or update (the
 // whole configuration, as AWS replaces it), DeleteAlarms (by 100) and
-// DeleteMetricFilter for the deletes. Unchanged resources are not touched,
+// DeleteMetricFilter for the deletes, then PutDashboard for the dashboard
+// (whose DashboardValidationMessages are an error: see putDashboard).
+// Unchanged resources are not touched,
 // so applying a fresh plan twice writes nothing the second time. A failed
 // change does not stop the others: Apply returns the changes it made and
 // every failure joined. Something already deleted counts as deleted.
@@ -89,6 +91,22 @@ func Apply(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, plan Cha
 			continue
 		}
 		done = append(done, ch)
+	}
+	for _, ch := range pending {
+		if ch.Resource != ResourceDashboard {
+			continue
+		}
+		if ch.Kind == Delete || ch.Dashboard == nil {
+			errs = append(errs, fmt.Errorf("dashboard %s: the plan carries no desired body (dashboards are never deleted)", ch.Name))
+			continue
+		}
+		written, err := putDashboard(ctx, cw, *ch.Dashboard)
+		if written {
+			done = append(done, ch)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return done, errors.Join(errs...)
 }

@@ -21,6 +21,8 @@ type CloudWatchAPI interface {
 	DescribeAlarms(ctx context.Context, params *cloudwatch.DescribeAlarmsInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
 	PutMetricAlarm(ctx context.Context, params *cloudwatch.PutMetricAlarmInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricAlarmOutput, error)
 	DeleteAlarms(ctx context.Context, params *cloudwatch.DeleteAlarmsInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.DeleteAlarmsOutput, error)
+	GetDashboard(ctx context.Context, params *cloudwatch.GetDashboardInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.GetDashboardOutput, error)
+	PutDashboard(ctx context.Context, params *cloudwatch.PutDashboardInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutDashboardOutput, error)
 }
 
 // MetricFilterAPI is the part of the CloudWatch Logs client Plan and Apply
@@ -47,9 +49,14 @@ type Resource string
 
 // The resources Plan manages.
 const (
-	ResourceAlarm  Resource = "alarm"
-	ResourceFilter Resource = "metric-filter"
+	ResourceAlarm     Resource = "alarm"
+	ResourceFilter    Resource = "metric-filter"
+	ResourceDashboard Resource = "dashboard"
 )
+
+// resourceOrder is the order of a plan's resources: alarms, their metric
+// filters, then the dashboard that shows them.
+var resourceOrder = map[Resource]int{ResourceAlarm: 0, ResourceFilter: 1, ResourceDashboard: 2}
 
 // Change is one difference between the desired and the actual state.
 type Change struct {
@@ -64,16 +71,27 @@ type Change struct {
 	// Note explains a change that Apply may not be able to make, such as
 	// a metric filter for a log group that does not exist yet.
 	Note string `json:"note,omitempty"`
-	// Alarm or Filter is the desired value, for a create or an update.
-	Alarm  *Alarm        `json:"alarm,omitempty"`
-	Filter *MetricFilter `json:"filter,omitempty"`
+	// Current is a digest of the resource's configuration as Plan read it
+	// ("" when it did not exist): what CheckFresh compares.
+	Current string `json:"current,omitempty"`
+	// Alarm, Filter or Dashboard is the desired value, for a create or an
+	// update.
+	Alarm     *Alarm        `json:"alarm,omitempty"`
+	Filter    *MetricFilter `json:"filter,omitempty"`
+	Dashboard *Dashboard    `json:"dashboard,omitempty"`
 }
 
 // Changes is a plan: every desired and every managed resource, each with
-// its change, alarms first, then metric filters, each sorted by name.
+// its change, alarms first, then metric filters, then the dashboard, each
+// sorted by name.
 type Changes struct {
 	Prefix  string   `json:"prefix"`
 	Changes []Change `json:"changes"`
+	// State fingerprints what the plan was computed from (the changes'
+	// Current digests): see CheckFresh.
+	State string `json:"state,omitempty"`
+	// LogGroups are the log groups whose metric filters Plan read.
+	LogGroups []string `json:"logGroups,omitempty"`
 }
 
 // Count returns how many changes are of kind k.
@@ -103,9 +121,16 @@ func (c Changes) Pending() []Change {
 // metric filters with DescribeMetricFilters(FilterNamePrefix) in each
 // desired filter's log group and in the log group of every managed
 // JWT-failure alarm (so a function dropped from the fleet loses its filter
-// too). Anything under the prefix that is not desired is a Delete;
-// anything outside it is never looked at. Plan only reads.
-func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []Alarm, filters []MetricFilter, prefix string) (Changes, error) {
+// too), and, WithDashboard, the dashboard by its name (GetDashboard).
+// Anything under the prefix that is not desired is a Delete; anything
+// outside it is never looked at. The dashboard is one resource with a
+// fixed name, so it is created, updated or unchanged, never deleted. Plan
+// only reads.
+func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []Alarm, filters []MetricFilter, prefix string, opts ...PlanOption) (Changes, error) {
+	var o planOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if prefix == "" {
 		return Changes{}, fmt.Errorf("%w: empty prefix: every alarm in the account would be managed", ErrInvalidConfig)
 	}
@@ -130,6 +155,7 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 			} else {
 				ch = Change{Kind: Unchanged, Resource: ResourceAlarm, Name: want.Name}
 			}
+			ch.Current = alarmDigest(have)
 		}
 		out.Changes = append(out.Changes, ch)
 	}
@@ -143,7 +169,7 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 		}
 	}
 	for _, name := range sortedKeys(byName) {
-		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceAlarm, Name: name})
+		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceAlarm, Name: name, Current: alarmDigest(byName[name])})
 	}
 
 	haveFilters, missingGroups, err := listFilters(ctx, logs, sortedKeys(groups), prefix)
@@ -163,26 +189,48 @@ func Plan(ctx context.Context, cw CloudWatchAPI, logs MetricFilterAPI, alarms []
 			} else {
 				ch = Change{Kind: Unchanged, Resource: ResourceFilter, Name: want.Name, LogGroup: want.LogGroup}
 			}
+			ch.Current = filterDigest(have)
 		}
 		out.Changes = append(out.Changes, ch)
 	}
 	for _, key := range sortedKeys(haveFilters) {
 		f := haveFilters[key]
-		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceFilter, Name: aws.ToString(f.FilterName), LogGroup: aws.ToString(f.LogGroupName)})
+		out.Changes = append(out.Changes, Change{Kind: Delete, Resource: ResourceFilter, Name: aws.ToString(f.FilterName),
+			LogGroup: aws.ToString(f.LogGroupName), Current: filterDigest(f)})
+	}
+	if d := o.dashboard; d != nil {
+		if d.Name != DashboardName(prefix) {
+			return Changes{}, fmt.Errorf("%w: dashboard %q is not the prefix's (%s)", ErrInvalidConfig, d.Name, DashboardName(prefix))
+		}
+		ch, err := planDashboard(ctx, cw, *d)
+		if err != nil {
+			return Changes{}, err
+		}
+		out.Changes = append(out.Changes, ch)
 	}
 	slices.SortStableFunc(out.Changes, func(a, b Change) int {
 		if a.Resource != b.Resource {
-			if a.Resource == ResourceAlarm {
-				return -1
-			}
-			return 1
+			return resourceOrder[a.Resource] - resourceOrder[b.Resource]
 		}
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}
 		return strings.Compare(a.LogGroup, b.LogGroup)
 	})
+	out.LogGroups = sortedKeys(groups)
+	out.State = stateFingerprint(planState(out.Changes))
 	return out, nil
+}
+
+// PlanOption adds to what Plan compares.
+type PlanOption func(*planOptions)
+
+type planOptions struct{ dashboard *Dashboard }
+
+// WithDashboard makes Plan compare the deployment's dashboard too (see
+// DesiredDashboard); its name must be DashboardName(prefix).
+func WithDashboard(d Dashboard) PlanOption {
+	return func(o *planOptions) { o.dashboard = &d }
 }
 
 // checkUnder refuses desired resources outside the prefix (a later plan

@@ -23,11 +23,17 @@ func PlanSummary(plan Changes) map[string]int {
 func changeLine(c Change, verbs map[Kind]string) string {
 	mark := map[Kind]string{Create: "+", Update: "~", Delete: "-"}[c.Kind]
 	name := c.Name
-	if c.Resource == ResourceFilter {
+	switch c.Resource {
+	case ResourceFilter:
 		name = "filter " + c.Name + " on " + c.LogGroup
+	case ResourceDashboard:
+		name = "dashboard " + c.Name
 	}
 	line := mark + " " + verbs[c.Kind] + " " + name
-	if len(c.Fields) > 0 {
+	switch {
+	case c.Resource == ResourceDashboard:
+		line += dashboardDetail(c) // dashboard_text.go
+	case len(c.Fields) > 0:
 		line += " (" + strings.Join(c.Fields, ", ") + ")"
 	}
 	if c.Note != "" {
@@ -37,11 +43,16 @@ func changeLine(c Change, verbs map[Kind]string) string {
 }
 
 // WritePlan prints a plan as terraform does: one line per change, then the
-// counts.
+// counts and what to run to apply it.
 func WritePlan(w io.Writer, plan Changes) {
+	WritePlanNext(w, plan, "run 'valine-check alarms apply' to make it so")
+}
+
+// WritePlanNext is WritePlan with next ("" for nothing) after the counts.
+func WritePlanNext(w io.Writer, plan Changes, next string) {
 	pending := plan.Pending()
 	if len(pending) == 0 {
-		fmt.Fprintf(w, "no changes: %d alarms and metric filters under %s are up to date\n", plan.Count(Unchanged), plan.Prefix)
+		fmt.Fprintf(w, "no changes: %d %s under %s are up to date\n", plan.Count(Unchanged), resourceWords(plan), plan.Prefix)
 		return
 	}
 	verbs := map[Kind]string{Create: "create", Update: "update", Delete: "delete"}
@@ -49,15 +60,18 @@ func WritePlan(w io.Writer, plan Changes) {
 		fmt.Fprintln(w, changeLine(c, verbs))
 	}
 	fmt.Fprintf(w, "  unchanged: %d\n", plan.Count(Unchanged))
-	fmt.Fprintf(w, "plan: %d to create, %d to update, %d to delete under %s; run 'valine-check alarms apply' to make it so\n",
-		plan.Count(Create), plan.Count(Update), plan.Count(Delete), plan.Prefix)
+	if next != "" {
+		next = "; " + next
+	}
+	fmt.Fprintf(w, "plan: %d to create, %d to update, %d to delete under %s%s\n",
+		plan.Count(Create), plan.Count(Update), plan.Count(Delete), plan.Prefix, next)
 }
 
 // WriteApplied prints what an apply did, one line per change made, then
 // the counts.
 func WriteApplied(w io.Writer, plan Changes, done []Change) {
 	if len(plan.Pending()) == 0 {
-		fmt.Fprintf(w, "no changes: %d alarms and metric filters under %s are up to date\n", plan.Count(Unchanged), plan.Prefix)
+		fmt.Fprintf(w, "no changes: %d %s under %s are up to date\n", plan.Count(Unchanged), resourceWords(plan), plan.Prefix)
 		return
 	}
 	verbs := map[Kind]string{Create: "created", Update: "updated", Delete: "deleted"}

@@ -5,9 +5,15 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/urfave/cli/v2"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/proberun"
+	"github.com/valine/valine-check/internal/profile"
+	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -69,27 +75,21 @@ func alarmsFleetFlags() []cli.Flag {
 func alarmsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "alarms",
-		Usage: "CloudWatch alarms and log metric filters as code: plan, apply, status",
+		Usage: "CloudWatch alarms, log metric filters and a dashboard as code: plan, apply, status",
 		Description: `The desired alarms: API Gateway 4XX and 5XX as rates of requests, Lambda Errors and Throttles
 per function of the fleet, the scheduled probe's SuccessPercent (a silent probe alarms), and per
 function a metric filter counting failed JWT verifications (the profile's logFailurePattern) with
 an alarm on it. Every name starts with --alarm-prefix; anything under it that is not desired is
-deleted, anything outside it is never touched.`,
+deleted, anything outside it is never touched.
+
+One dashboard per deployment, named <prefix>dashboard (. and / made -): the on-call commands, the
+alarms' states, the probe's SuccessPercent and duration per check, the API's 4XX and 5XX rates,
+failed JWT verifications per function (the metric filters) and secondary-secret verifications per
+function (Logs Insights). It is created or updated, never deleted (remove it with the console or
+aws cloudwatch delete-dashboards).`,
 		Subcommands: []*cli.Command{
-			{
-				Name:        "plan",
-				Usage:       "show what apply would create, update (naming the fields) and delete",
-				Description: "Reads only. Exit 0 whether or not there are changes; 2 for bad input, 3 when AWS fails.",
-				Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
-				Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, false) },
-			},
-			{
-				Name:        "apply",
-				Usage:       "make CloudWatch match the plan; a second apply changes nothing",
-				Description: "Exit 0 when every change was made; 2 for bad input, 3 when AWS refused one (the others are still made).",
-				Flags:       withFlags(alarmsFlags(), alarmsFleetFlags(), profileFlags()),
-				Action:      func(cCtx *cli.Context) error { return alarmsPlanOrApply(cCtx, true) },
-			},
+			alarmsPlanCommand(),  // alarms_apply_cmd.go
+			alarmsApplyCommand(), // alarms_apply_cmd.go
 			{
 				Name:        "status",
 				Usage:       "list the alarms under the prefix with their states",
@@ -110,11 +110,11 @@ deleted, anything outside it is never touched.`,
 func alarmsOutput(cCtx *cli.Context) (string, error) { return outputFormat(cCtx, "text", "json") }
 
 // alarmsConfig resolves the flags, the profile and the fleet into a
-// Config. Bad input is exit 2, AWS failing exit 3.
-func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, error) {
+// Config, and returns the profile. Bad input is exit 2, AWS failing exit 3.
+func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, profile.Profile, error) {
 	p, err := resolveProfile(cCtx)
 	if err != nil {
-		return alarms.Config{}, err
+		return alarms.Config{}, p, err
 	}
 	th := alarms.DefaultThresholds()
 	th.Client4xxRate, th.Server5xxRate, th.JWTFailures = cCtx.Float64("max-4xx-rate"), cCtx.Float64("max-5xx-rate"), cCtx.Float64("max-jwt-failures")
@@ -125,71 +125,47 @@ func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, error) {
 		Prefix: cCtx.String("alarm-prefix"), FailurePattern: p.LogFailurePattern, Thresholds: &th,
 	}
 	if err := cfg.ValidateSettings(); err != nil { // before the fleet is read: bad input costs nothing
-		return cfg, usageError(cCtx, "%v", err)
+		return cfg, p, usageError(cCtx, "%v", err)
 	}
 	sel, err := selector(cCtx)
 	if err != nil {
-		return cfg, err
+		return cfg, p, err
 	}
 	fleet, err := resolveFleet(cCtx, rotate.NewPacedLambda(api.lambda, rotate.LambdaPace{}), sel)
 	if err != nil {
-		return cfg, err
+		return cfg, p, err
 	}
 	cfg.Functions = fleet
 	if err := cfg.Validate(); err != nil {
-		return cfg, usageError(cCtx, "%v", err)
+		return cfg, p, usageError(cCtx, "%v", err)
 	}
-	return cfg, nil
+	return cfg, p, nil
 }
 
-// alarmsPlanOrApply plans and, when apply, applies.
-func alarmsPlanOrApply(cCtx *cli.Context, apply bool) error {
-	output, err := alarmsOutput(cCtx)
+// alarmsDashboard is the deployment's dashboard: in the region the AWS
+// configuration names, its alarms' ARNs in the caller's account
+// (sts:GetCallerIdentity), the scheduled probe's checks graphed one by one.
+func alarmsDashboard(cCtx *cli.Context, api awsClients, cfg alarms.Config, p profile.Profile) (alarms.Dashboard, error) {
+	id, err := api.sts.GetCallerIdentity(cCtx.Context, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return err
+		return alarms.Dashboard{}, cli.Exit(fmt.Sprintf("reading the account for the dashboard's alarm ARNs: %v", err), exitEnvError)
 	}
-	api, err := loadAWS(cCtx.Context, cCtx.Int("aws-max-attempts"))
+	partition := "aws"
+	if a, err := arn.Parse(aws.ToString(id.Arn)); err == nil {
+		partition = a.Partition
+	}
+	checks, err := proberun.PublishedChecks()
 	if err != nil {
-		return cli.Exit(err.Error(), exitEnvError)
+		return alarms.Dashboard{}, cli.Exit(err.Error(), exitEnvError)
 	}
-	cfg, err := alarmsConfig(cCtx, api)
+	d, err := alarms.DesiredDashboard(cfg, alarms.DashboardOptions{
+		Region: api.cw.Options().Region, Account: aws.ToString(id.Account), Partition: partition,
+		Checks: checks, Profile: p, Deliberate: probes.DeliberatePrefix,
+	})
 	if err != nil {
-		return err
+		return d, usageError(cCtx, "%v (the region comes from AWS_REGION or the AWS profile)", err)
 	}
-	want, filters, err := alarms.Desired(cfg)
-	if err != nil {
-		return usageError(cCtx, "%v", err)
-	}
-	plan, err := alarms.Plan(cCtx.Context, api.cw, api.logs, want, filters, cfg.Prefix)
-	if err != nil {
-		return alarmsExit(err)
-	}
-	w := cCtx.App.Writer
-	if !apply {
-		if output == "json" {
-			return writeJSON(w, map[string]any{"schema": "valine-check/alarms-plan/v1", "prefix": plan.Prefix,
-				"changes": plan.Changes, "summary": alarms.PlanSummary(plan)})
-		}
-		alarms.WritePlan(w, plan)
-		return nil
-	}
-	done, applyErr := alarms.Apply(cCtx.Context, api.cw, api.logs, plan)
-	if output == "json" {
-		out := map[string]any{"schema": "valine-check/alarms-apply/v1", "prefix": plan.Prefix,
-			"applied": append([]alarms.Change{}, done...), "summary": alarms.PlanSummary(plan)}
-		if applyErr != nil {
-			out["error"] = applyErr.Error()
-		}
-		if err := writeJSON(w, out); err != nil {
-			return err
-		}
-	} else {
-		alarms.WriteApplied(w, plan, done)
-	}
-	if applyErr != nil {
-		return cli.Exit(fmt.Sprintf("%d of %d changes made: %v", len(done), len(plan.Pending()), applyErr), exitEnvError)
-	}
-	return nil
+	return d, nil
 }
 
 // alarmsExit maps an alarms error to its exit code.

@@ -41,21 +41,22 @@ func TestAlarmsPlanApplyStatus(t *testing.T) {
 	leaks(plan)
 	if plan.code != exitOK || !strings.Contains(plan.stdout, "+ create "+rate+"\n") ||
 		!strings.Contains(plan.stdout, "+ create filter "+prefix+"jwt-verification-failures on /aws/lambda/"+f.w.Functions[2]) ||
-		!strings.Contains(plan.stdout, "plan: 15 to create, 0 to update, 0 to delete") {
+		!strings.Contains(plan.stdout, "+ create dashboard "+prefix+"dashboard (") ||
+		!strings.Contains(plan.stdout, "plan: 16 to create, 0 to update, 0 to delete") {
 		t.Fatalf("alarms plan on nothing:\n%s", plan)
 	}
-	apply := runCLI(t, env, "", "alarms", "apply")
+	apply := runCLI(t, env, "", "alarms", "apply", "--yes")
 	leaks(apply)
-	if apply.code != exitOK || !strings.Contains(apply.stdout, "apply: 15 created, 0 updated, 0 deleted") {
+	if apply.code != exitOK || !strings.Contains(apply.stdout, "apply: 16 created, 0 updated, 0 deleted") {
 		t.Fatalf("alarms apply:\n%s", apply)
 	}
 	again := runCLI(t, env, "", "alarms", "plan")
-	if again.code != exitOK || !strings.HasPrefix(again.stdout, "no changes: 15 ") {
+	if again.code != exitOK || !strings.HasPrefix(again.stdout, "no changes: 16 ") {
 		t.Fatalf("alarms plan after apply:\n%s", again)
 	}
-	puts := f.w.AWSFront.Calls("monitoring:PutMetricAlarm")
+	puts, dashPuts := f.w.AWSFront.Calls("monitoring:PutMetricAlarm"), f.w.AWSFront.Calls("monitoring:PutDashboard")
 	if second := runCLI(t, env, "", "alarms", "apply"); second.code != exitOK || !strings.HasPrefix(second.stdout, "no changes") ||
-		f.w.AWSFront.Calls("monitoring:PutMetricAlarm") != puts {
+		f.w.AWSFront.Calls("monitoring:PutMetricAlarm") != puts || f.w.AWSFront.Calls("monitoring:PutDashboard") != dashPuts {
 		t.Fatalf("second alarms apply wrote again:\n%s", second)
 	}
 
@@ -89,11 +90,11 @@ func TestAlarmsPlanApplyStatus(t *testing.T) {
 			updated = append(updated, c.Name+" "+strings.Join(c.Fields, ","))
 		}
 	}
-	if p.Schema != "valine-check/alarms-plan/v1" || p.Prefix != prefix || p.Summary["update"] != 1 || p.Summary["unchanged"] != 14 ||
+	if p.Schema != "valine-check/alarms-plan/v1" || p.Prefix != prefix || p.Summary["update"] != 1 || p.Summary["unchanged"] != 15 ||
 		len(updated) != 1 || updated[0] != rate+" Threshold" {
 		t.Errorf("plan JSON: schema %q, prefix %q, summary %v, updates %q", p.Schema, p.Prefix, p.Summary, updated)
 	}
-	fix := runCLI(t, env, "", "alarms", "apply", "--output", "json")
+	fix := runCLI(t, env, "", "alarms", "apply", "--output", "json", "--yes")
 	var applied struct {
 		Applied []struct{ Kind, Name string } `json:"applied"`
 	}

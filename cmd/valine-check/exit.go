@@ -17,6 +17,9 @@ const (
 	exitFailed   = 1 // a check failed: the deployment answered wrongly
 	exitUsage    = 2 // bad flags, arguments or configuration
 	exitEnvError = 3 // the environment failed: network, AWS, timeouts
+	// exitChangesPending is `alarms plan --detailed-exitcode` finding
+	// changes to make (terraform's 2, which means bad usage here).
+	exitChangesPending = 4
 	// exitInterrupted is the shell's code for a run stopped by SIGINT
 	// (128+2): the journal says where it stopped.
 	exitInterrupted = 130

@@ -14,7 +14,8 @@
 //     front_ssm_list.go SSM Parameter Store,
 //     front_cloudformation.go CloudFormation,
 //     front_cloudwatch.go and front_cloudwatch_metrics.go CloudWatch alarms
-//     and metric data, front_metric_filters.go Logs metric filters,
+//     and metric data, front_cloudwatch_dashboards.go CloudWatch dashboards,
+//     front_metric_filters.go Logs metric filters,
 //     front_insights.go and front_insights_query.go Logs Insights, and
 //     front_alarm_eval.go the World methods that stand in for what AWS does
 //     by itself (EvaluateAlarms, RunMetricFilters). The gaps are listed
@@ -215,6 +216,15 @@
 //     (TreatMissingData, DatapointsToAlarm, …) and DescribeAlarms paging
 //     (front_cloudwatch.go); PutMetricData with a Timestamp or a gzipped
 //     body, and GetMetricStatistics by Period (front_cloudwatch_metrics.go).
+//   - CloudWatch dashboards (PutDashboard, GetDashboard, ListDashboards,
+//     DeleteDashboards), which kumo does not have at all (InvalidAction).
+//     PutDashboard checks the name and the body as AWS documents the body's
+//     structure (a JSON object with a widgets array; each widget's type,
+//     position, size and properties; a metric widget's region and metrics
+//     arrays, a text widget's markdown, a log widget's region and SOURCE
+//     query, an alarm widget's ARNs) and refuses the rest with
+//     DashboardInvalidInputError and its DashboardValidationMessages; bodies
+//     are stored as sent (front_cloudwatch_dashboards.go).
 //   - CloudWatch Logs metric filters (PutMetricFilter, DescribeMetricFilters,
 //     DeleteMetricFilter) for plain-text patterns (front_metric_filters.go).
 //   - Test doubles for what the emulator never does: World.EvaluateAlarms

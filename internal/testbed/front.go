@@ -157,7 +157,7 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.insights.serve(w, r, body, f.proxy) || f.serveFilterLogEvents(w, r, body) { // front_insights.go, front_filter_log_events.go
 		return
 	}
-	if f.secrets.serve(w, r, body, f.proxy) || f.ssm.serve(w, r, body, f.proxy) || serveCloudWatch(w, r, body, f.proxy) { // front_ssm.go, front_cloudwatch.go
+	if f.secrets.serve(w, r, body, f.proxy) || f.ssm.serve(w, r, body, f.proxy) || serveDashboards(w, r, body) || serveCloudWatch(w, r, body, f.proxy) { // front_ssm.go, front_cloudwatch_dashboards.go, front_cloudwatch.go
 		return
 	}
 	if serveCloudFormation(w, r, body, f.proxy) { // front_cloudformation.go
