@@ -293,6 +293,12 @@ func (e *Engine) apply(ctx context.Context, j journal.Journal, pair secretPair) 
 	if e.op.runtime() {
 		return nil // the functions read the store: none is written
 	}
+	return e.applyFleet(ctx, j, pair)
+}
+
+// applyFleet is apply's fleet part: the functions alone, the source of
+// truth untouched.
+func (e *Engine) applyFleet(ctx context.Context, j journal.Journal, pair secretPair) (err error) {
 	change := fmt.Sprintf("%s=%s", e.Profile.SecretVar, pair.primary)
 	if e.Profile.SecondaryVar != "" {
 		if pair.secondary.IsEmpty() {

@@ -98,7 +98,7 @@ func (pf *preflight) checks() []probes.Check {
 		{Name: "baseline", Description: "the baseline a rotation runs first can log in", Needs: fleet, Probe: probe(pf.baseline)},
 		{Name: "maintenance", Description: "a maintenance or emergency rotation is possible", Needs: fleet, Probe: probe(pf.maintenance)},
 		{Name: "headroom", Description: "every function has room for the rotation's largest write", Needs: fleet, Probe: probe(pf.headroom)},
-		{Name: "zero-downtime", Description: "the API honours a secondary secret", Needs: fleet, After: []string{"baseline", "headroom"}, Probe: probe(pf.zeroDowntime)},
+		{Name: "zero-downtime", Description: "the API honours a secondary secret", Needs: fleet, After: []string{"source", "baseline", "headroom"}, Probe: probe(pf.zeroDowntime)},
 	}
 }
 
@@ -235,16 +235,25 @@ func (e *Engine) proveSecondary(ctx context.Context, primary secret.Secret) prob
 	if err != nil {
 		return res(probes.Error, "%v", err)
 	}
-	e.audit(journal.Journal{}, "preflight", "ok", fmt.Sprintf("setting a throwaway %s=%s on %d functions to prove the API honours it", e.Profile.SecondaryVar, throwaway, len(e.Fleet)), nil)
-	if err := e.apply(ctx, journal.Journal{}, secretPair{primary, throwaway}); err != nil {
-		_ = e.apply(context.WithoutCancel(ctx), journal.Journal{}, secretPair{primary, secret.Secret{}})
-		return res(probes.Error, "setting a throwaway secondary (lambda:UpdateFunctionConfiguration): %v", err)
+	// Functions that read the store at run time get the throwaway there (as
+	// its secondary, named after this proof); otherwise only the functions
+	// get it: a deploy in between drops it, which is harmless, while the
+	// source of truth never holds a throwaway.
+	set, where := e.applyFleet, fmt.Sprintf("%s on %d functions", e.Profile.SecondaryVar, len(e.Fleet))
+	proof := journal.Journal{ID: "preflight-" + strings.TrimPrefix(journal.NewRotationID(e.now()), "rot-")}
+	if e.op.runtime() {
+		set, where = e.putStore, fmt.Sprintf("the secondary of %s", e.op.source)
 	}
-	rep := e.Verifier.Honours(ctx, throwaway, nil)
-	if err := e.apply(context.WithoutCancel(ctx), journal.Journal{}, secretPair{primary, secret.Secret{}}); err != nil {
-		return res(probes.Error, "removing the throwaway secondary %s failed: %v; remove %s by hand", throwaway, err, e.Profile.SecondaryVar)
+	e.audit(journal.Journal{}, "preflight", "ok", fmt.Sprintf("setting a throwaway %s as %s to prove the API honours it", throwaway, where), nil)
+	if err := set(ctx, proof, secretPair{primary, throwaway}); err != nil {
+		_ = set(context.WithoutCancel(ctx), proof, secretPair{primary, secret.Secret{}})
+		return res(probes.Error, "setting a throwaway secondary (%s): %v", where, err)
 	}
-	e.audit(journal.Journal{}, "preflight", "ok", fmt.Sprintf("removed the throwaway %s from %d functions", e.Profile.SecondaryVar, len(e.Fleet)), nil)
+	rep := e.propagatingVerifier().Honours(ctx, throwaway, nil)
+	if err := set(context.WithoutCancel(ctx), proof, secretPair{primary, secret.Secret{}}); err != nil {
+		return res(probes.Error, "removing the throwaway secondary %s failed: %v; remove it from %s by hand", throwaway, err, where)
+	}
+	e.audit(journal.Journal{}, "preflight", "ok", fmt.Sprintf("removed the throwaway secondary from %s", where), nil)
 	honoured, _ := rep.Result(CheckSecretHonoured)
 	switch honoured.Outcome {
 	case probes.Pass:

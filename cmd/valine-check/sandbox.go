@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/urfave/cli/v2"
 
@@ -38,6 +40,12 @@ rotated through the Lambda API (new primary, old secondary; every other variable
 after-rotation runs in grace mode; the secondary is removed; after-rotation runs in strict mode.
 Exits 0 only if every check passed. Needs no AWS account and no network.
 
+With --source ssm the fleet is stack-managed, as the real Valine stack is: a CloudFormation stack
+whose template takes the secret from an SSM SecureString parameter, and a redeploy that writes
+what the template resolves onto every function. The sandbox then shows a store-backed rotation
+surviving a redeploy, and a rotation of the functions alone (--source lambda-env
+--allow-deploy-drift) reverted by it and caught by status --fail-on-drift.
+
 With --serve the world stays up afterwards, and the command prints how to point after-rotation
 at it (secrets go to a 0600 file, never the terminal).`,
 		Flags: []cli.Flag{
@@ -49,6 +57,7 @@ at it (secrets go to a 0600 file, never the terminal).`,
 				Usage: "how long each Lambda update stays in progress, as on AWS (the emulated account also has Lambda's request-rate quotas)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "report format: text, json or junit"},
 			&cli.BoolFlag{Name: "serve", Usage: "keep the world running afterwards (until interrupted)"},
+			&cli.StringFlag{Name: "source", Value: "lambda-env", Usage: "the fleet's source of truth: lambda-env (its environment) or ssm (a stack whose template reads an SSM parameter, redeployed)"},
 		},
 		Action: sandboxAction,
 	}
@@ -76,6 +85,15 @@ func sandboxAction(cCtx *cli.Context) error {
 	if err != nil {
 		return usageError(cCtx, "%v", err)
 	}
+	fleet := sandboxFleet()
+	var deploy *testbed.DeployOptions
+	switch src := cCtx.String("source"); src {
+	case "lambda-env":
+	case "ssm":
+		deploy = &testbed.DeployOptions{Source: "ssm:" + sandboxParameter(fleet)}
+	default:
+		return usageError(cCtx, "--source %q: must be lambda-env or ssm", src)
+	}
 	// Progress goes to stderr when stdout carries a machine-readable report.
 	progress := out
 	if format != report.Text {
@@ -85,7 +103,8 @@ func sandboxAction(cCtx *cli.Context) error {
 	world, err := testbed.Start(ctx, testbed.Options{
 		Backend:          backend,
 		Profile:          profile,
-		Functions:        sandboxFleet(),
+		Functions:        fleet,
+		Deploy:           deploy,
 		PropagationDelay: cCtx.Duration("propagation"),
 		Latency:          cCtx.Duration("latency"),
 		UpdateDuration:   cCtx.Duration("update-duration"),
@@ -99,11 +118,16 @@ func sandboxAction(cCtx *cli.Context) error {
 	fmt.Fprintf(progress, "sandbox: Valine API (%s backend, %s profile) at %s, AWS emulator at %s, fleet %s (the API reads %s)\n",
 		cCtx.String("backend"), profile.Name, world.APIURL, world.AWSURL, strings.Join(world.Functions, ", "), world.Function)
 
-	s := sandbox{world: world, progress: progress, profile: profile, backend: backend,
+	s := sandbox{world: world, progress: progress, profile: profile, backend: backend, deploySource: deploySourceOf(deploy),
 		lambda: lambda.NewFromConfig(world.AWS), logs: cloudwatchlogs.NewFromConfig(world.AWS),
 		auditPath: filepath.Join(os.TempDir(), "valine-sandbox-audit-"+world.Function+".jsonl")}
 	defer os.Remove(s.auditPath)
 	reports, err := s.rotateAndVerify(ctx)
+	if err == nil && deploy != nil {
+		var more []probes.Report
+		more, err = s.deployFlow(ctx)
+		reports = append(reports, more...)
+	}
 	if err != nil {
 		return engineExit(err)
 	}
@@ -135,6 +159,9 @@ type sandbox struct {
 	logs      *cloudwatchlogs.Client
 	auditPath string
 	old, new  secret.Secret
+	// deploySource is the stack's source ("ssm:/…"), "" for a fleet no
+	// stack deploys.
+	deploySource string
 }
 
 // sandboxFleet names the sandbox's functions: an auth router (which the
@@ -154,29 +181,7 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 	if err := s.world.SimulateUsers(ctx, 3); err != nil {
 		return nil, fmt.Errorf("simulating users before the rotation: %w", err)
 	}
-	e := &rotate.Engine{
-		Lambda:   s.lambda,
-		Backup:   rotate.Backup{API: secretsmanager.NewFromConfig(s.world.AWS), Name: "valine-check/" + s.world.Function},
-		Profile:  s.profile,
-		Fleet:    s.world.Functions,
-		Audit:    &rotate.AuditLog{Path: s.auditPath},
-		Operator: "arn:aws:iam::000000000000:user/sandbox",
-		Reason:   "sandbox demonstration",
-		Progress: prefixWriter{s.progress, "sandbox: "},
-		Verifier: usersFirst{world: s.world, ProbeVerifier: rotate.ProbeVerifier{
-			Target: probes.Target{API: &probes.Client{BaseURL: s.world.APIURL, Profile: s.profile, UserAgent: "valine-check"},
-				Function: s.world.Function, Logs: s.logs},
-			Config: probes.Config{ProbeEmail: s.world.ProbeEmail, ProbePassword: secret.NewSecret(s.world.ProbePassword)},
-			Runner: probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger},
-		}},
-	}
-	e.Watch = &rotate.Watch{
-		Runner:        &alarms.Runner{Logs: s.logs, PollInitial: 20 * time.Millisecond, Log: logger},
-		Profile:       s.profile,
-		Logs:          s.logs,
-		Before:        10 * time.Minute,
-		IngestionWait: 5 * time.Second,
-	}
+	e := s.engine()
 	var reports []probes.Report
 	if s.backend == testbed.BackendValine {
 		return s.realBackendFlow(ctx, e)
@@ -203,6 +208,42 @@ func (s *sandbox) rotateAndVerify(ctx context.Context) ([]probes.Report, error) 
 		fmt.Fprintf(s.progress, "sandbox: audit trail (%d records) in %s\n", countLines(s.auditPath), s.auditPath)
 	}
 	return reports, err
+}
+
+// engine is a fresh engine on the sandbox fleet, as a new run of the
+// command builds one: the same backup, audit trail and verifier, and, on a
+// stack-managed fleet, the SSM parameter its template reads as the source
+// of truth.
+func (s *sandbox) engine() *rotate.Engine {
+	e := &rotate.Engine{
+		Lambda:   s.lambda,
+		Backup:   rotate.Backup{API: secretsmanager.NewFromConfig(s.world.AWS), Name: "valine-check/" + s.world.Function},
+		Profile:  s.profile,
+		Fleet:    s.world.Functions,
+		Audit:    &rotate.AuditLog{Path: s.auditPath},
+		Operator: "arn:aws:iam::000000000000:user/sandbox",
+		Reason:   "sandbox demonstration",
+		Progress: prefixWriter{s.progress, "sandbox: "},
+		Verifier: usersFirst{world: s.world, ProbeVerifier: rotate.ProbeVerifier{
+			Target: probes.Target{API: &probes.Client{BaseURL: s.world.APIURL, Profile: s.profile, UserAgent: "valine-check"},
+				Function: s.world.Function, Logs: s.logs},
+			Config: probes.Config{ProbeEmail: s.world.ProbeEmail, ProbePassword: secret.NewSecret(s.world.ProbePassword)},
+			Runner: probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger},
+		}},
+	}
+	e.Watch = &rotate.Watch{
+		Runner:        &alarms.Runner{Logs: s.logs, PollInitial: 20 * time.Millisecond, Log: logger},
+		Profile:       s.profile,
+		Logs:          s.logs,
+		Before:        10 * time.Minute,
+		IngestionWait: 5 * time.Second,
+	}
+	if s.world.StackName != "" {
+		e.Source, _ = journal.ParseSource(s.deploySource)
+		e.Stores = rotate.StoreClients{SSM: ssm.NewFromConfig(s.world.AWS), Secrets: secretsmanager.NewFromConfig(s.world.AWS)}
+		e.Deploy = cloudformation.NewFromConfig(s.world.AWS)
+	}
+	return e
 }
 
 // realBackendFlow is the job against a backend that behaves as the real
@@ -306,4 +347,78 @@ sandbox: serving until interrupted (Ctrl-C). In another shell:
 `, s.world.APIURL, s.profile.Name, s.world.ProbeEmail, s.world.Function, s.world.AWSURL, s.world.Region, envFile)
 	<-ctx.Done()
 	return nil
+}
+
+// sandboxParameter is the SSM parameter a stack-managed sandbox fleet's
+// template reads.
+func sandboxParameter(fleet []string) string {
+	return "/valine/" + strings.TrimSuffix(fleet[0], "-auth") + "/jwt-secret"
+}
+
+func deploySourceOf(d *testbed.DeployOptions) string {
+	if d == nil {
+		return ""
+	}
+	return d.Source
+}
+
+// deployFlow shows, on a stack-managed fleet, what the next deploy does to
+// a rotation: after the store-backed rotation just done, a redeploy writes
+// the new secret (no drift); a rotation of the functions alone is refused,
+// then, with AllowDeployDrift, done and reverted by the next redeploy,
+// which status catches.
+func (s *sandbox) deployFlow(ctx context.Context) ([]probes.Report, error) {
+	st, err := s.engine().Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range st.Stacks {
+		fmt.Fprintf(s.progress, "sandbox: deploy: %s\n", d.String(s.profile.SecretVar))
+	}
+	fmt.Fprintf(s.progress, "sandbox: redeploying stack %s (as serverless deploy would): every function gets what its template resolves\n", s.world.StackName)
+	res, err := s.world.Redeploy(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("redeploying: %w", err)
+	}
+	if st, err = s.engine().Status(ctx); err != nil {
+		return nil, err
+	}
+	if st.Drifted() {
+		return nil, fmt.Errorf("%w: the redeploy undid the store-backed rotation: %+v %+v", rotate.ErrVerificationFailed, st.Mismatches, st.SourceDrift)
+	}
+	fmt.Fprintf(s.progress, "sandbox: the redeploy rewrote %d of %d functions; status --fail-on-drift: no drift, every function holds %s, as %s does\n",
+		len(res.Written), len(s.world.Functions), st.SourcePrimary, st.Source)
+
+	fmt.Fprintln(s.progress, "sandbox: now a rotation of the functions alone (--source lambda-env)")
+	envOnly := func(e *rotate.Engine) *rotate.Engine { e.Source = journal.LambdaEnv; return e }
+	_, err = envOnly(s.engine()).Rotate(ctx, journal.ModeMaintenance, rotate.RotateOptions{})
+	if !errors.Is(err, rotate.ErrDeployDrift) {
+		return nil, fmt.Errorf("the rotation of a stack-managed fleet's functions alone was not refused: %v", err)
+	}
+	fmt.Fprintf(s.progress, "sandbox: refused, nothing changed: %v\n", err)
+	fmt.Fprintln(s.progress, "sandbox: again with --allow-deploy-drift")
+	e := envOnly(s.engine())
+	e.AllowDeployDrift = true
+	out, err := e.Rotate(ctx, journal.ModeMaintenance, rotate.RotateOptions{})
+	s.noteNew(out)
+	if err != nil {
+		return out.Reports, err
+	}
+	fmt.Fprintf(s.progress, "sandbox: rotation %s completed on the functions; %s still holds the previous secret\n", out.Journal.ID, s.deploySource)
+	fmt.Fprintf(s.progress, "sandbox: redeploying stack %s\n", s.world.StackName)
+	if res, err = s.world.Redeploy(ctx); err != nil {
+		return out.Reports, fmt.Errorf("redeploying: %w", err)
+	}
+	fmt.Fprintf(s.progress, "sandbox: the redeploy rewrote %d of %d functions\n", len(res.Written), len(s.world.Functions))
+	if st, err = s.engine().Status(ctx); err != nil {
+		return out.Reports, err
+	}
+	if !st.Drifted() {
+		return out.Reports, fmt.Errorf("%w: status saw no drift after the redeploy reverted the rotation", rotate.ErrVerificationFailed)
+	}
+	fmt.Fprintln(s.progress, "sandbox: status --fail-on-drift exits 1:")
+	for _, m := range st.Mismatches {
+		fmt.Fprintf(s.progress, "sandbox:   %s: %s holds %s, rotation %s requires %s: it %s\n", m.Function, m.Variable, orAbsent(m.Holds), st.Journal.ID, orAbsent(m.Want), m.Says)
+	}
+	return out.Reports, nil
 }
