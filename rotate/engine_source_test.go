@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -327,5 +328,44 @@ func TestSSMStoreLabelsTheVersionsItWrites(t *testing.T) {
 		if aws.ToString(got.Parameter.Value) != reveal(want) {
 			t.Errorf("%s:%s holds %s, want %s", r.source.Name, label, secret.Fingerprint(aws.ToString(got.Parameter.Value)), want)
 		}
+	}
+}
+
+// TestPreflightNeverPutsAThrowawayInTheSourceOfTruth: the proof of a
+// secondary sets its throwaway on the functions only when they carry the
+// secret in their environment: the store, which a deploy at that moment
+// would read, is not written at all. (Functions reading the store at run
+// time get it as the store's secondary instead, and the primary stays.)
+func TestPreflightNeverPutsAThrowawayInTheSourceOfTruth(t *testing.T) {
+	t.Parallel()
+	for _, kind := range storeKinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			r := newFleetRig(t, rigOptions{store: kind})
+			var storeWrites atomic.Int64
+			r.setFault(func(req *http.Request) *testbed.Fault {
+				target := req.Header.Get("X-Amz-Target")
+				if fromEngine(req) && (strings.HasPrefix(target, "AmazonSSM.Put") || strings.HasSuffix(target, ".UpdateSecretVersionStage") ||
+					strings.HasSuffix(target, ".PutSecretValue") && strings.Contains(readBody(req), r.source.Name)) {
+					storeWrites.Add(1)
+				}
+				return nil
+			})
+			results := rotate.Preflight(t.Context(), r.engine(), r.stsClient(), true)
+			var zd string
+			for _, res := range results {
+				if res.Name == "zero-downtime" {
+					zd = string(res.Outcome) + ": " + res.Reason
+				}
+			}
+			if !strings.HasPrefix(zd, "pass") {
+				t.Fatalf("zero-downtime row: %q", zd)
+			}
+			if n := storeWrites.Load(); n != 0 {
+				t.Errorf("preflight wrote the source of truth %d times", n)
+			}
+			r.wantStore(t, r.old, secret.Secret{})
+			r.wantFleet(t, r.old, secret.Secret{})
+		})
 	}
 }
