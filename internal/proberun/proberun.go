@@ -34,6 +34,15 @@ type Setup struct {
 	// misconfiguration, not a fleet never rotated. Only DescribeSecret and
 	// GetSecretValue are called.
 	Backup journal.Reader
+	// Sources reads the source of truth a journalled rotation names (an
+	// SSM parameter, a Secrets Manager secret), so that the journal check
+	// (new-secret-in-use) fails when it does not hold the secret the
+	// rotation put in force: the next deploy would write it onto every
+	// function. Source is the one store the probe may read (its IAM
+	// policy): a journal naming another errs the check. A zero Source does
+	// not compare.
+	Sources journal.SourceReader
+	Source  journal.Source
 	// Runner owns deadlines, retries and concurrency.
 	Runner probes.Runner
 	// Logger receives one info line per run about what the journal said;
@@ -78,6 +87,7 @@ func (s Setup) Run(ctx context.Context) probes.Report {
 	}
 
 	plan := planRotation(ctx, s.Backup)
+	s.compareSource(ctx, &plan)
 	cfg.Expect = plan.expect
 	cfg.CurrentSecret = plan.signer
 	cfg.OldSecret = plan.retired

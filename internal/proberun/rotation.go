@@ -155,3 +155,27 @@ func fingerprints(ss []secret.Secret) string {
 func stop(o probes.Outcome, reason string) *probes.Result {
 	return &probes.Result{Outcome: o, Reason: reason}
 }
+
+// compareSource checks, for a rotation at rest whose journal names a store,
+// that the store holds the secret the rotation signs with: a deploy writes
+// the store's value onto the fleet, so a store that disagrees is a revert
+// waiting for the next deploy. It fails new-secret-in-use, saying what the
+// store holds (by fingerprint).
+func (s Setup) compareSource(ctx context.Context, p *rotationPlan) {
+	j := p.journal
+	if j == nil || !j.Source.IsStore() || !journal.Steady(j.Phase) || p.signerStop != nil || !s.Source.IsStore() {
+		return
+	}
+	if j.Source != s.Source {
+		p.signerStop = stop(probes.Error, fmt.Sprintf("rotation %s journalled the source of truth %s, but this probe may read only %s (VALINE_SOURCE): give it %s", j.ID, j.Source, s.Source, j.Source))
+		return
+	}
+	held, err := s.Sources.Primary(ctx, j.Source)
+	switch {
+	case err != nil:
+		p.signerStop = stop(probes.Error, fmt.Sprintf("rotation %s is %s, but its source of truth cannot be read: %v", j.ID, j.Phase, err))
+	case !held.Equal(p.signer):
+		p.signerStop = stop(probes.Fail, fmt.Sprintf("rotation %s (%s) signs with %s, but its source of truth %s holds %s: the next deploy would put that on every function (status --fail-on-drift names them)",
+			j.ID, j.Phase, p.signer, j.Source, held))
+	}
+}
