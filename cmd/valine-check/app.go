@@ -44,8 +44,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Flags:     globalFlags,
-		Before:    setUpLogging,
+		Flags:     globalFlags(),
+		Before:    setUpGlobals,
 		Action: func(cCtx *cli.Context) error {
 			if cCtx.NArg() > 0 {
 				return usageError(cCtx, "unknown command %q", cCtx.Args().First())
@@ -72,6 +72,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 	app.OnUsageError = onUsageError
 	for _, c := range app.Commands {
+		addGlobalFlags(c)
 		setUsageHandlers(c)
 	}
 	return app
@@ -79,20 +80,24 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 // setUsageHandlers gives every command, at any depth, the same handling of
 // bad input: a flag that does not parse, a flag value that makes no sense
-// (checkFlagValues, before the command does anything) and an unknown
-// subcommand are each one line and exit 2. The commands are built afresh
-// for each app (their constructors), so each is wrapped exactly once.
+// (the global flags wherever given, then checkFlagValues, before the
+// command does anything) and an unknown subcommand are each one line and
+// exit 2. The commands are built afresh for each app (their constructors),
+// so each is wrapped exactly once.
 func setUsageHandlers(c *cli.Command) {
 	c.OnUsageError = onUsageError
-	if before := c.Before; before == nil {
-		c.Before = checkFlagValues
-	} else {
-		c.Before = func(cCtx *cli.Context) error {
-			if err := checkFlagValues(cCtx); err != nil {
-				return err
-			}
+	before := c.Before
+	c.Before = func(cCtx *cli.Context) error {
+		if err := setUpGlobals(cCtx); err != nil {
+			return err
+		}
+		if err := checkFlagValues(cCtx); err != nil {
+			return err
+		}
+		if before != nil {
 			return before(cCtx)
 		}
+		return nil
 	}
 	if len(c.Subcommands) > 0 && c.Action == nil {
 		c.Action = subcommandAction

@@ -19,7 +19,7 @@ func statusCommand() *cli.Command {
 		Description: `Reads only. Exit 1 when the fleet has drifted or a rotation stopped mid-way (so a script
 can gate on it), 0 otherwise.`,
 		Flags: withFlags([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			outputFlag("text", "json"),
 		}, fleetFlags(), profileFlags()),
 		Action: func(cCtx *cli.Context) error {
 			output, err := outputFormat(cCtx, "text", "json")
@@ -121,7 +121,7 @@ func orAbsent(fp string) string {
 func secondaryUse(cCtx *cli.Context, op operation) string {
 	groups := alarms.LogGroups(op.engine.Fleet)
 	end := time.Now()
-	u, err := alarms.MeasureSecondaryUse(cCtx.Context, &alarms.Runner{Logs: op.aws.logs, Log: logger}, op.engine.Profile, groups, end.Add(-24*time.Hour), end)
+	u, err := alarms.MeasureSecondaryUse(cCtx.Context, &alarms.Runner{Logs: op.aws.logs, Log: logger, Progress: waitLines(cCtx)}, op.engine.Profile, groups, end.Add(-24*time.Hour), end)
 	if err != nil {
 		return "unknown (" + err.Error() + ")"
 	}

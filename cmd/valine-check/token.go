@@ -31,8 +31,7 @@ func tokenInspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "inspect",
 		Usage: "show a token's header, claims and expiry (unverified)",
-		Flags: []cli.Flag{envStdinFlag,
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+		Flags: []cli.Flag{envStdinFlag, outputFlag("text", "json")},
 		Action: func(cCtx *cli.Context) error {
 			output, err := outputFormat(cCtx, "text", "json")
 			if err != nil {
