@@ -43,13 +43,13 @@ func insightsListCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			queries, _, err := insightsQueries(cCtx)
+			queries, excluded, err := insightsQueries(cCtx)
 			if err != nil {
 				return err
 			}
 			w := cCtx.App.Writer
 			if output == "json" {
-				return writeJSON(w, queries)
+				return writeJSON(w, insightsListJSON{Schema: schemaInsightsList, ProbeRejectionsExcluded: excluded, Queries: queries})
 			}
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tCOUNTS")
@@ -163,7 +163,7 @@ func runInsights(cCtx *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("running %s over %d log group(s): %v", q.Name, len(groups), err), exitEnvError)
 	}
 	if output == "json" {
-		return writeJSON(cCtx.App.Writer, insightsRunJSON{Query: q, ProbeRejectionsExcluded: excluded, Total: res.Total(q.Field), Result: res})
+		return writeJSON(cCtx.App.Writer, insightsRunJSON{Schema: schemaInsightsRun, Query: q, ProbeRejectionsExcluded: excluded, Total: res.Total(q.Field), Result: res})
 	}
 	alarms.WriteResult(cCtx.App.Writer, q, res, excluded)
 	return nil
@@ -178,12 +178,4 @@ func insightsQueries(cCtx *cli.Context) ([]alarms.Query, bool, error) {
 		return nil, false, err
 	}
 	return alarms.Queries(p, alarms.ExcludeDeliberate(probes.DeliberatePrefix)), true, nil
-}
-
-// insightsRunJSON is insights run's JSON output.
-type insightsRunJSON struct {
-	Query                   alarms.Query  `json:"query"`
-	ProbeRejectionsExcluded bool          `json:"probeRejectionsExcluded"`
-	Total                   float64       `json:"total"`
-	Result                  alarms.Result `json:"result"`
 }

@@ -108,10 +108,8 @@ func sandboxAction(cCtx *cli.Context) error {
 	if err != nil {
 		return engineExit(err)
 	}
-	for _, rep := range reports {
-		if err := report.Write(out, format, rep); err != nil {
-			return cli.Exit(fmt.Sprintf("writing report: %v", err), exitEnvError)
-		}
+	if err := writeSandboxReports(out, format, reports); err != nil {
+		return err
 	}
 	if cCtx.Bool("serve") {
 		if err := s.serve(ctx); err != nil {
@@ -124,6 +122,20 @@ func sandboxAction(cCtx *cli.Context) error {
 		}
 	}
 	fmt.Fprintln(progress, "sandbox: every check passed")
+	return nil
+}
+
+// writeSandboxReports writes the verifications' reports: as JSON, one
+// document holding them all (sandboxJSON), as every command prints one.
+func writeSandboxReports(w io.Writer, format report.Format, reports []probes.Report) error {
+	if format == report.JSON {
+		return writeJSON(w, sandboxJSON{Schema: schemaSandbox, Reports: append([]probes.Report{}, reports...)})
+	}
+	for _, rep := range reports {
+		if err := report.Write(w, format, rep); err != nil {
+			return cli.Exit(fmt.Sprintf("writing report: %v", err), exitEnvError)
+		}
+	}
 	return nil
 }
 
