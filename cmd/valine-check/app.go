@@ -34,9 +34,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	version := versionOf(readBuildInfo())
 	app := &cli.App{
-		Name:  "valine-check",
-		Usage: "rotate Project Valine's JWT secret and prove the rotation worked",
+		Name:    "valine-check",
+		Version: version.String(), // --version prints "valine-check version <this>"
+		Usage:   "rotate Project Valine's JWT secret and prove the rotation worked",
 		Description: "Exit codes: 0 all checks passed, 1 a check failed, 2 bad usage or configuration,\n" +
 			"3 the environment failed (network, AWS). Secrets and tokens are read from\n" +
 			"environment variables or standard input, never from arguments, and are\n" +
@@ -64,6 +66,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			insightsCommand(),
 			alarmsCommand(),
 			probeCommand(),
+			versionCommand(version),
 		},
 		// Errors come back to run, which owns exit codes; the library must not exit.
 		ExitErrHandler:       func(*cli.Context, error) {},
