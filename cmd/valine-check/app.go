@@ -67,6 +67,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			alarmsCommand(),
 			probeCommand(),
 			versionCommand(version),
+			completionCommand(),
 		},
 		// Errors come back to run, which owns exit codes; the library must not exit.
 		ExitErrHandler:       func(*cli.Context, error) {},
