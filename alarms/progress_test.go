@@ -41,26 +41,26 @@ func TestRunnerTellsLongQueries(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		run  func(r *alarms.Runner) error
-		api  *blockingAPI
+		api  func() *blockingAPI // made when the subtest runs, so its clock starts then
 		want []string
 	}{
 		{"slow query", func(r *alarms.Runner) error {
 			_, err := r.Run(t.Context(), q, []string{"/aws/lambda/pv-auth"}, start, end)
 			return err
-		}, slow(), []string{"Logs Insights query jwt-failures"}},
+		}, slow, []string{"Logs Insights query jwt-failures"}},
 		{"slow snapshot", func(r *alarms.Runner) error {
 			_, err := alarms.TakeSnapshot(t.Context(), r, []alarms.Query{q, {Name: "errors", String: "fields @message"}}, []string{"/aws/lambda/pv-auth"}, start, end, nil)
 			return err
-		}, slow(), []string{"2 Logs Insights queries over 1 log group(s)"}},
+		}, slow, []string{"2 Logs Insights queries over 1 log group(s)"}},
 		{"quick query", func(r *alarms.Runner) error {
 			_, err := r.Run(t.Context(), q, []string{"/aws/lambda/pv-auth"}, start, end)
 			return err
-		}, &blockingAPI{}, nil},
+		}, func() *blockingAPI { return &blockingAPI{} }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var told toldLines
-			r := &alarms.Runner{Logs: tc.api, Progress: told.tell}
+			r := &alarms.Runner{Logs: tc.api(), Progress: told.tell}
 			if err := tc.run(r); err != nil {
 				t.Fatal(err)
 			}
