@@ -47,8 +47,10 @@ func commandGlobalFlags(has map[string]bool) []cli.Flag {
 		}
 		switch f := f.(type) {
 		case *cli.StringFlag:
+			f.Usage += " (default from " + f.EnvVars[0] + ")"
 			f.EnvVars = nil
 		case *cli.BoolFlag:
+			f.Usage += " (default from " + f.EnvVars[0] + ")"
 			f.EnvVars = nil
 		}
 		out = append(out, f)
