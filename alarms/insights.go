@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+
+	"github.com/valine/valine-check/internal/progress"
 )
 
 // InsightsAPI is the part of CloudWatch Logs the Runner calls, with the
@@ -78,6 +80,9 @@ type Runner struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives the Runner's diagnostics; nil discards them.
 	Log *slog.Logger
+	// Progress is told of a query still running after a second, once per
+	// query (once per snapshot for TakeSnapshot's); nil tells no one.
+	Progress progress.Func
 
 	once  sync.Once
 	slots chan struct{}
@@ -107,6 +112,8 @@ func (r *Runner) Run(ctx context.Context, q Query, groups []string, start, end t
 	defer release()
 	began := r.now()
 	deadline := began.Add(r.deadline())
+	ctx, stopWaiting := r.Progress.Start(ctx, "Logs Insights query "+q.Name, deadline)
+	defer stopWaiting()
 	id, err := r.start(ctx, q, groups, start, end, deadline)
 	if err == nil {
 		err = r.poll(ctx, q, id, deadline, &res)
@@ -265,7 +272,18 @@ func (r *Runner) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func (r *Runner) deadline() time.Duration    { return orDefault(r.Deadline, DefaultDeadline) }
+func (r *Runner) deadline() time.Duration { return orDefault(r.Deadline, DefaultDeadline) }
+
+// deadlineOf is when n queries run now give up at the latest: those beyond
+// MaxConcurrent wait for a slot first.
+func (r *Runner) deadlineOf(n int) time.Time {
+	slots := r.MaxConcurrent
+	if slots <= 0 {
+		slots = DefaultMaxConcurrent
+	}
+	rounds := max(1, (n+slots-1)/slots)
+	return r.now().Add(time.Duration(rounds) * r.deadline())
+}
 func (r *Runner) pollInitial() time.Duration { return orDefault(r.PollInitial, DefaultPollInitial) }
 func (r *Runner) pollMax() time.Duration {
 	return max(orDefault(r.PollMax, DefaultPollMax), r.pollInitial())

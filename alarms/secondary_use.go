@@ -34,6 +34,9 @@ func MeasureSecondaryUse(ctx context.Context, r *Runner, p profile.Profile, grou
 		return u, nil
 	}
 	qs := Queries(p)
+	// One line for the measure, not one per query (they run one after the other).
+	ctx, stopWaiting := r.Progress.Start(ctx, "Logs Insights queries of secondary-secret use", r.deadlineOf(1).Add(r.deadline()))
+	defer stopWaiting()
 	verifications, _ := FindQuery(qs, QueryVerifications)
 	seen, err := r.Run(ctx, verifications, groups, start, end)
 	if err != nil {

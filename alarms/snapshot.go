@@ -127,6 +127,9 @@ func WaitForIngestion(ctx context.Context, logs LogEventsFilterer, groups []stri
 // lines are ingested (see WaitForIngestion).
 func TakeSnapshot(ctx context.Context, runner *Runner, queries []Query, groups []string, start, end time.Time, alarms AlarmLister) (Snapshot, error) {
 	s := Snapshot{Taken: runner.now(), Window: Window{Start: start, End: end}, Queries: map[string]Result{}, Alarms: []AlarmStatus{}}
+	// One line for the snapshot, not one per query.
+	ctx, stopWaiting := runner.Progress.Start(ctx, fmt.Sprintf("%d Logs Insights queries over %d log group(s)", len(queries), len(groups)), runner.deadlineOf(len(queries)))
+	defer stopWaiting()
 	errs := make([]error, len(queries)+1)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/valine/valine-check/internal/progress"
 )
 
 // Runner owns what is common to all checks: ordering (a check starts once
@@ -27,6 +29,10 @@ type Runner struct {
 	Concurrency int
 	// Logger receives debug lines; nil discards them.
 	Logger *slog.Logger
+	// Progress is told of a check that has been retrying for a second
+	// (waiting for propagation, or for the API to answer again), once per
+	// check; nil tells no one.
+	Progress progress.Func
 }
 
 func (r Runner) withDefaults(n int) Runner {
@@ -160,6 +166,8 @@ func (r Runner) runCheck(ctx context.Context, c Check, t Target, cfg Config) Res
 	wait := r.RetryInterval
 	var res Result
 	attempts := 0
+	stopWaiting := func() {}
+	defer func() { stopWaiting() }()
 	for {
 		attempts++
 		timeout := r.CheckTimeout
@@ -187,6 +195,13 @@ func (r Runner) runCheck(ctx context.Context, c Check, t Target, cfg Config) Res
 			break
 		}
 		log.Debug("retrying", "attempt", attempts, "wait", pause, "reason", res.Reason)
+		if attempts == 1 { // one wait per check, however many retries it takes
+			what, until := fmt.Sprintf("the API to answer check %s (it answered 5xx or 429)", c.Name), start.Add(budget)
+			if converging {
+				what, until = fmt.Sprintf("check %s to pass as the change propagates", c.Name), start.Add(r.Convergence)
+			}
+			_, stopWaiting = r.Progress.Start(ctx, what, until)
+		}
 		timer := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():

@@ -206,3 +206,45 @@ func TestRunnerAfterOrdersWithoutRequiring(t *testing.T) {
 		t.Errorf("After must not require a pass: %+v", r)
 	}
 }
+
+// TestRunnerTellsLongWaits: a check that keeps retrying for more than a
+// second is told to Progress once, with its convergence deadline; one that
+// converges sooner, and one that passes at once, are not.
+func TestRunnerTellsLongWaits(t *testing.T) {
+	t.Parallel()
+	began := time.Now()
+	passAfter := func(d time.Duration) Probe {
+		return func(context.Context, Target, Config, *slog.Logger) Result {
+			if time.Since(began) < d {
+				return failed("not yet", nil)
+			}
+			return passed("now", nil)
+		}
+	}
+	checks := []Check{
+		{Name: "slow", Eventually: true, Probe: passAfter(1500 * time.Millisecond)},
+		{Name: "quick", Eventually: true, Probe: passAfter(100 * time.Millisecond)},
+		{Name: "at-once", Eventually: true, Probe: fixed(Pass)},
+	}
+	var mu sync.Mutex
+	var told []string
+	var until []time.Time
+	r := Runner{RetryInterval: 20 * time.Millisecond, MaxRetryInterval: 50 * time.Millisecond, Convergence: 10 * time.Second,
+		Progress: func(what string, u time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			told, until = append(told, what), append(until, u)
+		}}
+	rep := r.Run(t.Context(), checks, fakeTarget(), Config{})
+	if rep.Status() != Pass {
+		t.Fatalf("report %+v", rep.Results)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(told) != 1 || !strings.Contains(told[0], "slow") {
+		t.Fatalf("told %q, want one line for the slow check", told)
+	}
+	if d := until[0].Sub(began); d < 9*time.Second || d > 11*time.Second {
+		t.Errorf("until %v after the start, want the convergence deadline (10s)", d)
+	}
+}

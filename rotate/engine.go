@@ -14,6 +14,7 @@ import (
 	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
+	"github.com/valine/valine-check/internal/progress"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/probes"
 )
@@ -74,6 +75,10 @@ type Engine struct {
 	Operator, Reason string
 	// Progress receives one human line per step; nil discards them.
 	Progress io.Writer
+	// Wait is told of a wait of the engine's that has lasted a second: a
+	// fleet update's (once for the fleet, its functions' waits overlap)
+	// and the logs' ingestion before a comparison. nil tells no one.
+	Wait progress.Func
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// StopAfter, when set, is called after each step with its name; an
@@ -328,6 +333,13 @@ func (e *Engine) applyFleet(ctx context.Context, j journal.Journal, pair secretP
 		slots = make(chan struct{}, e.Concurrency)
 	}
 	p := e.lambda()
+	// One wait for the fleet, bounded by the last dispatch's read-modify-
+	// write rounds and its waiter (UpdateEnv's defaults).
+	bound := EnvUpdate{}.withDefaults()
+	dispatch := time.Duration(float64(len(order)) / float64(p.buckets[classControl].Limit()) * float64(time.Second))
+	ctx, stopWaiting := e.Wait.Start(ctx, fmt.Sprintf("Lambda to finish updating %d function(s)", len(order)),
+		e.now().Add(dispatch+bound.Deadline+bound.MaxWait))
+	defer stopWaiting()
 	for i, fn := range order {
 		known, haveKnown := e.knownConfig(fn)
 		if haveKnown && !needsWrite(known, set) {
@@ -374,6 +386,7 @@ func (e *Engine) applyFleet(ctx context.Context, j journal.Journal, pair secretP
 		}()
 	}
 	wg.Wait()
+	stopWaiting()
 	split = splitOf(j.Phase, order, results)
 	if split != nil {
 		e.splits = append(e.splits, *split)

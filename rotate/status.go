@@ -56,6 +56,10 @@ type Status struct {
 	SecondaryUse string
 }
 
+// StatusSchema names the schema of Status's JSON (docs/json-output.md).
+// It changes only when a field changes meaning or disappears.
+const StatusSchema = "valine-check/status/v1"
+
 // MarshalJSON writes the status as `valine-check status -o json` prints
 // it: fingerprints only.
 func (s Status) MarshalJSON() ([]byte, error) {
@@ -64,7 +68,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		fns = append(fns, map[string]any{"name": f.Name, "primary": f.Primary.Fingerprint(), "secondary": f.Secondary.Fingerprint(),
 			"hasSecondary": f.HasSecondaryVar, "revisionId": f.RevisionID, "lastModified": f.LastModified, "lastUpdateStatus": f.LastUpdateStatus})
 	}
-	out := map[string]any{"functions": fns, "consistent": s.Drift.Consistent, "drift": s.Drift.String(),
+	out := map[string]any{"schema": StatusSchema, "functions": fns, "consistent": s.Drift.Consistent, "drift": s.Drift.String(),
 		"backup": map[string]string{"name": s.Backup, "current": s.BackupCurrent, "previous": s.BackupPrevious}, "unfinished": s.Unfinished(),
 		"journalError": s.JournalError, "mismatches": append([]Mismatch{}, s.Mismatches...),
 		"source": map[string]any{"name": s.Source.String(), "delivery": orEnv(s.Delivery), "primary": s.SourcePrimary, "secondary": s.SourceSecondary,

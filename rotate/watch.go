@@ -93,7 +93,13 @@ func (e *Engine) compareAfter(ctx context.Context, out *Outcome, w watched, stri
 	}
 	verifyStart := w.changed
 	if e.Watch.Logs != nil {
-		waited, seen, err := alarms.WaitForIngestion(ctx, e.Watch.Logs, e.watchGroups(), verifyStart, e.Watch.IngestionWait)
+		bound := e.Watch.IngestionWait
+		if bound <= 0 {
+			bound = alarms.IngestionDelay
+		}
+		wctx, stopWaiting := e.Wait.Start(ctx, "CloudWatch Logs ingestion", e.now().Add(bound))
+		waited, seen, err := alarms.WaitForIngestion(wctx, e.Watch.Logs, e.watchGroups(), verifyStart, bound)
+		stopWaiting()
 		switch {
 		case err != nil:
 			e.say("waiting for log ingestion: %v", err)

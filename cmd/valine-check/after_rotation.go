@@ -54,8 +54,7 @@ func afterRotationFlags() []cli.Flag {
 			Usage: "start of the log window: the rotation time, as RFC 3339 or a duration ago (30m)"},
 		&cli.StringSliceFlag{Name: "check", EnvVars: []string{"VALINE_CHECKS"}, Category: runCategory,
 			Usage: "run only these checks or labels (smoke, strict, grace, security, logs); repeatable"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", EnvVars: []string{"VALINE_OUTPUT"}, Category: outputCategory,
-			Usage: "format on stdout: text, json or junit"},
+		outputFlag("text", "json", "junit"),
 		&cli.PathFlag{Name: "report-file", EnvVars: []string{"VALINE_REPORT_FILE"}, Category: outputCategory,
 			Usage: "also write the report here (format from --report-format, else .xml → junit, .json → json, else text)"},
 		&cli.StringFlag{Name: "report-format", EnvVars: []string{"VALINE_REPORT_FORMAT"}, Category: outputCategory,
@@ -76,9 +75,9 @@ func afterRotationAction(cCtx *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	stdoutFormat, err := report.ParseFormat(cCtx.String("output"))
+	stdoutFormat, err := reportFormat(cCtx)
 	if err != nil {
-		return usageError(cCtx, "%v", err)
+		return err
 	}
 	fileFormat, err := reportFileFormat(cCtx)
 	if err != nil {

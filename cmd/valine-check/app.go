@@ -34,9 +34,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	version := versionOf(readBuildInfo())
 	app := &cli.App{
-		Name:  "valine-check",
-		Usage: "rotate Project Valine's JWT secret and prove the rotation worked",
+		Name:    "valine-check",
+		Version: version.String(), // --version prints "valine-check version <this>"
+		Usage:   "rotate Project Valine's JWT secret and prove the rotation worked",
 		Description: "Exit codes: 0 all checks passed, 1 a check failed, 2 bad usage or configuration,\n" +
 			"3 the environment failed (network, AWS). Secrets and tokens are read from\n" +
 			"environment variables or standard input, never from arguments, and are\n" +
@@ -44,8 +46,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Flags:     globalFlags,
-		Before:    setUpLogging,
+		Flags:     globalFlags(),
+		Before:    setUpGlobals,
 		Action: func(cCtx *cli.Context) error {
 			if cCtx.NArg() > 0 {
 				return usageError(cCtx, "unknown command %q", cCtx.Args().First())
@@ -64,6 +66,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			insightsCommand(),
 			alarmsCommand(),
 			probeCommand(),
+			versionCommand(version),
+			completionCommand(),
 		},
 		// Errors come back to run, which owns exit codes; the library must not exit.
 		ExitErrHandler:       func(*cli.Context, error) {},
@@ -72,6 +76,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 	app.OnUsageError = onUsageError
 	for _, c := range app.Commands {
+		addGlobalFlags(c)
 		setUsageHandlers(c)
 	}
 	return app
@@ -79,20 +84,24 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 // setUsageHandlers gives every command, at any depth, the same handling of
 // bad input: a flag that does not parse, a flag value that makes no sense
-// (checkFlagValues, before the command does anything) and an unknown
-// subcommand are each one line and exit 2. The commands are built afresh
-// for each app (their constructors), so each is wrapped exactly once.
+// (the global flags wherever given, then checkFlagValues, before the
+// command does anything) and an unknown subcommand are each one line and
+// exit 2. The commands are built afresh for each app (their constructors),
+// so each is wrapped exactly once.
 func setUsageHandlers(c *cli.Command) {
 	c.OnUsageError = onUsageError
-	if before := c.Before; before == nil {
-		c.Before = checkFlagValues
-	} else {
-		c.Before = func(cCtx *cli.Context) error {
-			if err := checkFlagValues(cCtx); err != nil {
-				return err
-			}
+	before := c.Before
+	c.Before = func(cCtx *cli.Context) error {
+		if err := setUpGlobals(cCtx); err != nil {
+			return err
+		}
+		if err := checkFlagValues(cCtx); err != nil {
+			return err
+		}
+		if before != nil {
 			return before(cCtx)
 		}
+		return nil
 	}
 	if len(c.Subcommands) > 0 && c.Action == nil {
 		c.Action = subcommandAction

@@ -47,9 +47,17 @@ func withFlags(groups ...[]cli.Flag) []cli.Flag {
 	return all
 }
 
-// finish prints what an operation did and maps its error to an exit code.
-func (op operation) finish(cCtx *cli.Context, out rotate.Outcome, err error) error {
+// finish prints what an operation did, as text or as one JSON document
+// (rotationJSON), and maps its error to an exit code.
+func (op operation) finish(cCtx *cli.Context, output string, out rotate.Outcome, err error) error {
 	w := cCtx.App.Writer
+	if output == "json" {
+		exit := engineExit(err)
+		if werr := writeJSON(w, newRotationJSON(cCtx.Command.Name, op, out, exit)); werr != nil {
+			return werr
+		}
+		return exit
+	}
 	if out.DryRun {
 		fmt.Fprintln(w, "dry run: nothing was changed. The plan:")
 		for _, line := range out.Plan {

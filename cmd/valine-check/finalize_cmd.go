@@ -11,8 +11,13 @@ func finalizeCommand() *cli.Command {
 		Usage: "end a zero-downtime rotation's grace period: remove the secondary everywhere, verify old tokens are refused",
 		Flags: withFlags([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Category: changeCategory, Usage: "finalize before the grace deadline"},
+			outputFlag("text", "json"),
 		}, changeFlags(), sourceFlags(), fleetFlags(), probeFlags()),
 		Action: func(cCtx *cli.Context) error {
+			output, err := outputFormat(cCtx, "text", "json")
+			if err != nil {
+				return err
+			}
 			op, err := newOperation(cCtx, true)
 			if err != nil {
 				return err
@@ -20,7 +25,7 @@ func finalizeCommand() *cli.Command {
 			out, err := op.engine.Finalize(cCtx.Context, rotate.FinalizeOptions{
 				Force: cCtx.Bool("force"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
 				FailOnFindings: cCtx.Bool("fail-on-findings")})
-			return op.finish(cCtx, out, err)
+			return op.finish(cCtx, output, out, err)
 		},
 	}
 }

@@ -32,7 +32,7 @@ func insightsListCommand() *cli.Command {
 		Name:  "list",
 		Usage: "show the named queries: name, what they count, query string",
 		Flags: withFlags([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			outputFlag("text", "json"),
 			envStdinFlag,
 		}, profileFlags()),
 		Action: func(cCtx *cli.Context) error {
@@ -43,13 +43,13 @@ func insightsListCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			queries, _, err := insightsQueries(cCtx)
+			queries, excluded, err := insightsQueries(cCtx)
 			if err != nil {
 				return err
 			}
 			w := cCtx.App.Writer
 			if output == "json" {
-				return writeJSON(w, queries)
+				return writeJSON(w, insightsListJSON{Schema: schemaInsightsList, ProbeRejectionsExcluded: excluded, Queries: queries})
 			}
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tCOUNTS")
@@ -97,7 +97,7 @@ func insightsRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "until", Usage: "end of the window, like --since (default: now)"},
 		&cli.DurationFlag{Name: "deadline", Value: alarms.DefaultDeadline, EnvVars: []string{"VALINE_INSIGHTS_DEADLINE"},
 			Usage: "stop the query if it has not finished within this"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+		outputFlag("text", "json"),
 		envStdinFlag,
 	}, fleetFlags(), profileFlags())
 }
@@ -136,7 +136,8 @@ func runInsights(cCtx *cli.Context) error {
 	if !end.After(start) {
 		return usageError(cCtx, "--until (%s) must be after --since (%s)", end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
-	if _, err := outputFormat(cCtx, "text", "json"); err != nil {
+	output, err := outputFormat(cCtx, "text", "json")
+	if err != nil {
 		return err
 	}
 	sel, err := selector(cCtx)
@@ -152,7 +153,7 @@ func runInsights(cCtx *cli.Context) error {
 		return err
 	}
 	groups := alarms.LogGroups(fleet)
-	runner := &alarms.Runner{Logs: api.logs, Deadline: cCtx.Duration("deadline"), Log: logger}
+	runner := &alarms.Runner{Logs: api.logs, Deadline: cCtx.Duration("deadline"), Log: logger, Progress: waitLines(cCtx)}
 	res, err := runner.Run(cCtx.Context, q, groups, start, end)
 	if err != nil {
 		var notFound *cwltypes.ResourceNotFoundException
@@ -161,8 +162,8 @@ func runInsights(cCtx *cli.Context) error {
 		}
 		return cli.Exit(fmt.Sprintf("running %s over %d log group(s): %v", q.Name, len(groups), err), exitEnvError)
 	}
-	if cCtx.String("output") == "json" {
-		return writeJSON(cCtx.App.Writer, insightsRunJSON{Query: q, ProbeRejectionsExcluded: excluded, Total: res.Total(q.Field), Result: res})
+	if output == "json" {
+		return writeJSON(cCtx.App.Writer, insightsRunJSON{Schema: schemaInsightsRun, Query: q, ProbeRejectionsExcluded: excluded, Total: res.Total(q.Field), Result: res})
 	}
 	alarms.WriteResult(cCtx.App.Writer, q, res, excluded)
 	return nil
@@ -177,12 +178,4 @@ func insightsQueries(cCtx *cli.Context) ([]alarms.Query, bool, error) {
 		return nil, false, err
 	}
 	return alarms.Queries(p, alarms.ExcludeDeliberate(probes.DeliberatePrefix)), true, nil
-}
-
-// insightsRunJSON is insights run's JSON output.
-type insightsRunJSON struct {
-	Query                   alarms.Query  `json:"query"`
-	ProbeRejectionsExcluded bool          `json:"probeRejectionsExcluded"`
-	Total                   float64       `json:"total"`
-	Result                  alarms.Result `json:"result"`
 }

@@ -7,18 +7,15 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-var globalFlags = []cli.Flag{
-	&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: []string{"VALINE_LOG_LEVEL"},
-		Usage: "diagnostic log level on stderr: debug, info, warn or error"},
-}
-
 // logger is set up by Before from --log-level; it writes to the app's stderr.
 var logger = slog.New(slog.DiscardHandler)
 
+// setUpLogging reads --log-level wherever it was given (globalString).
 func setUpLogging(cCtx *cli.Context) error {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.ToUpper(cCtx.String("log-level")))); err != nil {
-		return usageError(cCtx, "--log-level %q: %v", cCtx.String("log-level"), err)
+	name := globalString(cCtx, flagLogLevel)
+	if err := level.UnmarshalText([]byte(strings.ToUpper(name))); err != nil {
+		return usageError(cCtx, "--log-level %q: %v", name, err)
 	}
 	logger = slog.New(slog.NewTextHandler(cCtx.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 	return nil

@@ -65,7 +65,8 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 		SwitchFirst: first,
 		Audit:       &rotate.AuditLog{Path: op.auditPath},
 		Reason:      cCtx.String("reason"),
-		Progress:    cCtx.App.Writer,
+		Progress:    stepWriter(cCtx),
+		Wait:        waitLines(cCtx),
 	}
 	applySource(cCtx, op.engine, op.aws)
 	if withProbes {
@@ -83,9 +84,9 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 			case err != nil:
 				return op, cli.Exit(err.Error(), exitEnvError)
 			case found:
-				fmt.Fprintf(cCtx.App.Writer, "broke the lock: %s\n", held)
+				fmt.Fprintf(stepWriter(cCtx), "broke the lock: %s\n", held)
 			default:
-				fmt.Fprintln(cCtx.App.Writer, "no lock to break")
+				fmt.Fprintln(stepWriter(cCtx), "no lock to break")
 			}
 		}
 		if cCtx.Bool("compare") {
@@ -102,7 +103,7 @@ func watchFor(cCtx *cli.Context, op operation) *rotate.Watch {
 	th := alarms.DefaultCompareThresholds()
 	th.MaxFailureIncreasePer5m = cCtx.Float64("max-failure-increase")
 	return &rotate.Watch{
-		Runner:        &alarms.Runner{Logs: op.aws.logs, Log: logger},
+		Runner:        &alarms.Runner{Logs: op.aws.logs, Log: logger, Progress: waitLines(cCtx)},
 		Profile:       op.engine.Profile,
 		Alarms:        alarms.AlarmsByPrefix(op.aws.cw, cCtx.String("alarm-prefix")),
 		Logs:          op.aws.logs,

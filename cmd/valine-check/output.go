@@ -8,12 +8,23 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/valine/valine-check/probes/report"
 )
 
-// outputFormat reads --output, which must be one of formats (the first is
-// the default). Checked before any work, so a typo costs nothing.
+// outputFlag is a command's own --output, naming the formats it takes
+// (the first is the default). Its environment variable, VALINE_OUTPUT, is
+// the global flag's (globalFlags): one for every command.
+func outputFlag(formats ...string) cli.Flag {
+	return &cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: formats[0], Category: outputCategory,
+		Usage: "format on stdout: " + orList(formats) + " (default from VALINE_OUTPUT)"}
+}
+
+// outputFormat reads --output wherever it was given, else VALINE_OUTPUT
+// (globalString); it must be one of formats. Checked before any work, so a
+// typo costs nothing.
 func outputFormat(cCtx *cli.Context, formats ...string) (string, error) {
-	o := cCtx.String("output")
+	o := globalString(cCtx, flagOutput)
 	for _, f := range formats {
 		if o == f {
 			return o, nil
@@ -22,6 +33,14 @@ func outputFormat(cCtx *cli.Context, formats ...string) (string, error) {
 	return "", usageError(cCtx, "--output %q: must be %s", o, orList(formats))
 }
 
+// reportFormat reads --output for a command that prints a check report
+// (text, json or junit).
+func reportFormat(cCtx *cli.Context) (report.Format, error) {
+	f, err := outputFormat(cCtx, string(report.Text), string(report.JSON), string(report.JUnit))
+	return report.Format(f), err
+}
+
+// orList joins items as a sentence does: "a, b or c".
 func orList(items []string) string {
 	if len(items) < 2 {
 		return strings.Join(items, "")

@@ -21,12 +21,12 @@ every write is audited); --read-only skips that. Nothing is written when the pro
 Exit 0 when nothing failed, 1 when a check failed, 3 when one could not run.`,
 		Flags: withFlags([]cli.Flag{
 			&cli.BoolFlag{Name: "read-only", Usage: "do not prove dual-secret support (no write at all)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, json or junit"},
+			outputFlag("text", "json", "junit"),
 		}, sourceFlags(), fleetFlags(), probeFlags()),
 		Action: func(cCtx *cli.Context) error {
-			format, err := report.ParseFormat(cCtx.String("output"))
+			format, err := reportFormat(cCtx)
 			if err != nil {
-				return usageError(cCtx, "%v", err)
+				return err
 			}
 			op, err := newOperation(cCtx, true)
 			if err != nil {

@@ -53,8 +53,7 @@ func probeCommandFlags() []cli.Flag {
 			Usage: "the metrics' CloudWatch namespace"},
 		&cli.BoolFlag{Name: "emf", Category: outputCategory,
 			Usage: "print the Embedded Metric Format lines the Lambda prints, before the report"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", EnvVars: []string{"VALINE_OUTPUT"}, Category: outputCategory,
-			Usage: "format on stdout: text, json or junit"},
+		outputFlag("text", "json", "junit"),
 	}
 	for _, f := range probeFlags() {
 		switch f := f.(type) {
@@ -86,9 +85,9 @@ func probeAction(cCtx *cli.Context) error {
 	if err := checkAPIURL(cCtx); err != nil {
 		return err
 	}
-	format, err := report.ParseFormat(cCtx.String("output"))
+	format, err := reportFormat(cCtx)
 	if err != nil {
-		return usageError(cCtx, "%v", err)
+		return err
 	}
 	emf := report.EMFOptions{Namespace: cCtx.String("namespace"), Deployment: cCtx.String("deployment")}
 	if cCtx.Bool("emf") {
@@ -116,6 +115,7 @@ func probeAction(cCtx *cli.Context) error {
 			Convergence:  cCtx.Duration("convergence"),
 			Concurrency:  cCtx.Int("check-concurrency"),
 			Logger:       logger,
+			Progress:     waitLines(cCtx),
 		},
 		Logger: logger,
 	}

@@ -84,6 +84,7 @@ func resolveProbeSetup(cCtx *cli.Context) (probeSetup, error) {
 			Convergence:  cCtx.Duration("convergence"),
 			Concurrency:  cCtx.Int("check-concurrency"),
 			Logger:       logger,
+			Progress:     waitLines(cCtx),
 		},
 	}, nil
 }

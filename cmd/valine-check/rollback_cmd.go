@@ -18,8 +18,13 @@ func rollbackCommand() *cli.Command {
 id to be typed (--yes skips the question). Exit 1 when the verification after the rollback fails.`,
 		Flags: withFlags([]cli.Flag{
 			&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the confirmation before restoring the compromised secret of an emergency rotation"},
+			outputFlag("text", "json"),
 		}, changeFlags(), sourceFlags(), fleetFlags(), probeFlags()),
 		Action: func(cCtx *cli.Context) error {
+			output, err := outputFormat(cCtx, "text", "json")
+			if err != nil {
+				return err
+			}
 			op, err := newOperation(cCtx, true)
 			if err != nil {
 				return err
@@ -30,7 +35,7 @@ id to be typed (--yes skips the question). Exit 1 when the verification after th
 				}
 			}
 			out, err := op.engine.Rollback(cCtx.Context, rotate.RollbackOptions{DryRun: cCtx.Bool("dry-run"), FailOnFindings: cCtx.Bool("fail-on-findings")})
-			return op.finish(cCtx, out, err)
+			return op.finish(cCtx, output, out, err)
 		},
 	}
 }

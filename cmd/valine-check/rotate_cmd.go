@@ -32,8 +32,13 @@ Every step is appended to --audit-file. Secrets are shown only as fingerprints.`
 			&cli.DurationFlag{Name: "grace", Value: rotate.DefaultGrace, EnvVars: []string{"VALINE_GRACE"}, Category: changeCategory,
 				Usage: "zero-downtime grace period (raised to the refresh tokens' lifetime when that is longer)"},
 			&cli.BoolFlag{Name: "yes", Category: changeCategory, Usage: "skip the emergency confirmation"},
+			outputFlag("text", "json"),
 		}, changeFlags(), sourceFlags(), deployFlags(), fleetFlags(), probeFlags()),
 		Action: func(cCtx *cli.Context) error {
+			output, err := outputFormat(cCtx, "text", "json")
+			if err != nil {
+				return err
+			}
 			mode, err := journal.ParseMode(cCtx.String("mode"))
 			if err != nil {
 				return usageError(cCtx, "--mode: %v", err)
@@ -51,7 +56,7 @@ Every step is appended to --audit-file. Secrets are shown only as fingerprints.`
 				Grace: cCtx.Duration("grace"), NoRollback: cCtx.Bool("no-rollback"), DryRun: cCtx.Bool("dry-run"),
 				FailOnFindings: cCtx.Bool("fail-on-findings"), New: op.setup.secrets.secret(envNewSecret),
 			})
-			return op.finish(cCtx, out, err)
+			return op.finish(cCtx, output, out, err)
 		},
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/profile"
+	"github.com/valine/valine-check/internal/progress"
 	"github.com/valine/valine-check/internal/secret"
 	"github.com/valine/valine-check/internal/testbed"
 	"github.com/valine/valine-check/probes"
@@ -55,7 +56,7 @@ at it (secrets go to a 0600 file, never the terminal).`,
 			&cli.DurationFlag{Name: "latency", Usage: "latency injected into every API request"},
 			&cli.DurationFlag{Name: "update-duration", Value: 1500 * time.Millisecond,
 				Usage: "how long each Lambda update stays in progress, as on AWS (the emulated account also has Lambda's request-rate quotas)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "report format: text, json or junit"},
+			outputFlag("text", "json", "junit"),
 			&cli.BoolFlag{Name: "serve", Usage: "keep the world running afterwards (until interrupted)"},
 			&cli.StringFlag{Name: "source", Value: "lambda-env", Usage: "the fleet's source of truth: lambda-env (its environment) or ssm (a stack whose template reads an SSM parameter, redeployed)"},
 		},
@@ -66,9 +67,9 @@ at it (secrets go to a 0600 file, never the terminal).`,
 func sandboxAction(cCtx *cli.Context) error {
 	ctx := cCtx.Context
 	out := cCtx.App.Writer
-	format, err := report.ParseFormat(cCtx.String("output"))
+	format, err := reportFormat(cCtx)
 	if err != nil {
-		return usageError(cCtx, "%v", err)
+		return err
 	}
 	var backend testbed.Backend
 	switch b := cCtx.String("backend"); b {
@@ -118,7 +119,7 @@ func sandboxAction(cCtx *cli.Context) error {
 	fmt.Fprintf(progress, "sandbox: Valine API (%s backend, %s profile) at %s, AWS emulator at %s, fleet %s (the API reads %s)\n",
 		cCtx.String("backend"), profile.Name, world.APIURL, world.AWSURL, strings.Join(world.Functions, ", "), world.Function)
 
-	s := sandbox{world: world, progress: progress, profile: profile, backend: backend, deploySource: deploySourceOf(deploy),
+	s := sandbox{world: world, progress: progress, waits: waitLines(cCtx), profile: profile, backend: backend, deploySource: deploySourceOf(deploy),
 		lambda: lambda.NewFromConfig(world.AWS), logs: cloudwatchlogs.NewFromConfig(world.AWS),
 		auditPath: filepath.Join(os.TempDir(), "valine-sandbox-audit-"+world.Function+".jsonl")}
 	defer os.Remove(s.auditPath)
@@ -131,10 +132,8 @@ func sandboxAction(cCtx *cli.Context) error {
 	if err != nil {
 		return engineExit(err)
 	}
-	for _, rep := range reports {
-		if err := report.Write(out, format, rep); err != nil {
-			return cli.Exit(fmt.Sprintf("writing report: %v", err), exitEnvError)
-		}
+	if err := writeSandboxReports(out, format, reports); err != nil {
+		return err
 	}
 	if cCtx.Bool("serve") {
 		if err := s.serve(ctx); err != nil {
@@ -150,11 +149,26 @@ func sandboxAction(cCtx *cli.Context) error {
 	return nil
 }
 
+// writeSandboxReports writes the verifications' reports: as JSON, one
+// document holding them all (sandboxJSON), as every command prints one.
+func writeSandboxReports(w io.Writer, format report.Format, reports []probes.Report) error {
+	if format == report.JSON {
+		return writeJSON(w, sandboxJSON{Schema: schemaSandbox, Reports: append([]probes.Report{}, reports...)})
+	}
+	for _, rep := range reports {
+		if err := report.Write(w, format, rep); err != nil {
+			return cli.Exit(fmt.Sprintf("writing report: %v", err), exitEnvError)
+		}
+	}
+	return nil
+}
+
 type sandbox struct {
 	world     *testbed.World
 	backend   testbed.Backend
 	profile   profile.Profile
 	progress  io.Writer
+	waits     progress.Func
 	lambda    *lambda.Client
 	logs      *cloudwatchlogs.Client
 	auditPath string
@@ -224,15 +238,16 @@ func (s *sandbox) engine() *rotate.Engine {
 		Operator: "arn:aws:iam::000000000000:user/sandbox",
 		Reason:   "sandbox demonstration",
 		Progress: prefixWriter{s.progress, "sandbox: "},
+		Wait:     s.waits,
 		Verifier: usersFirst{world: s.world, ProbeVerifier: rotate.ProbeVerifier{
 			Target: probes.Target{API: &probes.Client{BaseURL: s.world.APIURL, Profile: s.profile, UserAgent: "valine-check"},
 				Function: s.world.Function, Logs: s.logs},
 			Config: probes.Config{ProbeEmail: s.world.ProbeEmail, ProbePassword: secret.NewSecret(s.world.ProbePassword)},
-			Runner: probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger},
+			Runner: probes.Runner{Convergence: 30 * time.Second, RetryInterval: 100 * time.Millisecond, MaxRetryInterval: 250 * time.Millisecond, Logger: logger, Progress: s.waits},
 		}},
 	}
 	e.Watch = &rotate.Watch{
-		Runner:        &alarms.Runner{Logs: s.logs, PollInitial: 20 * time.Millisecond, Log: logger},
+		Runner:        &alarms.Runner{Logs: s.logs, PollInitial: 20 * time.Millisecond, Log: logger, Progress: s.waits},
 		Profile:       s.profile,
 		Logs:          s.logs,
 		Before:        10 * time.Minute,

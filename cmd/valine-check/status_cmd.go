@@ -27,7 +27,7 @@ template supplies the secret variable.
 verdict, without the 24-hour Logs Insights query, and every function that drifted named on
 stderr with what it holds.`,
 		Flags: withFlags([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			outputFlag("text", "json"),
 			&cli.BoolFlag{Name: "fail-on-drift", EnvVars: []string{"VALINE_FAIL_ON_DRIFT"},
 				Usage: "the post-deploy gate: exit 1 naming every function that does not hold what the source of truth and the journal say, skipping the secondary-use query"},
 		}, sourceFlags(), fleetFlags(), profileFlags()),
@@ -145,7 +145,7 @@ func orAbsent(fp string) string {
 func secondaryUse(cCtx *cli.Context, op operation) string {
 	groups := alarms.LogGroups(op.engine.Fleet)
 	end := time.Now()
-	u, err := alarms.MeasureSecondaryUse(cCtx.Context, &alarms.Runner{Logs: op.aws.logs, Log: logger}, op.engine.Profile, groups, end.Add(-24*time.Hour), end)
+	u, err := alarms.MeasureSecondaryUse(cCtx.Context, &alarms.Runner{Logs: op.aws.logs, Log: logger, Progress: waitLines(cCtx)}, op.engine.Profile, groups, end.Add(-24*time.Hour), end)
 	if err != nil {
 		return "unknown (" + err.Error() + ")"
 	}

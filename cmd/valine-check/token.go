@@ -31,8 +31,7 @@ func tokenInspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "inspect",
 		Usage: "show a token's header, claims and expiry (unverified)",
-		Flags: []cli.Flag{envStdinFlag,
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+		Flags: []cli.Flag{envStdinFlag, outputFlag("text", "json")},
 		Action: func(cCtx *cli.Context) error {
 			output, err := outputFormat(cCtx, "text", "json")
 			if err != nil {
@@ -48,7 +47,7 @@ func tokenInspectCommand() *cli.Command {
 			}
 			w := cCtx.App.Writer
 			if output == "json" {
-				return writeJSON(w, in)
+				return writeJSON(w, tokenInspectJSON{Schema: schemaTokenInspect, Inspection: in})
 			}
 			fmt.Fprintf(w, "token      %s (signature not verified)\n", in.Fingerprint)
 			fmt.Fprintf(w, "algorithm  %s\n", in.Algorithm)
@@ -88,12 +87,17 @@ to --out with mode 0600, never to the terminal. Example, a pre-rotation token fo
 			&cli.StringFlag{Name: "alg", Value: "HS256", Usage: "HS256, HS384 or HS512"},
 			&cli.BoolFlag{Name: "with-old", Usage: "sign with VALINE_OLD_SECRET instead of VALINE_SECRET"},
 			&cli.DurationFlag{Name: "expires-in", Usage: "set exp to now plus this (and iat to now)"},
+			outputFlag("text", "json"),
 		},
 		Action: tokenForgeAction,
 	}
 }
 
 func tokenForgeAction(cCtx *cli.Context) error {
+	output, err := outputFormat(cCtx, "text", "json")
+	if err != nil {
+		return err
+	}
 	out := cCtx.Path("out")
 	if out == "" {
 		return usageError(cCtx, "missing required flag --out (a forged token is never printed)")
@@ -158,6 +162,10 @@ func tokenForgeAction(cCtx *cli.Context) error {
 	if err := writeTokenFile(out, tok); err != nil {
 		return cli.Exit(fmt.Sprintf("writing %s: %v", out, err), exitEnvError)
 	}
+	if output == "json" {
+		return writeJSON(cCtx.App.Writer, tokenForgeJSON{Schema: schemaTokenForge, Token: tok.String(), Algorithm: method.Alg(),
+			SignedWith: name, Secret: key.Fingerprint(), Out: out})
+	}
 	fmt.Fprintf(cCtx.App.Writer, "wrote %s (%s, signed with %s %s) to %s\n", tok, method.Alg(), strings.ToLower(strings.TrimPrefix(name, "VALINE_")), key, out)
 	return nil
 }
@@ -168,8 +176,12 @@ func tokenWhichCommand() *cli.Command {
 		Usage: "tell which candidate secret signed a token (VALINE_SECRET, VALINE_OLD_SECRET)",
 		Description: `Exit 0 and the matching candidate's label and fingerprint when one signed the token;
 exit 1 when none did; exit 2 when the token is not a JWT.`,
-		Flags: []cli.Flag{envStdinFlag},
+		Flags: []cli.Flag{envStdinFlag, outputFlag("text", "json")},
 		Action: func(cCtx *cli.Context) error {
+			output, err := outputFormat(cCtx, "text", "json")
+			if err != nil {
+				return err
+			}
 			tok, secrets, err := tokenInput(cCtx)
 			if err != nil {
 				return err
@@ -183,15 +195,28 @@ exit 1 when none did; exit 2 when the token is not a JWT.`,
 			if len(candidates) == 0 {
 				return usageError(cCtx, "no candidate secrets: set VALINE_SECRET and/or VALINE_OLD_SECRET")
 			}
-			if got, ok := probes.WhichSecret(tok, candidates); ok {
-				fmt.Fprintf(cCtx.App.Writer, "%s was signed with the %s secret %s\n", tok, got.Label, got.Secret)
-				return nil
-			}
+			got, ok := probes.WhichSecret(tok, candidates)
 			var names []string
+			doc := tokenWhichJSON{Schema: schemaTokenWhich, Token: tok.String(), Candidates: []namedFingerprint{}}
 			for _, c := range candidates {
 				names = append(names, c.Label+" "+c.Secret.Fingerprint())
+				doc.Candidates = append(doc.Candidates, namedFingerprint{Label: c.Label, Fingerprint: c.Secret.Fingerprint()})
 			}
-			return cli.Exit(fmt.Sprintf("%s was signed with none of: %s", tok, strings.Join(names, ", ")), exitFailed)
+			if ok {
+				doc.SignedBy = &namedFingerprint{Label: got.Label, Fingerprint: got.Secret.Fingerprint()}
+			}
+			switch {
+			case output == "json":
+				if err := writeJSON(cCtx.App.Writer, doc); err != nil {
+					return err
+				}
+			case ok:
+				fmt.Fprintf(cCtx.App.Writer, "%s was signed with the %s secret %s\n", tok, got.Label, got.Secret)
+			}
+			if !ok {
+				return cli.Exit(fmt.Sprintf("%s was signed with none of: %s", tok, strings.Join(names, ", ")), exitFailed)
+			}
+			return nil
 		},
 	}
 }
