@@ -84,7 +84,8 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		out["rotation"] = map[string]any{"id": s.Journal.ID, "mode": s.Journal.Mode, "phase": s.Journal.Phase,
 			"old": s.Journal.OldFingerprint, "new": s.Journal.NewFingerprint, "startedAt": s.Journal.StartedAt,
 			"graceDeadline": s.Journal.GraceDeadline, "graceRemainingSeconds": int64(s.GraceRemaining.Seconds()),
-			"verification": s.Journal.Verification, "baselineFindings": s.Journal.Baseline.Findings()}
+			"verification": s.Journal.Verification, "baselineFindings": s.Journal.Baseline.Findings(),
+			"source": s.Journal.Source.String(), "delivery": orEnv(s.Journal.Delivery)}
 	}
 	return json.Marshal(out)
 }

@@ -58,6 +58,10 @@ type rotationState struct {
 	GraceDeadline *time.Time    `json:"graceDeadline,omitempty"`
 	Verification  string        `json:"verification,omitempty"`
 	Reason        string        `json:"reason,omitempty"`
+	// Source is the journalled source of truth ("lambda-env", "ssm:/…",
+	// "secretsmanager:…") and Delivery how the fleet gets it.
+	Source   string           `json:"source"`
+	Delivery journal.Delivery `json:"delivery"`
 }
 
 // newRotationJSON is the document of an operation that ended with exit
@@ -71,7 +75,8 @@ func newRotationJSON(command string, op operation, out rotate.Outcome, exit erro
 	}
 	if j := out.Journal; j.ID != "" {
 		doc.Rotation = &rotationState{ID: j.ID, Mode: j.Mode, Phase: j.Phase, Old: j.OldFingerprint, New: j.NewFingerprint,
-			StartedAt: j.StartedAt, UpdatedAt: j.UpdatedAt, Verification: j.Verification, Reason: j.Reason}
+			StartedAt: j.StartedAt, UpdatedAt: j.UpdatedAt, Verification: j.Verification, Reason: j.Reason,
+			Source: j.Source.String(), Delivery: orEnvDelivery(j.Delivery)}
 		if !j.GraceDeadline.IsZero() {
 			d := j.GraceDeadline
 			doc.Rotation.GraceDeadline = &d
@@ -149,4 +154,12 @@ type insightsRunJSON struct {
 type sandboxJSON struct {
 	Schema  string          `json:"schema"`
 	Reports []probes.Report `json:"reports"`
+}
+
+// orEnvDelivery names the default delivery ("" in a journal) as env.
+func orEnvDelivery(d journal.Delivery) journal.Delivery {
+	if d == "" {
+		return journal.DeliveryEnv
+	}
+	return d
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -85,7 +86,20 @@ func TestTheCIGateCatchesADeployThatRevertedTheSecret(t *testing.T) {
 	if !strings.Contains(gate.stderr, "requires "+rotated.Fingerprint()) {
 		t.Errorf("the gate does not say what the journal requires (%s):\n%s", rotated, gate.stderr)
 	}
-	run(exitFailed, "status", "--fail-on-drift", "-o", "json")
+	doc := run(exitFailed, "status", "--fail-on-drift", "-o", "json")
+	var st struct {
+		Drifted    bool `json:"drifted"`
+		Mismatches []struct {
+			Function, Holds string
+		} `json:"mismatches"`
+		Rotation struct{ Source string } `json:"rotation"`
+	}
+	if err := json.Unmarshal([]byte(doc.stdout), &st); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, doc.stdout)
+	}
+	if !st.Drifted || len(st.Mismatches) != len(f.w.Functions) || st.Rotation.Source != "lambda-env" {
+		t.Errorf("status -o json after the revert: drifted %v, %d mismatches, journalled source %q", st.Drifted, len(st.Mismatches), st.Rotation.Source)
+	}
 
 	known := []string{f.w.InitialSecret(), f.w.ProbePassword, string(rotated.Reveal())}
 	p, err := ssm.NewFromConfig(f.w.AWS).GetParameter(t.Context(), &ssm.GetParameterInput{Name: aws.String(param), WithDecryption: aws.Bool(true)})
