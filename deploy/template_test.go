@@ -209,7 +209,8 @@ func TestTemplateSetsWhatTheFunctionReads(t *testing.T) {
 	}
 	for name, params := range map[string]map[string]string{
 		"minimal": required(),
-		"full":    withParams(map[string]string{"BackupSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:valine-check/pv-AbCdEf", "ProfileOverridesJson": `{"rejectStatus":403}`}),
+		"full": withParams(map[string]string{"BackupSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:valine-check/pv-AbCdEf", "ProfileOverridesJson": `{"rejectStatus":403}`,
+			"SourceOfTruth": "secretsmanager:valine/prod/jwt-secret", "SourceOfTruthArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:valine/prod/jwt-secret-AbCdEf"}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			tp := loadTemplate(t, params)
@@ -253,6 +254,16 @@ func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
 			"secretsmanager:DescribeSecret on " + backup,
 			"secretsmanager:GetSecretValue on " + backup,
 			"secretsmanager:GetSecretValue on " + creds,
+		}},
+		"with a source of truth": {withParams(map[string]string{"BackupSecretArn": backup, "SourceOfTruth": "ssm:/valine/prod/jwt-secret",
+			"SourceOfTruthArn": "arn:aws:ssm:eu-west-1:123456789012:parameter/valine/prod/jwt-secret"}), []string{
+			"logs:CreateLogStream on getatt:ProbeLogGroup.Arn",
+			"logs:PutLogEvents on getatt:ProbeLogGroup.Arn",
+			"secretsmanager:DescribeSecret on " + backup,
+			"secretsmanager:GetSecretValue on " + backup,
+			"secretsmanager:GetSecretValue on " + creds,
+			"secretsmanager:GetSecretValue on arn:aws:ssm:eu-west-1:123456789012:parameter/valine/prod/jwt-secret",
+			"ssm:GetParameter on arn:aws:ssm:eu-west-1:123456789012:parameter/valine/prod/jwt-secret",
 		}},
 	}
 	for name, tc := range cases {

@@ -112,6 +112,8 @@ func TestBadInputIsOneLineBeforeAnyWork(t *testing.T) {
 		{"an ssm source without a name", []string{"status", "--source", "ssm:"}, "is not an SSM parameter name", "valine-check status"},
 		{"an ssm source under aws", []string{"finalize", "--source", "ssm:/aws/x"}, "is not an SSM parameter name", "valine-check finalize"},
 		{"a secrets manager source with a space", []string{"rollback", "--source", "secretsmanager:a b"}, "is not a Secrets Manager secret name", "valine-check rollback"},
+		{"a probe source without a backup", []string{"probe", "--source", "ssm:/valine/prod/jwt-secret"}, "--source needs --backup-secret", "valine-check probe"},
+		{"a bad probe source", []string{"probe", "--source", "ssm"}, "--source: unknown source", "valine-check probe"},
 		{"an unknown delivery", []string{"rotate", "--mode", "maintenance", "--delivery", "lambda"}, `--delivery: unknown delivery "lambda" (want env or runtime)`, "valine-check rotate"},
 		{"a negative cache ttl", []string{"rotate", "--mode", "maintenance", "--cache-ttl", "-5m"}, "--cache-ttl: -5m0s: must not be negative", "valine-check rotate"},
 	}

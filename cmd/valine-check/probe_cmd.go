@@ -47,6 +47,8 @@ func probeCommandFlags() []cli.Flag {
 			Usage: `Secrets Manager secret holding {"email","password"} of the probe user (instead of --probe-email and VALINE_PROBE_PASSWORD)`},
 		&cli.StringFlag{Name: "backup-secret", EnvVars: []string{"VALINE_BACKUP_SECRET"}, Category: runCategory,
 			Usage: "the rotation's backup secret, whose tags hold the journal (without it the old-token and signer checks are skipped)"},
+		&cli.StringFlag{Name: "source", EnvVars: []string{"VALINE_SOURCE"}, Category: runCategory,
+			Usage: "the source of truth the deploy reads (ssm:/name or secretsmanager:name): the journal check fails when it does not hold the secret the last rotation put in force (needs --backup-secret)"},
 		&cli.StringFlag{Name: "deployment", EnvVars: []string{"VALINE_DEPLOYMENT"}, Category: outputCategory,
 			Usage: "the metrics' Deployment dimension, as the alarms name the deployment (required with --emf)"},
 		&cli.StringFlag{Name: "namespace", Value: alarms.DefaultProbeNamespace, EnvVars: []string{"VALINE_PROBE_NAMESPACE", "VALINE_METRIC_NAMESPACE"}, Category: outputCategory,
@@ -121,6 +123,16 @@ func probeAction(cCtx *cli.Context) error {
 	}
 	if backupName != "" {
 		setup.Backup = journal.Reader{API: sm, Name: backupName}
+	}
+	if src, _ := journal.ParseSource(cCtx.String("source")); src.IsStore() { // checked by sourceRule
+		if backupName == "" {
+			return usageError(cCtx, "--source needs --backup-secret: the journal says which secret the source must hold")
+		}
+		clients, err := loadAWS(cCtx.Context, defaultAWSMaxAttempts)
+		if err != nil {
+			return cli.Exit(err.Error(), exitEnvError)
+		}
+		setup.Source, setup.Sources = src, journal.SourceReader{SSM: clients.ssm, Secrets: clients.secrets}
 	}
 	if setup.Credentials, err = probeCredentials(cCtx, sm); err != nil {
 		return err

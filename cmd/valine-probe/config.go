@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/valine/valine-check/internal/journal"
 	"github.com/valine/valine-check/internal/proberun"
@@ -36,6 +37,7 @@ const (
 	envConvergence   = "VALINE_CONVERGENCE"       // optional: how long propagation-dependent checks retry (default 20s)
 	envConcurrency   = "VALINE_CHECK_CONCURRENCY" // optional: checks at once (default 8)
 	envLogLevel      = "VALINE_LOG_LEVEL"         // optional: diagnostics on stderr (default info)
+	envSource        = "VALINE_SOURCE"            // optional: the source of truth the journal check compares (ssm:/name or secretsmanager:name)
 )
 
 // config is the function's configuration, read from its environment.
@@ -46,6 +48,7 @@ type config struct {
 	namespace     string
 	probeSecretID string
 	backupSecret  string
+	source        journal.Source
 	credsTTL      time.Duration
 	checkTimeout  time.Duration
 	convergence   time.Duration
@@ -73,6 +76,18 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		bad("%s is required", envAPIURL)
 	} else if u, err := url.Parse(c.apiURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("%s %q is not an http(s) URL", envAPIURL, c.apiURL)
+	}
+	if v := strings.TrimSpace(getenv(envSource)); v != "" {
+		src, err := journal.ParseSource(v)
+		switch {
+		case err != nil:
+			bad("%s: %v", envSource, err)
+		case !src.IsStore():
+			bad("%s %q: want ssm:/name or secretsmanager:name (lambda-env needs no comparison)", envSource, v)
+		case c.backupSecret == "":
+			bad("%s needs %s: the journal says which secret the source must hold", envSource, envBackupSecret)
+		}
+		c.source = src
 	}
 	if c.probeSecretID == "" {
 		bad("%s is required (the secret holding the probe user's email and password)", envProbeSecretID)
@@ -139,9 +154,10 @@ type deps struct {
 	margin time.Duration
 }
 
-// newDeps builds the clients from awsCfg. Only Secrets Manager is called:
-// GetSecretValue on the credentials and the backup, DescribeSecret on the
-// backup (the journal).
+// newDeps builds the clients from awsCfg. Only reads are made: Secrets
+// Manager GetSecretValue on the credentials and the backup, DescribeSecret
+// on the backup (the journal), and, with a source of truth, SSM
+// GetParameter or Secrets Manager GetSecretValue on it.
 func newDeps(c config, awsCfg aws.Config, stdout, stderr io.Writer) deps {
 	sm := secretsmanager.NewFromConfig(awsCfg)
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
@@ -154,6 +170,10 @@ func newDeps(c config, awsCfg aws.Config, stdout, stderr io.Writer) deps {
 	}
 	if c.backupSecret != "" {
 		setup.Backup = journal.Reader{API: sm, Name: c.backupSecret}
+	}
+	if c.source.IsStore() {
+		setup.Source = c.source
+		setup.Sources = journal.SourceReader{SSM: ssm.NewFromConfig(awsCfg), Secrets: sm}
 	}
 	return deps{
 		setup:  setup,

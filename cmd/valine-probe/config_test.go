@@ -64,6 +64,15 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "unknown preset", set: map[string]string{envProfile: "graphql"}, wantErr: []string{"unknown preset"}},
 		{name: "unknown profile field", set: map[string]string{envProfileJSON: `{"profilePth":"/me"}`}, wantErr: []string{envProfileJSON, "profilePth"}},
 		{name: "invalid profile", set: map[string]string{envProfileJSON: `{"rejectStatus":200}`}, wantErr: []string{"rejectStatus 200"}},
+		{name: "a source of truth", set: map[string]string{envBackupSecret: "valine-check/pv-api-prod-", envSource: "ssm:/valine/prod/jwt-secret"},
+			check: func(t *testing.T, c config) {
+				if c.source.String() != "ssm:/valine/prod/jwt-secret" {
+					t.Errorf("source %s", c.source)
+				}
+			}},
+		{name: "a source without a backup", set: map[string]string{envSource: "secretsmanager:valine/prod/jwt-secret"}, wantErr: []string{envSource + " needs " + envBackupSecret}},
+		{name: "a bad source", set: map[string]string{envBackupSecret: "b", envSource: "ssm:/aws/x"}, wantErr: []string{envSource, "not an SSM parameter name"}},
+		{name: "lambda-env as the source", set: map[string]string{envBackupSecret: "b", envSource: "lambda-env"}, wantErr: []string{"want ssm:/name or secretsmanager:name"}},
 		{name: "bad durations and numbers", set: map[string]string{envCredsTTL: "5", envCheckTimeout: "-1s", envConcurrency: "0", envLogLevel: "loud"},
 			wantErr: []string{envCredsTTL, envCheckTimeout, envConcurrency, envLogLevel}},
 	}
