@@ -69,6 +69,11 @@ type Engine struct {
 	// that the next deploy would revert (see checkDeploy).
 	Deploy           DeployAPI
 	AllowDeployDrift bool
+	// Read is the fleet as its resolution read it moments before
+	// (ResolveFleetRead): the run's first inspection uses it instead of
+	// reading those functions again; later ones read.
+	Read   FleetRead
+	readMu sync.Mutex
 	// Audit receives one record per step; nil discards them.
 	Audit *AuditLog
 	// Operator (the caller's ARN) and Reason go into the audit records.
@@ -159,7 +164,11 @@ func (e *Engine) lambda() *PacedLambda {
 // inspect reads the named functions (GetFunction), remembering each one's
 // configuration for the writes that follow.
 func (e *Engine) inspect(ctx context.Context, names []string) (FleetState, error) {
-	fs, configs, err := inspect(ctx, e.lambda(), names, e.Profile, 0)
+	e.readMu.Lock()
+	read := e.Read
+	e.Read = nil // the first inspection only: later ones read afresh
+	e.readMu.Unlock()
+	fs, configs, err := inspect(ctx, e.lambda(), names, e.Profile, 0, read)
 	if err != nil {
 		return fs, err
 	}

@@ -316,3 +316,47 @@ func TestEngineSwitchesTheIssuersFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestResolvingAndInspectingReadEachFunctionOnce: a fleet chosen by name
+// or tag is read (GetFunction) while it is resolved; the engine's first
+// inspection (status here, the plan of a rotation) uses those answers
+// instead of reading every function a second time (issue 10: ResolveFleet
+// and Inspect each read every function).
+func TestResolvingAndInspectingReadEachFunctionOnce(t *testing.T) {
+	t.Parallel()
+	r := newFleetRig(t, rigOptions{tags: map[string]string{"fleet": "read-once"}})
+	n := len(r.w.Functions)
+	for name, sel := range map[string]rotate.Selector{"names": {Names: r.w.Functions}, "tag": {Tag: "fleet=read-once"}} {
+		reads := func() int { return r.w.AWSFront.ClientCalls("lambda:GetFunction") }
+		before := reads()
+		fleet, read, err := rotate.ResolveFleetRead(t.Context(), r.lambda, sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resolved := reads()
+		if len(read) != n {
+			t.Errorf("%s: the resolution kept %d reads, want %d", name, len(read), n)
+		}
+		if name == "names" && resolved-before != n {
+			t.Errorf("%s: resolving %d functions made %d reads", name, n, resolved-before)
+		}
+		e := r.engine(func(e *rotate.Engine) { e.Fleet, e.Read = fleet, read })
+		st, err := e.Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Fleet.Functions) != n || !st.Drift.Consistent || st.Fleet.Functions[0].Primary.IsEmpty() {
+			t.Fatalf("%s: status from the resolution's reads: %+v", name, st.Fleet)
+		}
+		if again := reads() - resolved; again != 0 {
+			t.Errorf("%s: the first inspection read %d functions again, want none", name, again)
+		}
+		inspected := reads()
+		if _, err := e.Status(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if again := reads() - inspected; again != n {
+			t.Errorf("%s: the second inspection made %d reads, want %d (only the first uses the resolution's)", name, again, n)
+		}
+	}
+}

@@ -69,13 +69,14 @@ type FleetState struct {
 // whose environment Lambda cannot decrypt is an error: treating it as "no
 // secret" would invite writing over it.
 func Inspect(ctx context.Context, api FleetAPI, fleet []string, p profile.Profile, concurrency int) (FleetState, error) {
-	fs, _, err := inspect(ctx, api, fleet, p, concurrency)
+	fs, _, err := inspect(ctx, api, fleet, p, concurrency, nil)
 	return fs, err
 }
 
 // inspect is Inspect, also returning each function's whole configuration
-// as read, for the writes that follow.
-func inspect(ctx context.Context, api FleetAPI, fleet []string, p profile.Profile, concurrency int) (FleetState, []FunctionConfig, error) {
+// as read, for the writes that follow. A function in read is taken from
+// there instead of being read again.
+func inspect(ctx context.Context, api FleetAPI, fleet []string, p profile.Profile, concurrency int, read FleetRead) (FleetState, []FunctionConfig, error) {
 	if concurrency <= 0 {
 		concurrency = readConcurrency
 	}
@@ -85,9 +86,12 @@ func inspect(ctx context.Context, api FleetAPI, fleet []string, p profile.Profil
 	g.SetLimit(concurrency)
 	for i, fn := range fleet {
 		g.Go(func() error {
-			out, err := api.GetFunction(gctx, &lambda.GetFunctionInput{FunctionName: aws.String(fn)})
-			if err != nil {
-				return fmt.Errorf("inspecting %s: %w", fn, err)
+			out, ok := read[fn]
+			if !ok {
+				var err error
+				if out, err = api.GetFunction(gctx, &lambda.GetFunctionInput{FunctionName: aws.String(fn)}); err != nil {
+					return fmt.Errorf("inspecting %s: %w", fn, err)
+				}
 			}
 			if out.Configuration == nil {
 				return fmt.Errorf("inspecting %s: GetFunction returned no configuration", fn)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -109,36 +110,56 @@ func (s Selector) String() string {
 // from GetFunction (whose quota is not the control plane's), a few at a
 // time. A selector matching nothing returns ErrEmptyFleet.
 func ResolveFleet(ctx context.Context, api FleetAPI, sel Selector) ([]string, error) {
+	names, _, err := ResolveFleetRead(ctx, api, sel)
+	return names, err
+}
+
+// FleetRead is what resolving a fleet read of its functions: GetFunction's
+// answers, by function name. Given to an Engine (Engine.Read), the run's
+// first inspection uses them instead of reading the functions again.
+type FleetRead map[string]*lambda.GetFunctionOutput
+
+// ResolveFleetRead is ResolveFleet, also returning the functions it read
+// on the way: explicit names and a tag read each function (GetFunction); a
+// prefix reads none.
+func ResolveFleetRead(ctx context.Context, api FleetAPI, sel Selector) ([]string, FleetRead, error) {
 	if err := sel.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var (
 		names []string
+		read  = FleetRead{}
+		mu    sync.Mutex
 		err   error
 	)
+	keep := func(name string, out *lambda.GetFunctionOutput) {
+		mu.Lock()
+		defer mu.Unlock()
+		read[name] = out
+	}
 	switch {
 	case len(sel.Names) > 0:
-		names, err = resolveNames(ctx, api, sel.Names)
+		names, err = resolveNames(ctx, api, sel.Names, keep)
 	case sel.Prefix != "":
 		names, err = resolvePrefix(ctx, api, sel.Prefix)
 	default:
 		key, value := sel.tag()
-		names, err = resolveTag(ctx, api, key, value)
+		names, err = resolveTag(ctx, api, key, value, keep)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("resolving the fleet (%s): %w", sel, err)
+		return nil, nil, fmt.Errorf("resolving the fleet (%s): %w", sel, err)
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
 	if len(names) == 0 {
-		return nil, fmt.Errorf("%w %s", ErrEmptyFleet, sel)
+		return nil, nil, fmt.Errorf("%w %s", ErrEmptyFleet, sel)
 	}
-	return names, nil
+	return names, read, nil
 }
 
 // resolveNames checks that each function exists and returns the names Lambda
 // reports (so an ARN becomes the name). Every missing function is named.
-func resolveNames(ctx context.Context, api FleetAPI, names []string) ([]string, error) {
+func resolveNames(ctx context.Context, api FleetAPI, names []string, keep func(string, *lambda.GetFunctionOutput)) ([]string, error) {
 	out := make([]string, len(names))
 	errs := make([]error, len(names))
 	g, gctx := errgroup.WithContext(ctx)
@@ -160,6 +181,7 @@ func resolveNames(ctx context.Context, api FleetAPI, names []string) ([]string, 
 			if out[i] == "" {
 				out[i] = n
 			}
+			keep(out[i], got)
 			return nil
 		})
 	}
@@ -213,7 +235,7 @@ func resolvePrefix(ctx context.Context, api FleetAPI, prefix string) ([]string, 
 // resolveTag returns the functions tagged key (with value, when not nil). A
 // function deleted between the listing and its GetFunction is not in the
 // fleet.
-func resolveTag(ctx context.Context, api FleetAPI, key string, value *string) ([]string, error) {
+func resolveTag(ctx context.Context, api FleetAPI, key string, value *string, keep func(string, *lambda.GetFunctionOutput)) ([]string, error) {
 	fns, err := listFunctions(ctx, api, func(string) bool { return true })
 	if err != nil {
 		return nil, err
@@ -233,6 +255,9 @@ func resolveTag(ctx context.Context, api FleetAPI, key string, value *string) ([
 			}
 			v, ok := out.Tags[key]
 			match[i] = ok && (value == nil || v == *value)
+			if match[i] {
+				keep(aws.ToString(f.FunctionName), out)
+			}
 			return nil
 		})
 	}

@@ -95,15 +95,22 @@ func switchFirst(cCtx *cli.Context, fleet []string) ([]string, error) {
 // function named in --functions that does not exist is bad input (exit 2,
 // naming it), not an environment failure.
 func resolveFleet(cCtx *cli.Context, api rotate.FleetAPI, sel rotate.Selector) ([]string, error) {
-	fleet, err := rotate.ResolveFleet(cCtx.Context, api, sel)
+	fleet, _, err := resolveFleetRead(cCtx, api, sel)
+	return fleet, err
+}
+
+// resolveFleetRead is resolveFleet, also returning what the resolution
+// read of the functions (for the engine's first inspection).
+func resolveFleetRead(cCtx *cli.Context, api rotate.FleetAPI, sel rotate.Selector) ([]string, rotate.FleetRead, error) {
+	fleet, read, err := rotate.ResolveFleetRead(cCtx.Context, api, sel)
 	var missing *lambdatypes.ResourceNotFoundException
 	switch {
 	case err == nil:
-		return fleet, nil
+		return fleet, read, nil
 	case len(sel.Names) > 0 && errors.As(err, &missing):
-		return nil, usageError(cCtx, "--functions: %v", err)
+		return nil, nil, usageError(cCtx, "--functions: %v", err)
 	}
-	return nil, engineExit(fmt.Errorf("choosing the fleet (%s): %w", sel, err))
+	return nil, nil, engineExit(fmt.Errorf("choosing the fleet (%s): %w", sel, err))
 }
 
 // backupFor is the fleet's backup secret: --backup-secret, or the default

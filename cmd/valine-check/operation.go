@@ -43,7 +43,7 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 	}
 	// One pace for every Lambda call of the run, the fleet's listing included.
 	paced := rotate.NewPacedLambda(op.aws.lambda, pace)
-	fleet, err := resolveFleet(cCtx, paced, sel)
+	fleet, read, err := resolveFleetRead(cCtx, paced, sel)
 	if err != nil {
 		return op, err
 	}
@@ -61,6 +61,7 @@ func newOperation(cCtx *cli.Context, withProbes bool) (operation, error) {
 		Backup:      backup,
 		Profile:     op.setup.profile,
 		Fleet:       fleet,
+		Read:        read, // the plan (or status) reads no function twice
 		Concurrency: cCtx.Int("concurrency"),
 		SwitchFirst: first,
 		Audit:       &rotate.AuditLog{Path: op.auditPath},
