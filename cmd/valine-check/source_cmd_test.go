@@ -117,10 +117,15 @@ func TestTheCIGateCatchesADeployThatRevertedTheSecret(t *testing.T) {
 	}
 }
 
+// backupName is the fleet's default backup secret (the prefix as typed).
+func backupName(f fleetWorld) string {
+	return "valine-check/" + strings.TrimSuffix(f.w.Functions[0], "auth")
+}
+
 // backupValues are every value the fleet's backup holds.
 func backupValues(t *testing.T, f fleetWorld) []string {
 	t.Helper()
-	b := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: "valine-check/" + strings.TrimSuffix(f.w.Functions[0], "auth")}
+	b := rotate.Backup{API: secretsmanager.NewFromConfig(f.w.AWS), Name: backupName(f)}
 	var out []string
 	for _, read := range []func(context.Context) (secret.Secret, error){b.Current, b.Previous} {
 		if s, err := read(t.Context()); err == nil {
@@ -152,9 +157,12 @@ func TestStoreCommandsPrintNoSecret(t *testing.T) {
 			for _, args := range [][]string{
 				{"preflight", "--source", src, "--delivery", "runtime"},
 				{"rotate", "--mode", "maintenance", "--source", src, "--delivery", "runtime", "--cache-ttl", "200ms", "--dry-run"},
-				{"rotate", "--mode", "maintenance", "--source", src, "--delivery", "runtime", "--cache-ttl", "200ms"},
+				{"rotate", "--mode", "zero-downtime", "--source", src, "--delivery", "runtime", "--cache-ttl", "200ms"},
 				{"status"},
+				{"finalize", "--dry-run", "--force"},
+				{"finalize", "--force", "-o", "json"},
 				{"status", "--fail-on-drift", "-o", "json"},
+				{"probe", "--source", src, "--backup-secret", backupName(f)},
 				{"rollback", "--dry-run"},
 				{"rollback"},
 				{"--log-level", "debug", "status", "--source", src},

@@ -43,6 +43,9 @@ func ParseSource(s string) (Source, error) {
 	if s == "" || s == string(SourceLambdaEnv) {
 		return LambdaEnv, nil
 	}
+	if len(s) > maxTagValue {
+		return Source{}, fmt.Errorf("source %.40q…: longer than the %d characters the journal can record (a tag value)", s, maxTagValue)
+	}
 	kind, name, ok := strings.Cut(s, ":")
 	switch {
 	case !ok:

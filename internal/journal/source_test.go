@@ -25,7 +25,7 @@ func TestParseSourceReadsEachKindAndRefusesTheRest(t *testing.T) {
 			t.Errorf("ParseSource(%q).String() = %q", in, got.String())
 		}
 	}
-	for _, in := range []string{"ssm", "ssm:", "ssm:/aws/x", "ssm:/a b", "ssm:/a//b", "ssm:/a/", "secretsmanager:", "secretsmanager:a b", "vault:x", "env"} {
+	for _, in := range []string{"ssm:/" + strings.Repeat("a", 260), "ssm", "ssm:", "ssm:/aws/x", "ssm:/a b", "ssm:/a//b", "ssm:/a/", "secretsmanager:", "secretsmanager:a b", "vault:x", "env"} {
 		if got, err := ParseSource(in); err == nil {
 			t.Errorf("ParseSource(%q) = %+v, want an error", in, got)
 		}
