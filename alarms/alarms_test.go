@@ -9,6 +9,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/profile"
 )
 
 // restConfig is a valid configuration for a REST API and two functions.
@@ -63,6 +64,64 @@ func TestDesiredNamesAreDeterministic(t *testing.T) {
 	as2, fs2, err := alarms.Desired(cfg)
 	if err != nil || !reflect.DeepEqual(as, as2) || !reflect.DeepEqual(fs, fs2) {
 		t.Errorf("Desired depends on the order of the functions (err %v)", err)
+	}
+}
+
+// A profile with a secondary variable gets, per function, a second metric
+// filter beside the failures': on the same log group, under the prefix,
+// counting the verifications the secondary secret passed into a metric of
+// the same namespace. A profile without one gets none.
+func TestDesiredCountsSecondaryUseOnlyForAProfileWithASecondary(t *testing.T) {
+	t.Parallel()
+	custom := profile.Presets["runbook"]
+	custom.LogVerificationPattern = `"auth: token ok"`
+	jsonLogs := profile.Presets["runbook"]
+	jsonLogs.LogVerificationPattern = `{ $.event = "jwt" }`
+	for _, tc := range []struct {
+		name    string
+		profile profile.Profile
+		want    string // the secondary-use pattern, "" for none
+	}{
+		{"runbook", profile.Presets["runbook"], `"JWT verification" "secret=secondary"`},
+		{"a quoted verification phrase", custom, `"auth: token ok" "secret=secondary"`},
+		{"a JSON verification pattern falls back to the reference phrase", jsonLogs, `"JWT verification" "secret=secondary"`},
+		{"cookie", profile.Presets["cookie"], ""},
+		{"valine", profile.Presets["valine"], ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pattern := alarms.SecondaryUsePattern(tc.profile)
+			if pattern != tc.want {
+				t.Fatalf("SecondaryUsePattern = %q, want %q", pattern, tc.want)
+			}
+			cfg := restConfig()
+			cfg.Prefix, cfg.LogsNamespace = "pv-prod-", "Acme/Auth"
+			cfg.FailurePattern, cfg.SecondaryPattern = tc.profile.LogFailurePattern, pattern
+			as, fs, err := alarms.Desired(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.LogGroup+" "+f.Name+" "+f.MetricNamespace+" "+f.MetricName+" "+f.Pattern)
+				if f.DefaultValue == nil || *f.DefaultValue != 0 || f.MetricValue != "1" || f.Unit != "Count" {
+					t.Errorf("filter %s on %s counts %s with default %v, want 1 a line, default 0", f.Name, f.LogGroup, f.MetricValue, f.DefaultValue)
+				}
+			}
+			var want []string
+			for _, fn := range cfg.Functions {
+				if pattern != "" {
+					want = append(want, "/aws/lambda/"+fn+" pv-prod-jwt-secondary-secret-use Acme/Auth "+alarms.JWTSecondaryUseMetric+"-"+fn+" "+pattern)
+				}
+				want = append(want, "/aws/lambda/"+fn+" pv-prod-jwt-verification-failures Acme/Auth "+alarms.JWTFailuresMetric+"-"+fn+" "+tc.profile.LogFailurePattern)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("filters:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if len(as) != 9 {
+				t.Errorf("%d alarms, want 9: secondary use is graphed, not alarmed", len(as))
+			}
+		})
 	}
 }
 
@@ -195,6 +254,7 @@ func TestDesiredRefusesBadConfigs(t *testing.T) {
 			c.Functions = []string{"arn:aws:lambda:us-east-1:1:function:x"}
 		}},
 		{"no failure pattern", "failure pattern is missing", func(c *alarms.Config) { c.FailurePattern = " " }},
+		{"secondary-use pattern too long", "secondary-use pattern is longer", func(c *alarms.Config) { c.SecondaryPattern = strings.Repeat("x", 1025) }},
 		{"bad prefix", "prefix", func(c *alarms.Config) { c.Prefix = "-has space" }},
 		{"AWS namespace", "not start with AWS/", func(c *alarms.Config) { c.ProbeNamespace = "AWS/Lambda" }},
 		{"topic not an ARN", "not an ARN", func(c *alarms.Config) { c.SNSTopicARN = "oncall" }},

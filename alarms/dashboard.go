@@ -152,7 +152,10 @@ func DesiredDashboard(cfg Config, opt DashboardOptions) (Dashboard, error) {
 
 	var failures [][]any
 	for _, f := range filters {
-		fn, _ := functionOfMetric(f.MetricName)
+		fn, ok := functionOfMetric(f.MetricName)
+		if !ok {
+			continue // the secondary-use filters' metrics are not failures
+		}
 		failures = append(failures, []any{f.MetricNamespace, f.MetricName, map[string]any{"label": fn}})
 	}
 	for i, chunk := range chunks(failures, linesPerWidget) {

@@ -361,10 +361,10 @@ func TestDashboardPlanApplyPlanChangesNothing(t *testing.T) {
 		return last
 	}
 	first := plan()
-	if c := dashboardChange(first); c.Kind != alarms.Create || first.Count(alarms.Create) != 12 {
-		t.Fatalf("first plan: dashboard %s, %d creates; want it created with the 11 alarms and filters", c.Kind, first.Count(alarms.Create))
+	if c := dashboardChange(first); c.Kind != alarms.Create || first.Count(alarms.Create) != 14 {
+		t.Fatalf("first plan: dashboard %s, %d creates; want it created with the 9 alarms and 4 filters", c.Kind, first.Count(alarms.Create))
 	}
-	if done, err := alarms.Apply(t.Context(), e.cw, e.logs, first); err != nil || len(done) != 12 {
+	if done, err := alarms.Apply(t.Context(), e.cw, e.logs, first); err != nil || len(done) != 14 {
 		t.Fatalf("Apply: %d done, %v", len(done), err)
 	}
 	got, err := e.cw.GetDashboard(t.Context(), &cloudwatch.GetDashboardInput{DashboardName: aws.String(d.Name)})
