@@ -12,12 +12,14 @@ import (
 	"github.com/valine/valine-check/internal/profile"
 )
 
-// restConfig is a valid configuration for a REST API and two functions.
+// restConfig is a valid configuration for a REST API and two functions,
+// with the runbook profile's log patterns.
 func restConfig() alarms.Config {
 	return alarms.Config{
 		APIName: "valine-api", Stage: "prod",
-		Functions:      []string{"pv-api-prod-auth", "pv-api-prod-profiles"},
-		FailurePattern: "JWT verification failed",
+		Functions:        []string{"pv-api-prod-auth", "pv-api-prod-profiles"},
+		FailurePattern:   "JWT verification failed",
+		SecondaryPattern: alarms.SecondaryUsePattern(profile.Presets["runbook"]),
 	}
 }
 
@@ -54,8 +56,11 @@ func TestDesiredNamesAreDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("names:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
 	}
-	if len(fs) != 2 || fs[0].LogGroup != "/aws/lambda/pv-api-prod-auth" || fs[0].Name != "valine-check-jwt-verification-failures" ||
-		fs[0].Pattern != "JWT verification failed" || fs[0].MetricName != "JWTVerificationFailures-pv-api-prod-auth" {
+	// Per function, by log group then name: secondary use, then failures.
+	if len(fs) != 4 || fs[1].LogGroup != "/aws/lambda/pv-api-prod-auth" || fs[1].Name != "valine-check-jwt-verification-failures" ||
+		fs[1].Pattern != "JWT verification failed" || fs[1].MetricName != "JWTVerificationFailures-pv-api-prod-auth" ||
+		fs[0].LogGroup != fs[1].LogGroup || fs[0].Name != "valine-check-jwt-secondary-secret-use" || fs[0].MetricName != "JWTSecondarySecretUse-pv-api-prod-auth" ||
+		fs[3].LogGroup != "/aws/lambda/pv-api-prod-profiles" {
 		t.Errorf("filters: %+v", fs)
 	}
 	// The same input gives the same output, whatever the order of the functions.
