@@ -33,11 +33,21 @@ const (
 	ProbeCheckAll            = probemetric.CheckAll
 )
 
-// JWTFailuresMetric starts the name of the metric each function's log
-// metric filter publishes: "JWTVerificationFailures-<function>". A metric
-// filter on a plain-text pattern cannot set a dimension, so the function is
-// in the name.
-const JWTFailuresMetric = "JWTVerificationFailures"
+// The metrics the functions' log metric filters publish, in the logs
+// namespace, one of each per function with the function in the name (a
+// metric filter on a plain-text pattern cannot set a dimension):
+//
+//   - JWTFailuresMetric: "JWTVerificationFailures-<function>", the failed
+//     JWT verifications (Config.FailurePattern), with an alarm on it;
+//   - JWTSecondaryUseMetric: "JWTSecondarySecretUse-<function>", the
+//     verifications that passed with the grace-period secondary secret
+//     (Config.SecondaryPattern), only for a profile with a secondary
+//     variable; graphed, not alarmed (during a grace period it is
+//     expected, and after one the comparison reports it).
+const (
+	JWTFailuresMetric     = "JWTVerificationFailures"
+	JWTSecondaryUseMetric = "JWTSecondarySecretUse"
+)
 
 // TreatMissingData values.
 const (
@@ -88,7 +98,9 @@ type MetricFilter struct {
 }
 
 // Desired returns the alarms and metric filters cfg calls for, sorted by
-// name (filters by log group, then name). It is pure: the same Config
+// name (filters by log group, then name): per function a filter counting
+// failed verifications and, when cfg.SecondaryPattern is set, one counting
+// verifications by the secondary secret. It is pure: the same Config
 // always gives the same values. Every name starts with cfg.Prefix.
 func Desired(cfg Config) ([]Alarm, []MetricFilter, error) {
 	if err := cfg.Validate(); err != nil {
@@ -162,19 +174,17 @@ func Desired(cfg Config) ([]Alarm, []MetricFilter, error) {
 			}),
 			alarm(Alarm{
 				Name:        c.Prefix + "jwt-failures-" + fn,
-				Description: fmt.Sprintf("Lambda %s logged more than %v failed JWT verifications in 5 minutes (metric filter %s). Managed by valine-check.", fn, t.JWTFailures, filterName(c.Prefix)),
+				Description: fmt.Sprintf("Lambda %s logged more than %v failed JWT verifications in 5 minutes (metric filter %s). Managed by valine-check.", fn, t.JWTFailures, failureFilterName(c.Prefix)),
 				Namespace:   c.LogsNamespace, MetricName: JWTFailuresMetric + "-" + fn,
 				Statistic: cwtypes.StatisticSum, Period: 300, Evaluation: 1, ToAlarm: 1,
 				Threshold: t.JWTFailures, Comparison: cwtypes.ComparisonOperatorGreaterThanThreshold,
 				TreatMissingData: MissingNotBreaching,
 			}),
 		)
-		zero := 0.0
-		filters = append(filters, MetricFilter{
-			LogGroup: profile.LogGroup(fn), Name: filterName(c.Prefix), Pattern: c.FailurePattern,
-			MetricNamespace: c.LogsNamespace, MetricName: JWTFailuresMetric + "-" + fn,
-			MetricValue: "1", DefaultValue: &zero, Unit: string(cwtypes.StandardUnitCount),
-		})
+		filters = append(filters, countFilter(c, fn, failureFilterName(c.Prefix), c.FailurePattern, JWTFailuresMetric))
+		if c.SecondaryPattern != "" {
+			filters = append(filters, countFilter(c, fn, secondaryFilterName(c.Prefix), c.SecondaryPattern, JWTSecondaryUseMetric))
+		}
 	}
 	slices.SortFunc(out, func(a, b Alarm) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(filters, compareFilters)
@@ -198,13 +208,32 @@ func LogGroups(functions []string) []string {
 	return groups
 }
 
-// filterName is the metric filter's name in every function's log group.
-func filterName(prefix string) string { return prefix + "jwt-verification-failures" }
+// countFilter is fn's metric filter named name: one count of metric-<fn>
+// per line matching pattern, and 0 for a period whose lines match none
+// (so a graph shows zero, not a gap, while the function logs).
+func countFilter(c Config, fn, name, pattern, metric string) MetricFilter {
+	return MetricFilter{
+		LogGroup: profile.LogGroup(fn), Name: name, Pattern: pattern,
+		MetricNamespace: c.LogsNamespace, MetricName: metric + "-" + fn,
+		MetricValue: "1", DefaultValue: ptr(0.0), Unit: string(cwtypes.StandardUnitCount),
+	}
+}
+
+// failureFilterName and secondaryFilterName are the metric filters' names
+// in every function's log group.
+func failureFilterName(prefix string) string   { return prefix + "jwt-verification-failures" }
+func secondaryFilterName(prefix string) string { return prefix + "jwt-secondary-secret-use" }
 
 // functionOfMetric returns the function whose JWT-failure metric is
 // metricName, if it is one.
 func functionOfMetric(metricName string) (string, bool) {
-	fn, ok := strings.CutPrefix(metricName, JWTFailuresMetric+"-")
+	return metricFunction(metricName, JWTFailuresMetric)
+}
+
+// metricFunction returns the function whose metric of the family
+// (JWTFailuresMetric, JWTSecondaryUseMetric) metricName is, if it is one.
+func metricFunction(metricName, family string) (string, bool) {
+	fn, ok := strings.CutPrefix(metricName, family+"-")
 	return fn, ok && validFunc.MatchString(fn)
 }
 

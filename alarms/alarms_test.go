@@ -9,14 +9,17 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/valine/valine-check/alarms"
+	"github.com/valine/valine-check/internal/profile"
 )
 
-// restConfig is a valid configuration for a REST API and two functions.
+// restConfig is a valid configuration for a REST API and two functions,
+// with the runbook profile's log patterns.
 func restConfig() alarms.Config {
 	return alarms.Config{
 		APIName: "valine-api", Stage: "prod",
-		Functions:      []string{"pv-api-prod-auth", "pv-api-prod-profiles"},
-		FailurePattern: "JWT verification failed",
+		Functions:        []string{"pv-api-prod-auth", "pv-api-prod-profiles"},
+		FailurePattern:   "JWT verification failed",
+		SecondaryPattern: alarms.SecondaryUsePattern(profile.Presets["runbook"]),
 	}
 }
 
@@ -53,8 +56,11 @@ func TestDesiredNamesAreDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("names:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
 	}
-	if len(fs) != 2 || fs[0].LogGroup != "/aws/lambda/pv-api-prod-auth" || fs[0].Name != "valine-check-jwt-verification-failures" ||
-		fs[0].Pattern != "JWT verification failed" || fs[0].MetricName != "JWTVerificationFailures-pv-api-prod-auth" {
+	// Per function, by log group then name: secondary use, then failures.
+	if len(fs) != 4 || fs[1].LogGroup != "/aws/lambda/pv-api-prod-auth" || fs[1].Name != "valine-check-jwt-verification-failures" ||
+		fs[1].Pattern != "JWT verification failed" || fs[1].MetricName != "JWTVerificationFailures-pv-api-prod-auth" ||
+		fs[0].LogGroup != fs[1].LogGroup || fs[0].Name != "valine-check-jwt-secondary-secret-use" || fs[0].MetricName != "JWTSecondarySecretUse-pv-api-prod-auth" ||
+		fs[3].LogGroup != "/aws/lambda/pv-api-prod-profiles" {
 		t.Errorf("filters: %+v", fs)
 	}
 	// The same input gives the same output, whatever the order of the functions.
@@ -63,6 +69,64 @@ func TestDesiredNamesAreDeterministic(t *testing.T) {
 	as2, fs2, err := alarms.Desired(cfg)
 	if err != nil || !reflect.DeepEqual(as, as2) || !reflect.DeepEqual(fs, fs2) {
 		t.Errorf("Desired depends on the order of the functions (err %v)", err)
+	}
+}
+
+// A profile with a secondary variable gets, per function, a second metric
+// filter beside the failures': on the same log group, under the prefix,
+// counting the verifications the secondary secret passed into a metric of
+// the same namespace. A profile without one gets none.
+func TestDesiredCountsSecondaryUseOnlyForAProfileWithASecondary(t *testing.T) {
+	t.Parallel()
+	custom := profile.Presets["runbook"]
+	custom.LogVerificationPattern = `"auth: token ok"`
+	jsonLogs := profile.Presets["runbook"]
+	jsonLogs.LogVerificationPattern = `{ $.event = "jwt" }`
+	for _, tc := range []struct {
+		name    string
+		profile profile.Profile
+		want    string // the secondary-use pattern, "" for none
+	}{
+		{"runbook", profile.Presets["runbook"], `"JWT verification" "secret=secondary"`},
+		{"a quoted verification phrase", custom, `"auth: token ok" "secret=secondary"`},
+		{"a JSON verification pattern falls back to the reference phrase", jsonLogs, `"JWT verification" "secret=secondary"`},
+		{"cookie", profile.Presets["cookie"], ""},
+		{"valine", profile.Presets["valine"], ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pattern := alarms.SecondaryUsePattern(tc.profile)
+			if pattern != tc.want {
+				t.Fatalf("SecondaryUsePattern = %q, want %q", pattern, tc.want)
+			}
+			cfg := restConfig()
+			cfg.Prefix, cfg.LogsNamespace = "pv-prod-", "Acme/Auth"
+			cfg.FailurePattern, cfg.SecondaryPattern = tc.profile.LogFailurePattern, pattern
+			as, fs, err := alarms.Desired(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.LogGroup+" "+f.Name+" "+f.MetricNamespace+" "+f.MetricName+" "+f.Pattern)
+				if f.DefaultValue == nil || *f.DefaultValue != 0 || f.MetricValue != "1" || f.Unit != "Count" {
+					t.Errorf("filter %s on %s counts %s with default %v, want 1 a line, default 0", f.Name, f.LogGroup, f.MetricValue, f.DefaultValue)
+				}
+			}
+			var want []string
+			for _, fn := range cfg.Functions {
+				if pattern != "" {
+					want = append(want, "/aws/lambda/"+fn+" pv-prod-jwt-secondary-secret-use Acme/Auth "+alarms.JWTSecondaryUseMetric+"-"+fn+" "+pattern)
+				}
+				want = append(want, "/aws/lambda/"+fn+" pv-prod-jwt-verification-failures Acme/Auth "+alarms.JWTFailuresMetric+"-"+fn+" "+tc.profile.LogFailurePattern)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("filters:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if len(as) != 9 {
+				t.Errorf("%d alarms, want 9: secondary use is graphed, not alarmed", len(as))
+			}
+		})
 	}
 }
 
@@ -195,6 +259,7 @@ func TestDesiredRefusesBadConfigs(t *testing.T) {
 			c.Functions = []string{"arn:aws:lambda:us-east-1:1:function:x"}
 		}},
 		{"no failure pattern", "failure pattern is missing", func(c *alarms.Config) { c.FailurePattern = " " }},
+		{"secondary-use pattern too long", "secondary-use pattern is longer", func(c *alarms.Config) { c.SecondaryPattern = strings.Repeat("x", 1025) }},
 		{"bad prefix", "prefix", func(c *alarms.Config) { c.Prefix = "-has space" }},
 		{"AWS namespace", "not start with AWS/", func(c *alarms.Config) { c.ProbeNamespace = "AWS/Lambda" }},
 		{"topic not an ARN", "not an ARN", func(c *alarms.Config) { c.SNSTopicARN = "oncall" }},

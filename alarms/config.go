@@ -44,7 +44,7 @@ type Config struct {
 	APIID   string
 	Stage   string
 	// Functions are the fleet: each gets Errors, Throttles and JWT-failure
-	// alarms and a metric filter on /aws/lambda/<function>.
+	// alarms and metric filters on /aws/lambda/<function>.
 	Functions []string
 	// Deployment names the deployment in the probe metric's dimension;
 	// default "<api>-<stage>" (see DeploymentName).
@@ -62,6 +62,12 @@ type Config struct {
 	// FailurePattern is the CloudWatch Logs filter pattern of a failed JWT
 	// verification (the profile's LogFailurePattern).
 	FailurePattern string
+	// SecondaryPattern is the CloudWatch Logs filter pattern of a
+	// verification that passed with the grace-period secondary secret
+	// (SecondaryUsePattern of the profile). Set, every function also gets a
+	// metric filter counting those lines; empty, as for a profile without a
+	// secondary variable, it gets none.
+	SecondaryPattern string
 	// Thresholds; nil means DefaultThresholds().
 	Thresholds *Thresholds
 }
@@ -178,6 +184,9 @@ func (c Config) validate(withFleet bool) error {
 		add("the JWT verification failure pattern is missing (the profile's logFailurePattern)")
 	} else if len(c.FailurePattern) > 1024 {
 		add("the failure pattern is longer than 1024 characters")
+	}
+	if len(c.SecondaryPattern) > 1024 {
+		add("the secondary-use pattern is longer than 1024 characters")
 	}
 	t := c.Thresholds
 	for _, r := range []struct {

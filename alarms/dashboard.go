@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/valine/valine-check/internal/probemetric"
-	"github.com/valine/valine-check/internal/profile"
 )
 
 // Dashboard is a deployment's CloudWatch dashboard as PutDashboard takes
@@ -31,13 +30,6 @@ type DashboardOptions struct {
 	// Checks are the scheduled probe's checks, each graphed by its Check
 	// dimension beside the run's (Check=all); nil graphs the run only.
 	Checks []string
-	// Profile's verification pattern and secondary variable make the
-	// secondary-secret use widget (none for a profile without a secondary).
-	Profile profile.Profile
-	// Deliberate leaves the probe's own requests out of the secondary-use
-	// count, as ExcludeDeliberate does for the queries (normally
-	// probes.DeliberatePrefix).
-	Deliberate string
 }
 
 // OnCallCommands are the commands the dashboard's text widget names.
@@ -51,8 +43,6 @@ const (
 	alarmsPerWidget = 100
 	// linesPerWidget keeps a per-function graph readable.
 	linesPerWidget = 100
-	// groupsPerQuery is the most log groups one Logs Insights query names.
-	groupsPerQuery = 50
 	// gridWidth is the dashboard grid's width.
 	gridWidth = 24
 )
@@ -79,11 +69,10 @@ func DashboardName(prefix string) string {
 // the probe namespace by Deployment and Check as the probe publishes them;
 // API Gateway's 4XX and 5XX rates (the Average of 4XXError and 5XXError, or
 // 4xx and 5xx for an HTTP API, as the alarms read them) with the requests
-// (Count); each function's failed JWT verifications from the metric
-// filters Desired creates; and, for a profile with a secondary, the
-// secondary-secret verifications per function (a Logs Insights table: the
-// query Queries names secondary-use, grouped by log group). Alarm
-// thresholds are drawn on their graphs. It is pure.
+// (Count); each function's failed JWT verifications and, when
+// cfg.SecondaryPattern is set, its verifications by the secondary secret,
+// both from the metric filters Desired creates (the Sum of their metrics
+// per 5 minutes). Alarm thresholds are drawn on their graphs. It is pure.
 func DesiredDashboard(cfg Config, opt DashboardOptions) (Dashboard, error) {
 	alarmList, filters, err := Desired(cfg)
 	if err != nil {
@@ -104,7 +93,7 @@ func DesiredDashboard(cfg Config, opt DashboardOptions) (Dashboard, error) {
 	}
 	c := cfg.withDefaults()
 	b := dashboardBuilder{region: opt.Region}
-	b.text(onCallMarkdown(c, opt))
+	b.text(onCallMarkdown(c))
 
 	arns := make([]string, len(alarmList))
 	for i, a := range alarmList {
@@ -150,31 +139,15 @@ func DesiredDashboard(cfg Config, opt DashboardOptions) (Dashboard, error) {
 			[]hline{{Label: "alarm above " + pct(api.limit), Value: api.limit}})
 	}
 
-	var failures [][]any
-	for _, f := range filters {
-		fn, _ := functionOfMetric(f.MetricName)
-		failures = append(failures, []any{f.MetricNamespace, f.MetricName, map[string]any{"label": fn}})
-	}
+	failures, secondary := filterLines(filters, JWTFailuresMetric), filterLines(filters, JWTSecondaryUseMetric)
 	for i, chunk := range chunks(failures, linesPerWidget) {
 		b.metric(12, numbered("Failed JWT verifications per function, per 5 minutes", i, len(failures), linesPerWidget), "Sum", chunk,
 			&yAxes{Left: &yAxis{Min: ptr(0.0), ShowUnits: ptr(false)}},
 			[]hline{{Label: fmt.Sprintf("alarm above %v", t.JWTFailures), Value: t.JWTFailures}})
 	}
-
-	if opt.Profile.SecondaryVar != "" {
-		filter := secondaryUseFilter(opt.Profile, opt.Deliberate)
-		groups := LogGroups(c.Functions)
-		for i, chunk := range chunks(groups, groupsPerQuery) {
-			var sources []string
-			for _, g := range chunk {
-				sources = append(sources, "SOURCE '"+g+"'")
-			}
-			b.add(12, 6, "log", logProps{
-				Title:  numbered("Secondary-secret verifications per function (0 for the whole grace period: finalize can run)", i, len(groups), groupsPerQuery),
-				Region: opt.Region, View: "table",
-				Query: strings.Join(sources, " | ") + " | " + filter + "\n| stats count(*) as secondaryUses by @log\n| sort secondaryUses desc",
-			})
-		}
+	for i, chunk := range chunks(secondary, linesPerWidget) {
+		b.metric(12, numbered("Secondary-secret verifications per function, per 5 minutes (0 for the whole grace period: finalize can run)", i, len(secondary), linesPerWidget), "Sum", chunk,
+			&yAxes{Left: &yAxis{Min: ptr(0.0), ShowUnits: ptr(false)}}, nil)
 	}
 
 	if len(b.widgets) > maxDashboardWidgets || b.metrics > maxDashboardMetrics {
@@ -190,7 +163,7 @@ func DesiredDashboard(cfg Config, opt DashboardOptions) (Dashboard, error) {
 
 // onCallMarkdown is the text widget: what the dashboard watches and the
 // commands to run.
-func onCallMarkdown(c Config, opt DashboardOptions) string {
+func onCallMarkdown(c Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Valine JWT secret: %s\n", c.DeploymentName())
 	fmt.Fprintf(&b, "API %s stage %s, %d functions. Managed by `valine-check alarms apply` under the prefix `%s`: an edit made here is undone by the next apply.\n\n",
@@ -205,18 +178,22 @@ func onCallMarkdown(c Config, opt DashboardOptions) string {
 		fmt.Fprintf(&b, "* `%s`: %s\n", cmd, why[i])
 	}
 	fmt.Fprintf(&b, "* `valine-check alarms status --alarm-prefix %s`: the alarms below, from a terminal\n", c.Prefix)
-	if opt.Profile.SecondaryVar == "" {
-		fmt.Fprintf(&b, "\nProfile %s has no secondary secret variable: there is no grace period, so no secondary-secret use to watch.\n", opt.Profile.Name)
+	if c.SecondaryPattern == "" {
+		b.WriteString("\nThe profile has no secondary secret variable: there is no grace period, so no secondary-secret use to watch.\n")
 	}
 	return b.String()
 }
 
-// secondaryUseFilter is the filter of the secondary-use query (everything
-// before its stats), which the dashboard groups by function.
-func secondaryUseFilter(p profile.Profile, deliberate string) string {
-	q, _ := FindQuery(Queries(p, ExcludeDeliberate(deliberate)), QuerySecondaryUse)
-	filter, _, _ := strings.Cut(q.String, " | stats ")
-	return filter
+// filterLines are the metrics array lines of the filters' metrics of the
+// family, one per function, labelled with it.
+func filterLines(filters []MetricFilter, family string) [][]any {
+	var lines [][]any
+	for _, f := range filters {
+		if fn, ok := metricFunction(f.MetricName, family); ok {
+			lines = append(lines, []any{f.MetricNamespace, f.MetricName, map[string]any{"label": fn}})
+		}
+	}
+	return lines
 }
 
 func apiMetric4xx(c Config) string {
@@ -319,13 +296,6 @@ type alarmProps struct {
 
 type textProps struct {
 	Markdown string `json:"markdown"`
-}
-
-type logProps struct {
-	Title  string `json:"title"`
-	Region string `json:"region"`
-	View   string `json:"view"`
-	Query  string `json:"query"`
 }
 
 // dashboardBuilder lays widgets out left to right in rows of the 24-unit

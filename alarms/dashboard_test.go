@@ -28,8 +28,7 @@ var (
 var testChecks = []string{"login", "new-token-valid", "refresh", "security-alg-none"}
 
 func dashboardOptions() alarms.DashboardOptions {
-	return alarms.DashboardOptions{Region: "us-west-2", Account: "123456789012", Checks: testChecks,
-		Profile: profile.Presets["runbook"], Deliberate: "valine-check-deliberate/"}
+	return alarms.DashboardOptions{Region: "us-west-2", Account: "123456789012", Checks: testChecks}
 }
 
 // metricKey names one published metric: namespace, name and its
@@ -204,7 +203,8 @@ func TestDashboardGraphsOnlyPublishedMetrics(t *testing.T) {
 				t.Fatalf("the dashboard breaks CloudWatch's structure or graphs what nobody publishes:\n%s\n%s", strings.Join(p, "\n"), d.Body)
 			}
 			// Every published metric is graphed: the probe's per check, each
-			// function's failures, the API's rates and requests.
+			// function's failures and secondary-secret use, the API's rates
+			// and requests.
 			for key := range metrics {
 				parts := strings.Fields(key)
 				graphed := strings.Contains(d.Body, `"`+parts[1]+`"`)
@@ -218,6 +218,8 @@ func TestDashboardGraphsOnlyPublishedMetrics(t *testing.T) {
 			// an expression is caught.
 			for _, m := range []struct{ what, from, to string }{
 				{"a typo in a filter metric", `"JWTVerificationFailures-`, `"JWTVerificationFailure-`},
+				{"a typo in the secondary-use metric", `"JWTSecondarySecretUse-`, `"JWTSecondarySecretUses-`},
+				{"the secondary-use metric in another namespace", `["Valine/Auth","JWTSecondarySecretUse-`, `["Valine/Probe","JWTSecondarySecretUse-`},
 				{"a typo in the probe metric", `"` + probemetric.SuccessPercent + `"`, `"SucessPercent"`},
 				{"the REST metric name on an HTTP API or back", `"` + map[bool]string{true: "4xx", false: "4XXError"}[cfg.APIID != ""] + `"`, `"4xxError"`},
 				{"another deployment", `"Deployment","` + cfg.DeploymentName() + `"`, `"Deployment","other"`},
@@ -256,14 +258,18 @@ func TestDashboardShowsWhatOnCallNeeds(t *testing.T) {
 	if err := json.Unmarshal([]byte(d.Body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	var markdown, queries string
+	var markdown string
 	var arns []string
+	var secondary []map[string]any
 	for _, w := range doc.Widgets {
+		if title, _ := w.Properties["title"].(string); strings.HasPrefix(title, "Secondary-secret verifications per function") {
+			secondary = append(secondary, w.Properties)
+		}
 		switch w.Type {
 		case "text":
 			markdown += w.Properties["markdown"].(string)
 		case "log":
-			queries += w.Properties["query"].(string)
+			t.Errorf("a Logs Insights widget: %v", w.Properties)
 		case "alarm":
 			for _, a := range w.Properties["alarms"].([]any) {
 				arns = append(arns, a.(string))
@@ -282,22 +288,27 @@ func TestDashboardShowsWhatOnCallNeeds(t *testing.T) {
 	if !slices.Equal(arns, want) {
 		t.Errorf("alarm widgets list\n%s\nwant every managed alarm:\n%s", strings.Join(arns, "\n"), strings.Join(want, "\n"))
 	}
-	// Secondary-secret use per function is the query the grace period is
-	// judged by (the probe's own requests left out), per log group.
-	q, _ := alarms.FindQuery(alarms.Queries(profile.Presets["runbook"], alarms.ExcludeDeliberate("valine-check-deliberate/")), alarms.QuerySecondaryUse)
-	filter, _, _ := strings.Cut(q.String, " | stats ")
-	if !strings.HasPrefix(queries, "SOURCE '/aws/lambda/pv-api-prod-auth' | SOURCE '/aws/lambda/pv-api-prod-profiles' | "+filter+"\n| stats count(*) as secondaryUses by @log") {
-		t.Errorf("secondary-use widget query:\n%s\nwant the secondary-use filter %q by @log", queries, filter)
+	// Secondary-secret use per function is a graph of the secondary-use
+	// filters' metrics, one line a function, summed per 5 minutes.
+	if len(secondary) != 1 {
+		t.Fatalf("%d secondary-use widgets, want 1", len(secondary))
+	}
+	got, _ := json.Marshal(secondary[0]["metrics"])
+	want2 := `[["Valine/Auth","JWTSecondarySecretUse-pv-api-prod-auth",{"label":"pv-api-prod-auth"}],` +
+		`["Valine/Auth","JWTSecondarySecretUse-pv-api-prod-profiles",{"label":"pv-api-prod-profiles"}]]`
+	if p := secondary[0]; string(got) != want2 || p["stat"] != "Sum" || p["period"] != 300.0 || p["region"] != "us-west-2" || p["view"] != "timeSeries" {
+		t.Errorf("secondary-use widget: metrics %s, stat %v, period %v, region %v, view %v; want\n%s, Sum, 300, us-west-2, timeSeries",
+			got, p["stat"], p["period"], p["region"], p["view"], want2)
 	}
 
 	// A profile without a secondary has no grace period to watch.
-	opt := dashboardOptions()
-	opt.Profile = profile.Presets["cookie"]
-	d2, err := alarms.DesiredDashboard(cfg, opt)
+	cfg.SecondaryPattern = alarms.SecondaryUsePattern(profile.Presets["cookie"])
+	d2, err := alarms.DesiredDashboard(cfg, dashboardOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(d2.Body, `"type":"log"`) || !strings.Contains(d2.Body, "no secondary secret variable") {
+	if strings.Contains(d2.Body, alarms.JWTSecondaryUseMetric) || strings.Contains(d2.Body, "Secondary-secret verifications") ||
+		!strings.Contains(d2.Body, "no secondary secret variable") {
 		t.Errorf("a profile without a secondary: %s", d2.Body)
 	}
 }
@@ -361,10 +372,10 @@ func TestDashboardPlanApplyPlanChangesNothing(t *testing.T) {
 		return last
 	}
 	first := plan()
-	if c := dashboardChange(first); c.Kind != alarms.Create || first.Count(alarms.Create) != 12 {
-		t.Fatalf("first plan: dashboard %s, %d creates; want it created with the 11 alarms and filters", c.Kind, first.Count(alarms.Create))
+	if c := dashboardChange(first); c.Kind != alarms.Create || first.Count(alarms.Create) != 14 {
+		t.Fatalf("first plan: dashboard %s, %d creates; want it created with the 9 alarms and 4 filters", c.Kind, first.Count(alarms.Create))
 	}
-	if done, err := alarms.Apply(t.Context(), e.cw, e.logs, first); err != nil || len(done) != 12 {
+	if done, err := alarms.Apply(t.Context(), e.cw, e.logs, first); err != nil || len(done) != 14 {
 		t.Fatalf("Apply: %d done, %v", len(done), err)
 	}
 	got, err := e.cw.GetDashboard(t.Context(), &cloudwatch.GetDashboardInput{DashboardName: aws.String(d.Name)})

@@ -19,8 +19,8 @@ func dashboardDetail(c Change) string {
 	return ""
 }
 
-// widgetSummary counts a body's widgets by type: "12 widgets: 1 text, 1
-// alarm, 6 metric, 1 log".
+// widgetSummary counts a body's widgets by type: "8 widgets: 1 text, 1
+// alarm, 6 metric".
 func widgetSummary(body string) string {
 	var doc struct {
 		Widgets []struct {

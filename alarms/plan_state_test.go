@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/valine/valine-check/alarms"
 )
@@ -58,10 +59,10 @@ func TestSavedPlanAppliesOnlyWhileTheWorldStaysPut(t *testing.T) {
 	if err := alarms.CheckFresh(t.Context(), e.cw, e.logs, first.Changes); err != nil {
 		t.Fatalf("a plan just made is not fresh: %v", err)
 	}
-	if first.State == "" || len(first.Pending()) != 12 {
+	if first.State == "" || len(first.Pending()) != 14 { // 9 alarms, 4 filters, the dashboard
 		t.Fatalf("saved plan: state %q, %d pending", first.State, len(first.Pending()))
 	}
-	if done, err := alarms.Apply(t.Context(), e.cw, e.logs, first.Changes); err != nil || len(done) != 12 {
+	if done, err := alarms.Apply(t.Context(), e.cw, e.logs, first.Changes); err != nil || len(done) != 14 {
 		t.Fatalf("applying the saved plan: %d done, %v", len(done), err)
 	}
 	// Applied, the plan describes a world that is gone: everything it
@@ -109,6 +110,16 @@ func TestSavedPlanAppliesOnlyWhileTheWorldStaysPut(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "metric-filter " + e.cfg.Prefix + "jwt-verification-failures on /aws/lambda/" + e.cfg.Functions[0] + " disappeared"},
+		{"a secondary-use filter is edited", func(t *testing.T) {
+			zero := 0.0
+			if _, err := e.logs.PutMetricFilter(t.Context(), &cloudwatchlogs.PutMetricFilterInput{LogGroupName: aws.String("/aws/lambda/" + e.cfg.Functions[1]),
+				FilterName: aws.String(e.cfg.Prefix + "jwt-secondary-secret-use"), FilterPattern: aws.String(`"secret=secondary"`),
+				MetricTransformations: []cwltypes.MetricTransformation{{MetricNamespace: aws.String(alarms.DefaultLogsNamespace),
+					MetricName: aws.String(alarms.JWTSecondaryUseMetric + "-" + e.cfg.Functions[1]), MetricValue: aws.String("1"), DefaultValue: &zero, Unit: cwltypes.StandardUnitCount}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, "metric-filter " + e.cfg.Prefix + "jwt-secondary-secret-use on /aws/lambda/" + e.cfg.Functions[1] + " changed"},
 		{"the dashboard is edited", func(t *testing.T) {
 			if _, err := e.cw.PutDashboard(t.Context(), &cloudwatch.PutDashboardInput{DashboardName: aws.String(alarms.DashboardName(e.cfg.Prefix)),
 				DashboardBody: aws.String(`{"widgets":[]}`)}); err != nil {

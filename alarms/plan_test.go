@@ -47,7 +47,7 @@ func newAlarmsEnv(t *testing.T) alarmsEnv {
 	return alarmsEnv{
 		w: w, cw: cloudwatch.NewFromConfig(w.AWS), logs: cloudwatchlogs.NewFromConfig(w.AWS),
 		cfg: alarms.Config{APIName: "valine-" + id, Stage: "test", Functions: w.Functions,
-			Prefix: "vc-" + id + "-", FailurePattern: w.Profile.LogFailurePattern},
+			Prefix: "vc-" + id + "-", FailurePattern: w.Profile.LogFailurePattern, SecondaryPattern: alarms.SecondaryUsePattern(w.Profile)},
 	}
 }
 
@@ -95,15 +95,15 @@ func TestPlanApplyPlanChangesNothing(t *testing.T) {
 	t.Parallel()
 	e := newAlarmsEnv(t)
 	first := e.plan(t, e.cfg)
-	if got := first.Count(alarms.Create); got != 11 || len(first.Changes) != 11 {
-		t.Fatalf("first plan: %d creates of %d changes, want 9 alarms and 2 filters to create:\n%s", got, len(first.Changes), strings.Join(summary(first), "\n"))
+	if got := first.Count(alarms.Create); got != 13 || len(first.Changes) != 13 {
+		t.Fatalf("first plan: %d creates of %d changes, want 9 alarms and 4 filters (failures and secondary use, per function) to create:\n%s", got, len(first.Changes), strings.Join(summary(first), "\n"))
 	}
 	done, err := alarms.Apply(t.Context(), e.cw, e.logs, first)
-	if err != nil || len(done) != 11 {
+	if err != nil || len(done) != 13 {
 		t.Fatalf("Apply: %d done, %v", len(done), err)
 	}
 	again := e.plan(t, e.cfg)
-	if p := again.Pending(); len(p) != 0 || again.Count(alarms.Unchanged) != 11 {
+	if p := again.Pending(); len(p) != 0 || again.Count(alarms.Unchanged) != 13 {
 		t.Fatalf("plan after apply is not empty:\n%s", strings.Join(summary(again), "\n"))
 	}
 	puts, filters := e.w.AWSFront.Calls("monitoring:PutMetricAlarm"), e.w.AWSFront.Calls("logs:PutMetricFilter")
@@ -177,6 +177,7 @@ func TestPlanNamesWhatChangedByHand(t *testing.T) {
 		}
 	}
 	putFilter(p+"jwt-verification-failures", "JWT failed")
+	putFilter(p+"jwt-secondary-secret-use", e.cfg.SecondaryPattern) // counted into the failures' metric
 	putFilter(p+"old-filter", "x")
 	putFilter("someone-elses-filter", "x")
 
@@ -185,6 +186,7 @@ func TestPlanNamesWhatChangedByHand(t *testing.T) {
 		"update alarm " + rate + " (Threshold)",
 		"update alarm " + errs + " (EvaluationPeriods, DatapointsToAlarm, TreatMissingData, AlarmActions)",
 		"delete alarm " + p + "stale",
+		"update metric-filter " + p + "jwt-secondary-secret-use on " + group + " (MetricName)",
 		"update metric-filter " + p + "jwt-verification-failures on " + group + " (FilterPattern)",
 		"delete metric-filter " + p + "old-filter on " + group,
 	}
@@ -219,6 +221,7 @@ func TestAFunctionLeavingTheFleetLosesItsAlarmsAndFilter(t *testing.T) {
 		"delete alarm " + e.cfg.Prefix + "jwt-failures-" + gone,
 		"delete alarm " + e.cfg.Prefix + "lambda-errors-" + gone,
 		"delete alarm " + e.cfg.Prefix + "lambda-throttles-" + gone,
+		"delete metric-filter " + e.cfg.Prefix + "jwt-secondary-secret-use on " + profile.LogGroup(gone),
 		"delete metric-filter " + e.cfg.Prefix + "jwt-verification-failures on " + profile.LogGroup(gone),
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -230,6 +233,36 @@ func TestAFunctionLeavingTheFleetLosesItsAlarmsAndFilter(t *testing.T) {
 	}
 }
 
+// A deployment whose profile no longer names a secondary (one that moved
+// to the cookie shape) keeps its failure filters and loses the secondary-use
+// ones, and gets them back when the secondary returns.
+func TestSecondaryUseFiltersFollowTheProfile(t *testing.T) {
+	t.Parallel()
+	e := newAlarmsEnv(t)
+	e.apply(t, e.cfg)
+	without := e.cfg
+	without.SecondaryPattern = alarms.SecondaryUsePattern(profile.Presets["cookie"])
+	got := summary(e.plan(t, without))
+	var want []string
+	for _, fn := range e.w.Functions {
+		want = append(want, "delete metric-filter "+e.cfg.Prefix+"jwt-secondary-secret-use on "+profile.LogGroup(fn))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("plan without a secondary:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	e.apply(t, without)
+	if left := summary(e.plan(t, without)); len(left) != 0 {
+		t.Errorf("plan after apply:\n%s", strings.Join(left, "\n"))
+	}
+	back := summary(e.plan(t, e.cfg))
+	for i := range want {
+		want[i] = strings.Replace(want[i], "delete", "create", 1)
+	}
+	if !reflect.DeepEqual(back, want) {
+		t.Errorf("plan with the secondary back:\n%s\nwant:\n%s", strings.Join(back, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestApplyCarriesOnPastAMissingLogGroup(t *testing.T) {
 	t.Parallel()
 	e := newAlarmsEnv(t)
@@ -237,24 +270,24 @@ func TestApplyCarriesOnPastAMissingLogGroup(t *testing.T) {
 	never := "pv-never-ran-" + strings.ToLower(rand.Text()[:6])
 	cfg.Functions = append([]string{never}, cfg.Functions...)
 	plan := e.plan(t, cfg)
-	var note string
+	var notes []string
 	for _, c := range plan.Changes {
 		if c.Resource == alarms.ResourceFilter && c.LogGroup == profile.LogGroup(never) {
-			note = c.Note
+			notes = append(notes, c.Note)
 		}
 	}
-	if !strings.Contains(note, "does not exist yet") {
-		t.Errorf("no note on the filter of a log group that does not exist: %q", note)
+	if len(notes) != 2 || !strings.Contains(notes[0], "does not exist yet") || notes[1] != notes[0] {
+		t.Errorf("no note on the filters (failures and secondary use) of a log group that does not exist: %q", notes)
 	}
 	done, err := alarms.Apply(t.Context(), e.cw, e.logs, plan)
 	var nf *cwltypes.ResourceNotFoundException
 	if !errors.As(err, &nf) || !strings.Contains(err.Error(), profile.LogGroup(never)) {
 		t.Errorf("Apply: %v, want a ResourceNotFoundException naming the log group", err)
 	}
-	if len(done) != len(plan.Changes)-1 {
-		t.Errorf("Apply did %d of %d changes, want all but the filter", len(done), len(plan.Changes))
+	if len(done) != len(plan.Changes)-2 {
+		t.Errorf("Apply did %d of %d changes, want all but the 2 filters", len(done), len(plan.Changes))
 	}
-	if left := e.plan(t, cfg).Pending(); len(left) != 1 || left[0].LogGroup != profile.LogGroup(never) {
+	if left := e.plan(t, cfg).Pending(); len(left) != 2 || left[0].LogGroup != profile.LogGroup(never) || left[1].LogGroup != profile.LogGroup(never) {
 		t.Errorf("left after apply: %v", summary(e.plan(t, cfg)))
 	}
 }

@@ -172,11 +172,37 @@ func QueryNames(qs []Query) []string {
 	return names
 }
 
+// SecondaryUsePattern is the CloudWatch Logs filter pattern of the lines
+// the secondary-use query counts: a verification line (the profile's
+// LogVerificationPattern, read as a phrase as the queries read it) that
+// says the secondary secret passed the token, as the reference API writes
+// it: "JWT verification ok secret=secondary sub=… path=… ua=…". Both are
+// quoted terms: CloudWatch requires quotes around a term holding anything
+// but letters, digits and _ (the marker's "="), and a quoted term matches
+// as the exact phrase, where unquoted words would match anywhere in the
+// line in any order. A failed verification ("JWT verification failed
+// reason=…") and one by the primary ("secret=primary") do not match. It is
+// "" for a profile without a secondary variable: there is no grace period,
+// so nothing to count.
+func SecondaryUsePattern(p profile.Profile) string {
+	if p.SecondaryVar == "" {
+		return ""
+	}
+	return quoteTerm(patternPhrase(p.LogVerificationPattern, "JWT verification")) + " " + quoteTerm(secondaryMarker)
+}
+
 // patternRegex turns a CloudWatch Logs filter pattern into the regular
-// expression of an Insights "like /.../": a quoted or plain phrase is matched
-// literally (a plain multi-word pattern, which a filter matches as terms in
-// any order, is matched here as the phrase, which is how the API writes it).
+// expression of an Insights "like /.../" (see patternPhrase).
 func patternRegex(pattern, fallback string) string {
+	return quoteRegex(patternPhrase(pattern, fallback))
+}
+
+// patternPhrase reads a CloudWatch Logs filter pattern as the literal
+// phrase it matches: a quoted or plain phrase as it is (a plain multi-word
+// pattern, which a filter matches as terms in any order, is read as the
+// phrase, which is how the API writes it); a JSON or space-delimited
+// pattern, which names no phrase, as fallback.
+func patternPhrase(pattern, fallback string) string {
 	p := strings.TrimSpace(pattern)
 	if p == "" || strings.HasPrefix(p, "{") || strings.HasPrefix(p, "[") {
 		p = fallback
@@ -184,7 +210,13 @@ func patternRegex(pattern, fallback string) string {
 	if len(p) >= 2 && strings.HasPrefix(p, `"`) && strings.HasSuffix(p, `"`) {
 		p = p[1 : len(p)-1]
 	}
-	return quoteRegex(p)
+	return p
+}
+
+// quoteTerm makes s one quoted term of a filter pattern, its quotes and
+// backslashes escaped.
+func quoteTerm(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // quoteRegex quotes s for use between the slashes of an Insights regex.

@@ -58,7 +58,7 @@ others are still made).`,
 // alarmsComputePlan resolves the deployment and plans its alarms, metric
 // filters and dashboard.
 func alarmsComputePlan(cCtx *cli.Context, api awsClients) (alarms.Changes, error) {
-	cfg, p, err := alarmsConfig(cCtx, api)
+	cfg, err := alarmsConfig(cCtx, api)
 	if err != nil {
 		return alarms.Changes{}, err
 	}
@@ -66,7 +66,7 @@ func alarmsComputePlan(cCtx *cli.Context, api awsClients) (alarms.Changes, error
 	if err != nil {
 		return alarms.Changes{}, usageError(cCtx, "%v", err)
 	}
-	dashboard, err := alarmsDashboard(cCtx, api, cfg, p)
+	dashboard, err := alarmsDashboard(cCtx, api, cfg)
 	if err != nil {
 		return alarms.Changes{}, err
 	}

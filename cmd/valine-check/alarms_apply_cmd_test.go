@@ -30,7 +30,7 @@ func TestAlarmsPlanGatesCIAndApplyAsksOrTakesASavedPlan(t *testing.T) {
 
 	// CI gates on the plan: 4 while changes are pending.
 	gate := runCLI(t, env, "", "alarms", "plan", "--detailed-exitcode")
-	if gate.code != exitChangesPending || !strings.Contains(gate.stdout, "plan: 16 to create") || !strings.Contains(gate.stderr, "16 changes pending") {
+	if gate.code != exitChangesPending || !strings.Contains(gate.stdout, "plan: 19 to create") || !strings.Contains(gate.stderr, "19 changes pending") {
 		t.Fatalf("plan --detailed-exitcode with changes: want exit 4:\n%s", gate)
 	}
 	if plain := runCLI(t, env, "", "alarms", "plan"); plain.code != exitOK {
@@ -41,7 +41,7 @@ func TestAlarmsPlanGatesCIAndApplyAsksOrTakesASavedPlan(t *testing.T) {
 	before := writes()
 	for _, answer := range []string{"", "y\n", "no\n"} {
 		r := runCLI(t, env, answer, "alarms", "apply")
-		if r.code != exitUsage || !strings.Contains(r.stderr, "Apply these 16 changes? Type yes:") || !strings.Contains(r.stderr, "nothing changed") ||
+		if r.code != exitUsage || !strings.Contains(r.stderr, "Apply these 19 changes? Type yes:") || !strings.Contains(r.stderr, "nothing changed") ||
 			!strings.Contains(r.stdout, "+ create "+rate) {
 			t.Errorf("apply answered %q: want the plan shown, the question and exit 2:\n%s", answer, r)
 		}
@@ -70,15 +70,15 @@ func TestAlarmsPlanGatesCIAndApplyAsksOrTakesASavedPlan(t *testing.T) {
 		Changes               []struct{ Kind, Resource, Name string }
 	}
 	if err := json.Unmarshal(raw, &file); err != nil || file.Schema != "valine-check/alarms-saved-plan/v1" || file.Region != f.w.Region ||
-		!strings.HasPrefix(file.State, "sha256:") || len(file.Changes) != 16 {
+		!strings.HasPrefix(file.State, "sha256:") || len(file.Changes) != 19 {
 		t.Fatalf("saved plan: %v, %+v", err, file)
 	}
 	noFlags := append([]string{}, f.env...) // no API, stage or prefix: the file says it all
 	applied := runCLI(t, noFlags, "", "alarms", "apply", p1)
-	if applied.code != exitOK || !strings.Contains(applied.stdout, "apply: 16 created, 0 updated, 0 deleted") {
+	if applied.code != exitOK || !strings.Contains(applied.stdout, "apply: 19 created, 0 updated, 0 deleted") {
 		t.Fatalf("apply FILE:\n%s", applied)
 	}
-	if r := runCLI(t, env, "", "alarms", "plan", "--detailed-exitcode"); r.code != exitOK || !strings.HasPrefix(r.stdout, "no changes: 16 ") {
+	if r := runCLI(t, env, "", "alarms", "plan", "--detailed-exitcode"); r.code != exitOK || !strings.HasPrefix(r.stdout, "no changes: 19 ") {
 		t.Errorf("plan --detailed-exitcode after apply: want exit 0:\n%s", r)
 	}
 

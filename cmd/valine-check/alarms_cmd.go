@@ -12,8 +12,6 @@ import (
 
 	"github.com/valine/valine-check/alarms"
 	"github.com/valine/valine-check/internal/proberun"
-	"github.com/valine/valine-check/internal/profile"
-	"github.com/valine/valine-check/probes"
 	"github.com/valine/valine-check/rotate"
 )
 
@@ -79,13 +77,14 @@ func alarmsCommand() *cli.Command {
 		Description: `The desired alarms: API Gateway 4XX and 5XX as rates of requests, Lambda Errors and Throttles
 per function of the fleet, the scheduled probe's SuccessPercent (a silent probe alarms), and per
 function a metric filter counting failed JWT verifications (the profile's logFailurePattern) with
-an alarm on it. Every name starts with --alarm-prefix; anything under it that is not desired is
-deleted, anything outside it is never touched.
+an alarm on it and, for a profile with a secondary variable, one counting verifications by the
+secondary secret (graphed, not alarmed). Every name starts with --alarm-prefix; anything under it
+that is not desired is deleted, anything outside it is never touched.
 
 One dashboard per deployment, named <prefix>dashboard (. and / made -): the on-call commands, the
 alarms' states, the probe's SuccessPercent and duration per check, the API's 4XX and 5XX rates,
-failed JWT verifications per function (the metric filters) and secondary-secret verifications per
-function (Logs Insights). It is created or updated, never deleted (remove it with the console or
+and per function failed JWT verifications and secondary-secret verifications (the metric
+filters). It is created or updated, never deleted (remove it with the console or
 aws cloudwatch delete-dashboards).`,
 		Subcommands: []*cli.Command{
 			alarmsPlanCommand(),  // alarms_apply_cmd.go
@@ -109,12 +108,12 @@ aws cloudwatch delete-dashboards).`,
 // alarmsOutput reads --output.
 func alarmsOutput(cCtx *cli.Context) (string, error) { return outputFormat(cCtx, "text", "json") }
 
-// alarmsConfig resolves the flags, the profile and the fleet into a
-// Config, and returns the profile. Bad input is exit 2, AWS failing exit 3.
-func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, profile.Profile, error) {
+// alarmsConfig resolves the flags, the profile (its log patterns) and the
+// fleet into a Config. Bad input is exit 2, AWS failing exit 3.
+func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, error) {
 	p, err := resolveProfile(cCtx)
 	if err != nil {
-		return alarms.Config{}, p, err
+		return alarms.Config{}, err
 	}
 	th := alarms.DefaultThresholds()
 	th.Client4xxRate, th.Server5xxRate, th.JWTFailures = cCtx.Float64("max-4xx-rate"), cCtx.Float64("max-5xx-rate"), cCtx.Float64("max-jwt-failures")
@@ -122,30 +121,31 @@ func alarmsConfig(cCtx *cli.Context, api awsClients) (alarms.Config, profile.Pro
 		APIName: cCtx.String("api-name"), APIID: cCtx.String("api-id"), Stage: cCtx.String("stage"),
 		Deployment: cCtx.String("deployment"), ProbeNamespace: cCtx.String("probe-namespace"),
 		LogsNamespace: cCtx.String("logs-namespace"), SNSTopicARN: cCtx.String("sns-topic"),
-		Prefix: cCtx.String("alarm-prefix"), FailurePattern: p.LogFailurePattern, Thresholds: &th,
+		Prefix: cCtx.String("alarm-prefix"), FailurePattern: p.LogFailurePattern,
+		SecondaryPattern: alarms.SecondaryUsePattern(p), Thresholds: &th,
 	}
 	if err := cfg.ValidateSettings(); err != nil { // before the fleet is read: bad input costs nothing
-		return cfg, p, usageError(cCtx, "%v", err)
+		return cfg, usageError(cCtx, "%v", err)
 	}
 	sel, err := selector(cCtx)
 	if err != nil {
-		return cfg, p, err
+		return cfg, err
 	}
 	fleet, err := resolveFleet(cCtx, rotate.NewPacedLambda(api.lambda, rotate.LambdaPace{}), sel)
 	if err != nil {
-		return cfg, p, err
+		return cfg, err
 	}
 	cfg.Functions = fleet
 	if err := cfg.Validate(); err != nil {
-		return cfg, p, usageError(cCtx, "%v", err)
+		return cfg, usageError(cCtx, "%v", err)
 	}
-	return cfg, p, nil
+	return cfg, nil
 }
 
 // alarmsDashboard is the deployment's dashboard: in the region the AWS
 // configuration names, its alarms' ARNs in the caller's account
 // (sts:GetCallerIdentity), the scheduled probe's checks graphed one by one.
-func alarmsDashboard(cCtx *cli.Context, api awsClients, cfg alarms.Config, p profile.Profile) (alarms.Dashboard, error) {
+func alarmsDashboard(cCtx *cli.Context, api awsClients, cfg alarms.Config) (alarms.Dashboard, error) {
 	id, err := api.sts.GetCallerIdentity(cCtx.Context, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return alarms.Dashboard{}, cli.Exit(fmt.Sprintf("reading the account for the dashboard's alarm ARNs: %v", err), exitEnvError)
@@ -160,7 +160,7 @@ func alarmsDashboard(cCtx *cli.Context, api awsClients, cfg alarms.Config, p pro
 	}
 	d, err := alarms.DesiredDashboard(cfg, alarms.DashboardOptions{
 		Region: api.cw.Options().Region, Account: aws.ToString(id.Account), Partition: partition,
-		Checks: checks, Profile: p, Deliberate: probes.DeliberatePrefix,
+		Checks: checks,
 	})
 	if err != nil {
 		return d, usageError(cCtx, "%v (the region comes from AWS_REGION or the AWS profile)", err)

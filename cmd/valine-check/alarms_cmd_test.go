@@ -41,17 +41,18 @@ func TestAlarmsPlanApplyStatus(t *testing.T) {
 	leaks(plan)
 	if plan.code != exitOK || !strings.Contains(plan.stdout, "+ create "+rate+"\n") ||
 		!strings.Contains(plan.stdout, "+ create filter "+prefix+"jwt-verification-failures on /aws/lambda/"+f.w.Functions[2]) ||
+		!strings.Contains(plan.stdout, "+ create filter "+prefix+"jwt-secondary-secret-use on /aws/lambda/"+f.w.Functions[2]) ||
 		!strings.Contains(plan.stdout, "+ create dashboard "+prefix+"dashboard (") ||
-		!strings.Contains(plan.stdout, "plan: 16 to create, 0 to update, 0 to delete") {
+		!strings.Contains(plan.stdout, "plan: 19 to create, 0 to update, 0 to delete") {
 		t.Fatalf("alarms plan on nothing:\n%s", plan)
 	}
 	apply := runCLI(t, env, "", "alarms", "apply", "--yes")
 	leaks(apply)
-	if apply.code != exitOK || !strings.Contains(apply.stdout, "apply: 16 created, 0 updated, 0 deleted") {
+	if apply.code != exitOK || !strings.Contains(apply.stdout, "apply: 19 created, 0 updated, 0 deleted") {
 		t.Fatalf("alarms apply:\n%s", apply)
 	}
 	again := runCLI(t, env, "", "alarms", "plan")
-	if again.code != exitOK || !strings.HasPrefix(again.stdout, "no changes: 16 ") {
+	if again.code != exitOK || !strings.HasPrefix(again.stdout, "no changes: 19 ") {
 		t.Fatalf("alarms plan after apply:\n%s", again)
 	}
 	puts, dashPuts := f.w.AWSFront.Calls("monitoring:PutMetricAlarm"), f.w.AWSFront.Calls("monitoring:PutDashboard")
@@ -90,7 +91,7 @@ func TestAlarmsPlanApplyStatus(t *testing.T) {
 			updated = append(updated, c.Name+" "+strings.Join(c.Fields, ","))
 		}
 	}
-	if p.Schema != "valine-check/alarms-plan/v1" || p.Prefix != prefix || p.Summary["update"] != 1 || p.Summary["unchanged"] != 15 ||
+	if p.Schema != "valine-check/alarms-plan/v1" || p.Prefix != prefix || p.Summary["update"] != 1 || p.Summary["unchanged"] != 18 ||
 		len(updated) != 1 || updated[0] != rate+" Threshold" {
 		t.Errorf("plan JSON: schema %q, prefix %q, summary %v, updates %q", p.Schema, p.Prefix, p.Summary, updated)
 	}
@@ -125,7 +126,7 @@ func TestAlarmsPlanApplyStatus(t *testing.T) {
 		} `json:"alarms"`
 		InAlarm []string `json:"inAlarm"`
 	}
-	if stj.code != exitFailed || json.Unmarshal([]byte(stj.stdout), &status) != nil || len(status.Alarms) != 15-3 ||
+	if stj.code != exitFailed || json.Unmarshal([]byte(stj.stdout), &status) != nil || len(status.Alarms) != 18-6 ||
 		!strings.Contains(strings.Join(status.InAlarm, " "), rate) {
 		t.Fatalf("alarms status --output json:\n%s", stj)
 	}
