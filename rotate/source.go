@@ -42,9 +42,9 @@ func (e *Engine) useSource(j journal.Journal, found, inProgress bool) error {
 			return fmt.Errorf("%w: rotation %s journalled source %s; run it with --source %s (or without --source)",
 				ErrSourceMismatch, j.ID, j.Source, j.Source)
 		}
-		if delivery != "" && orEnv(delivery) != orEnv(j.Delivery) {
+		if delivery != "" && delivery.OrEnv() != j.Delivery.OrEnv() {
 			return fmt.Errorf("%w: rotation %s journalled delivery %s; run it with --delivery %s (or without --delivery)",
-				ErrSourceMismatch, j.ID, orEnv(j.Delivery), orEnv(j.Delivery))
+				ErrSourceMismatch, j.ID, j.Delivery.OrEnv(), j.Delivery.OrEnv())
 		}
 		src, delivery, ttl = j.Source, j.Delivery, max(ttl, j.CacheTTL)
 	} else if found {
@@ -61,7 +61,7 @@ func (e *Engine) useSource(j journal.Journal, found, inProgress bool) error {
 	if src.Kind == "" {
 		src = journal.LambdaEnv
 	}
-	delivery = orEnv(delivery)
+	delivery = delivery.OrEnv()
 	if delivery == journal.DeliveryRuntime && !src.IsStore() {
 		return fmt.Errorf("%w: --delivery runtime needs a store to read from (--source ssm:/name or secretsmanager:name)", ErrInvalidSource)
 	}
@@ -83,13 +83,6 @@ func (e *Engine) useSource(j journal.Journal, found, inProgress bool) error {
 // used (runtime delivery from the functions' environment, a store with no
 // client).
 var ErrInvalidSource = errors.New("unusable source of truth")
-
-func orEnv(d journal.Delivery) journal.Delivery {
-	if d == "" {
-		return journal.DeliveryEnv
-	}
-	return d
-}
 
 // journalSource records the operation's source in j.
 func (e *Engine) journalSource(j *journal.Journal) {

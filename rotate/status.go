@@ -71,7 +71,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 	out := map[string]any{"schema": StatusSchema, "functions": fns, "consistent": s.Drift.Consistent, "drift": s.Drift.String(),
 		"backup": map[string]string{"name": s.Backup, "current": s.BackupCurrent, "previous": s.BackupPrevious}, "unfinished": s.Unfinished(),
 		"journalError": s.JournalError, "mismatches": append([]Mismatch{}, s.Mismatches...),
-		"source": map[string]any{"name": s.Source.String(), "delivery": orEnv(s.Delivery), "primary": s.SourcePrimary, "secondary": s.SourceSecondary,
+		"source": map[string]any{"name": s.Source.String(), "delivery": s.Delivery.OrEnv(), "primary": s.SourcePrimary, "secondary": s.SourceSecondary,
 			"error": s.SourceError, "drift": append([]Mismatch{}, s.SourceDrift...)},
 		"drifted": s.Drifted(), "stacks": stacksJSON(s.Stacks)}
 	if s.SecondaryUse != "" {
@@ -85,7 +85,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 			"old": s.Journal.OldFingerprint, "new": s.Journal.NewFingerprint, "startedAt": s.Journal.StartedAt,
 			"graceDeadline": s.Journal.GraceDeadline, "graceRemainingSeconds": int64(s.GraceRemaining.Seconds()),
 			"verification": s.Journal.Verification, "baselineFindings": s.Journal.Baseline.Findings(),
-			"source": s.Journal.Source.String(), "delivery": orEnv(s.Journal.Delivery)}
+			"source": s.Journal.Source.String(), "delivery": s.Journal.Delivery.OrEnv()}
 	}
 	return json.Marshal(out)
 }

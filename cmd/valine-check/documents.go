@@ -76,7 +76,7 @@ func newRotationJSON(command string, op operation, out rotate.Outcome, exit erro
 	if j := out.Journal; j.ID != "" {
 		doc.Rotation = &rotationState{ID: j.ID, Mode: j.Mode, Phase: j.Phase, Old: j.OldFingerprint, New: j.NewFingerprint,
 			StartedAt: j.StartedAt, UpdatedAt: j.UpdatedAt, Verification: j.Verification, Reason: j.Reason,
-			Source: j.Source.String(), Delivery: orEnvDelivery(j.Delivery)}
+			Source: j.Source.String(), Delivery: j.Delivery.OrEnv()}
 		if !j.GraceDeadline.IsZero() {
 			d := j.GraceDeadline
 			doc.Rotation.GraceDeadline = &d
@@ -154,12 +154,4 @@ type insightsRunJSON struct {
 type sandboxJSON struct {
 	Schema  string          `json:"schema"`
 	Reports []probes.Report `json:"reports"`
-}
-
-// orEnvDelivery names the default delivery ("" in a journal) as env.
-func orEnvDelivery(d journal.Delivery) journal.Delivery {
-	if d == "" {
-		return journal.DeliveryEnv
-	}
-	return d
 }

@@ -136,6 +136,15 @@ const (
 	DeliveryRuntime Delivery = "runtime"
 )
 
+// OrEnv is d, or DeliveryEnv for the "" a journal from before deliveries
+// (or an engine not told one) holds.
+func (d Delivery) OrEnv() Delivery {
+	if d == "" {
+		return DeliveryEnv
+	}
+	return d
+}
+
 // ParseDelivery reads "env" or "runtime"; "" is DeliveryEnv.
 func ParseDelivery(s string) (Delivery, error) {
 	switch d := Delivery(strings.TrimSpace(s)); d {
