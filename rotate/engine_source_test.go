@@ -369,3 +369,35 @@ func TestPreflightNeverPutsAThrowawayInTheSourceOfTruth(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineRefusesASourceItCannotUse: a store that does not exist (the
+// parameter or secret not created yet) and a cache TTL for a fleet that
+// reads its environment are refused before any write, saying what to do.
+func TestEngineRefusesASourceItCannotUse(t *testing.T) {
+	t.Parallel()
+	r := newFleetRig(t, rigOptions{})
+	for name, tc := range map[string]struct {
+		mod  func(*rotate.Engine)
+		want error
+		says string
+	}{
+		"a parameter not created": {func(e *rotate.Engine) { e.Source = journal.Source{Kind: journal.SourceSSM, Name: uniqueParameter()} }, rotate.ErrNoStore, "create it holding the fleet's secret"},
+		"a secret not created": {func(e *rotate.Engine) {
+			e.Source = journal.Source{Kind: journal.SourceSecretsManager, Name: "valine-none-" + itoa(int(time.Now().UnixNano()))}
+		}, rotate.ErrNoStore, "create it holding the fleet's secret"},
+		"a cache ttl for env delivery":  {func(e *rotate.Engine) { e.CacheTTL = time.Minute }, rotate.ErrInvalidSource, "--delivery runtime"},
+		"runtime delivery from the env": {func(e *rotate.Engine) { e.Delivery = journal.DeliveryRuntime }, rotate.ErrInvalidSource, "needs a store"},
+	} {
+		before := r.updates()
+		_, err := r.rotate(t, r.engine(tc.mod), journal.ModeMaintenance, rotate.RotateOptions{})
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: %v, want %v saying %q", name, err, tc.want, tc.says)
+		}
+		if n := r.updates() - before; n != 0 {
+			t.Errorf("%s: %d function updates before the refusal", name, n)
+		}
+	}
+	if st := r.status(t); st.HasJournal {
+		t.Errorf("a refusal journalled rotation %s", st.Journal.ID)
+	}
+}

@@ -65,6 +65,9 @@ func (e *Engine) useSource(j journal.Journal, found, inProgress bool) error {
 	if delivery == journal.DeliveryRuntime && !src.IsStore() {
 		return fmt.Errorf("%w: --delivery runtime needs a store to read from (--source ssm:/name or secretsmanager:name)", ErrInvalidSource)
 	}
+	if e.CacheTTL > 0 && delivery != journal.DeliveryRuntime {
+		return fmt.Errorf("%w: a cache TTL (--cache-ttl %s) applies to functions that read the store at run time (--delivery runtime); this operation delivers through the functions' environment", ErrInvalidSource, e.CacheTTL)
+	}
 	if delivery == journal.DeliveryRuntime && ttl <= 0 {
 		ttl = journal.DefaultCacheTTL
 	}

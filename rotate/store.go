@@ -37,6 +37,11 @@ type Store interface {
 // written, or holds something other than the fleet and the journal say.
 var ErrStoreMismatch = errors.New("the source of truth does not hold the expected secret")
 
+// ErrNoStore is returned when the store a source names does not exist (or
+// holds no current value): it must be created, holding the fleet's secret,
+// and the deploy made to read it, before a rotation can use it.
+var ErrNoStore = errors.New("the source of truth does not exist")
+
 // ErrSourceMismatch is returned when an operation is asked to use a source
 // other than the one its rotation journalled.
 var ErrSourceMismatch = errors.New("the source of truth differs from the journalled one")

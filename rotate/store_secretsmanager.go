@@ -73,6 +73,8 @@ func (s SecretsManagerStore) stage(ctx context.Context, label string) (v secret.
 	switch {
 	case errors.As(err, &missing) && label != stageCurrent:
 		return v, false, nil
+	case errors.As(err, &missing):
+		return v, false, fmt.Errorf("%w: secret %s has no AWSCURRENT value (%v); create it holding the fleet's secret and make the deploy read it, then rotate", ErrNoStore, s.Name, err)
 	case err != nil:
 		return v, false, fmt.Errorf("reading %s of secret %s: %w", label, s.Name, err)
 	}

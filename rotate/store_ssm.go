@@ -52,7 +52,7 @@ func (s SSMStore) Read(ctx context.Context) (primary, secondary secret.Secret, e
 		return primary, secondary, err
 	}
 	if !found {
-		return primary, secondary, fmt.Errorf("%w: SSM parameter %s does not exist", ErrStoreMismatch, s.Name)
+		return primary, secondary, fmt.Errorf("%w: SSM parameter %s does not exist; create it holding the fleet's secret (a SecureString: aws ssm put-parameter --type SecureString --name %s --value file://…) and make the deploy read it, then rotate", ErrNoStore, s.Name, s.Name)
 	}
 	secondary, _, err = s.get(ctx, s.Source().SecondaryParameter())
 	if secondary.Equal(primary) {

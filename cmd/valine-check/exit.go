@@ -88,7 +88,7 @@ func engineExit(err error) error {
 		errors.Is(err, rotate.ErrEmptyFleet), errors.Is(err, rotate.ErrEnvTooLarge),
 		errors.Is(err, rotate.ErrSecretShape), errors.Is(err, rotate.ErrAuditUnwritable), errors.Is(err, rotate.ErrFleetOwned),
 		errors.Is(err, rotate.ErrLockHolderAlive), errors.Is(err, rotate.ErrDeployDrift), errors.Is(err, rotate.ErrSourceMismatch),
-		errors.Is(err, rotate.ErrInvalidSource):
+		errors.Is(err, rotate.ErrInvalidSource), errors.Is(err, rotate.ErrNoStore):
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	return cli.Exit(err.Error(), exitEnvError)
