@@ -125,6 +125,9 @@ type rigOptions struct {
 	// the rig's source unless store is set.
 	deploy  *testbed.DeployOptions
 	runtime *testbed.RuntimeSecrets
+	// runtimeFor, when set, gives each rig its own runtime (store names
+	// unique to it): for tests that build many rigs from one rigOptions.
+	runtimeFor func() *testbed.RuntimeSecrets
 }
 
 // fleetRig is a local world with a fleet of functions sharing one secret,
@@ -164,6 +167,9 @@ func newFleetRig(t *testing.T, o rigOptions) *fleetRig {
 	}
 	if o.convergence <= 0 {
 		o.convergence = 3 * time.Second
+	}
+	if o.runtimeFor != nil {
+		o.runtime = o.runtimeFor()
 	}
 	_, names := fleetNames("eng", o.roles...)
 	if o.busy == nil {
@@ -225,6 +231,9 @@ func newFleetRig(t *testing.T, o rigOptions) *fleetRig {
 		// short secret on a function or dropped another variable.
 		for _, bad := range r.writes.problems() {
 			t.Errorf("engine write: %s", bad)
+		}
+		if o.runtime != nil && r.updates() > 0 {
+			t.Errorf("%d function updates: functions that read the store at run time are never written", r.updates())
 		}
 	})
 	return r
@@ -301,6 +310,10 @@ func (r *fleetRig) engine(mods ...func(*rotate.Engine)) *rotate.Engine {
 		Progress: r.progress,
 		Source:   r.source,
 		Stores:   rotate.StoreClients{SSM: r.ssm, Secrets: r.sm},
+	}
+	if r.opts.runtime != nil {
+		// The API reads the store at run time: so the engines deliver.
+		e.Delivery, e.CacheTTL = journal.DeliveryRuntime, max(r.opts.runtime.CacheTTL, time.Millisecond)
 	}
 	for _, m := range mods {
 		m(e)

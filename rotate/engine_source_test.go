@@ -401,3 +401,28 @@ func TestEngineRefusesASourceItCannotUse(t *testing.T) {
 		t.Errorf("a refusal journalled rotation %s", st.Journal.ID)
 	}
 }
+
+// TestRuntimeDeliveryConvergesAfterAStopAtEachStep: functions reading the
+// store at run time (cache TTL 100 ms, the secondary from the store as
+// well): every mode, finalize and rollback, stopped after each step and run
+// again, converge with the store holding each end's secrets and the API
+// honouring exactly those; no function is ever written.
+func TestRuntimeDeliveryConvergesAfterAStopAtEachStep(t *testing.T) {
+	t.Parallel()
+	name := func() string { return strings.TrimPrefix(uniqueParameter(), "/") }
+	for kind, runtime := range map[string]func() *testbed.RuntimeSecrets{
+		"ssm": func() *testbed.RuntimeSecrets {
+			n := "/" + name()
+			return &testbed.RuntimeSecrets{Source: "ssm:" + n, SecondarySource: "ssm:" + n + "-secondary", CacheTTL: 100 * time.Millisecond}
+		},
+		"secretsmanager": func() *testbed.RuntimeSecrets {
+			n := name()
+			return &testbed.RuntimeSecrets{Source: "secretsmanager:" + n, SecondarySource: "secretsmanager:" + n + ":AWSPREVIOUS", CacheTTL: 100 * time.Millisecond}
+		},
+	} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			stopAtEachStep(t, storeScenarios(), rigOptions{runtimeFor: runtime})
+		})
+	}
+}
