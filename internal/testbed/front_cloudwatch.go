@@ -93,15 +93,9 @@ func serveCloudWatch(w http.ResponseWriter, r *http.Request, body []byte, next h
 	if !ok {
 		return false
 	}
-	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
-		inflated, err := gunzip(body)
-		if err != nil {
-			writeAWSError(w, r, http.StatusBadRequest, "InvalidParameterValue", "the gzip request body cannot be read")
-			return true
-		}
-		body = inflated
-		r.Header.Del("Content-Encoding")
-		setBody(r, body)
+	body, ok = inflateCloudWatch(w, r, body)
+	if !ok {
+		return true
 	}
 	switch op {
 	case "PutMetricAlarm", "DeleteAlarms", "DescribeAlarms":
@@ -366,4 +360,21 @@ func parseToken(tok, prefix string) (string, bool) {
 		return "", false
 	}
 	return strings.CutPrefix(string(b), prefix)
+}
+
+// inflateCloudWatch undoes a gzipped CloudWatch request body (kumo rejects
+// one), leaving r with the plain body. false means it could not be read
+// and an error was written.
+func inflateCloudWatch(w http.ResponseWriter, r *http.Request, body []byte) ([]byte, bool) {
+	if !strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		return body, true
+	}
+	inflated, err := gunzip(body)
+	if err != nil {
+		writeAWSError(w, r, http.StatusBadRequest, "InvalidParameterValue", "the gzip request body cannot be read")
+		return nil, false
+	}
+	r.Header.Del("Content-Encoding")
+	setBody(r, inflated)
+	return inflated, true
 }

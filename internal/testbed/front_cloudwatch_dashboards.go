@@ -84,13 +84,9 @@ func serveDashboards(w http.ResponseWriter, r *http.Request, body []byte) bool {
 	if !ok || !slices.Contains([]string{"PutDashboard", "GetDashboard", "ListDashboards", "DeleteDashboards"}, op) {
 		return false
 	}
-	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
-		inflated, err := gunzip(body)
-		if err != nil {
-			writeAWSError(w, r, http.StatusBadRequest, "InvalidParameterValue", "the gzip request body cannot be read")
-			return true
-		}
-		body = inflated
+	body, ok = inflateCloudWatch(w, r, body)
+	if !ok {
+		return true
 	}
 	req := cbor.Map{}
 	if len(body) > 0 {
